@@ -1,0 +1,159 @@
+"""Server settings: one dataclass, filled from command-line options and LIVEBRIDGE_* variables.
+
+Every field of :class:`Settings` is a ``livebridge serve`` option (``history_size`` is
+``--history-size``) and an environment variable (``LIVEBRIDGE_HISTORY_SIZE``). The command
+line wins over the environment, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class Settings:
+    host: str = _opt("127.0.0.1", "address to listen on")
+    port: int = _opt(8000, "port to listen on")
+    redis_url: str | None = _opt(None, "Redis URL; without it the in-memory engine serves one node")
+    node_id: str | None = _opt(None, "this node's name among the nodes sharing Redis (default: random)")
+    secret: str | None = _opt(
+        None, "HS256 secret for tokens (default: a random one per run, and guest tokens on)",
+        secret=True,
+    )
+    allow_guests: bool | None = _opt(
+        None, "issue guest tokens at POST /api/token (default: on without --secret, off with it)"
+    )
+    allowed_origins: str = _opt(
+        "", "comma-separated Origins allowed to open WebSockets ('*' for any); "
+        "the server's own origin is always allowed"
+    )
+    log_level: str = _opt("info", "debug, info, warning or error")
+    history_size: int = _opt(1000, "events kept per room for history and recovery")
+    history_ttl: float = _opt(86400.0, "seconds an event stays in a room's history")
+    max_text_chars: int = _opt(2000, "longest message text, in characters")
+    max_frame_bytes: int = _opt(65536, "largest WebSocket frame a client may send")
+    max_rooms_per_connection: int = _opt(10, "rooms one connection may be in at once")
+    max_connections_per_user: int = _opt(20, "connections one user may hold on this node")
+    outbound_max_messages: int = _opt(1000, "frames queued for a client before it is dropped as too slow")
+    outbound_max_bytes: int = _opt(4 * 1024 * 1024, "bytes queued for a client before it is dropped as too slow")
+    heartbeat_interval: float = _opt(20.0, "seconds between WebSocket pings")
+    heartbeat_timeout: float = _opt(20.0, "seconds to wait for a pong before dropping a connection")
+    token_ttl: float = _opt(7 * 86400.0, "lifetime of guest tokens, in seconds")
+    auto_create_rooms: bool = _opt(True, "joining a room that does not exist creates it (no owner)")
+    translation: str = _opt("inline", "inline, workers or off")
+    translation_backend: str = _opt("transformers", "transformers or ctranslate2")
+    model_en_zh: str = _opt("Helsinki-NLP/opus-mt-en-zh", "model id or directory for English to Chinese")
+    model_zh_en: str = _opt("Helsinki-NLP/opus-mt-zh-en", "model id or directory for Chinese to English")
+    model_cache_dir: str | None = _opt(None, "where models and converted models are kept")
+    translation_beam_size: int = _opt(1, "beam size (1 is greedy, best for live chat)")
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def guests_allowed(self) -> bool:
+        return self.allow_guests if self.allow_guests is not None else self.secret is None
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets replaced, for logs."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.metadata.get("secret") and value else value
+        if self.redis_url and "@" in self.redis_url:
+            scheme, _, rest = self.redis_url.partition("://")
+            out["redis_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
+        return out
+
+
+class SettingsError(ValueError):
+    """A setting's value is not acceptable; the message names the setting."""
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _converter(hint: Any):
+    text = str(hint)
+    if "bool" in text:
+        return _parse_bool
+    if "int" in text:
+        return int
+    if "float" in text:
+        return float
+    return str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one option per setting; defaults are resolved later, in :func:`load`."""
+    hints = get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        kind = _converter(hints[f.name])
+        help_text = f"{f.metadata['help']} [env LIVEBRIDGE_{f.name.upper()}; default {f.default}]"
+        if kind is _parse_bool:
+            parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, type=kind, help=help_text)
+
+
+def load(args: argparse.Namespace | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Settings from options, then the environment, then defaults; validated."""
+    env = os.environ if env is None else env
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(args, f.name, None) if args is not None else None
+        if value is None:
+            raw = env.get(f"LIVEBRIDGE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                try:
+                    value = _converter(hints[f.name])(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"LIVEBRIDGE_{f.name.upper()}: {exc}") from None
+        if value is not None:
+            values[f.name] = value
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise SettingsError(message)
+
+    need(0 <= s.port <= 65535, f"--port must be 0-65535, got {s.port}")
+    need(s.log_level.lower() in ("debug", "info", "warning", "error"), f"--log-level: unknown level {s.log_level!r}")
+    need(s.history_size >= 1, "--history-size must be at least 1")
+    need(s.history_ttl > 0, "--history-ttl must be positive")
+    need(1 <= s.max_text_chars <= 100_000, "--max-text-chars must be 1-100000")
+    need(1024 <= s.max_frame_bytes <= 16 * 1024 * 1024, "--max-frame-bytes must be 1024-16777216")
+    need(s.max_rooms_per_connection >= 1, "--max-rooms-per-connection must be at least 1")
+    need(s.max_connections_per_user >= 1, "--max-connections-per-user must be at least 1")
+    need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
+    need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
+    need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")
+    need(s.translation_backend in ("transformers", "ctranslate2"), f"--translation-backend must be transformers or ctranslate2")
+    need(s.translation != "workers" or bool(s.redis_url), "--translation workers needs --redis-url")
+    need(s.translation_beam_size >= 1, "--translation-beam-size must be at least 1")
+    if s.secret is not None:
+        need(len(s.secret) >= 16, "--secret must be at least 16 characters")
+    if s.redis_url is not None:
+        need(s.redis_url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")),
+             "--redis-url must start with redis://, rediss://, unix:// or redis+cluster://")

@@ -1,0 +1,216 @@
+"""Outbound frames of one connection: a bounded queue, flushed in batches, never awaited.
+
+Fan-out puts the same :class:`SharedFrame` into many connections' queues. Pushing is a
+deque append and nothing else; one callback per event-loop turn then writes each
+connection's pending frames with a single ``transport.write`` (the WebSocket frame bytes are
+built once per shared frame, since unmasked server frames are the same for every recipient).
+So a room costs no task, no await and no encoding per recipient, and a connection that
+received ten frames in one turn costs one system call, not ten.
+
+A connection that does not read keeps its frames in our queue and in the transport's buffer.
+When either bound (messages, or bytes counting the transport's buffer) is passed, the
+connection is closed with ``CLOSE_SLOW_CONSUMER``. It never slows anyone else.
+
+Two sinks write the frames: :class:`DirectSink` (the transport of our uvicorn protocol, see
+:mod:`chatserver.wsprotocol`) and :class:`AsgiSink` (a writer task over plain ASGI ``send``,
+for any other ASGI server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from websockets.frames import Frame, Opcode
+
+log = logging.getLogger(__name__)
+
+
+class SharedFrame:
+    """One encoded server frame, shared by every recipient that speaks its codec."""
+
+    __slots__ = ("payload", "_wire")
+
+    def __init__(self, payload: str | bytes) -> None:
+        self.payload = payload
+        self._wire: bytes | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.payload, str)
+
+    def wire(self) -> bytes:
+        """The complete WebSocket frame (header and payload), built on first use."""
+        if self._wire is None:
+            if isinstance(self.payload, str):
+                frame = Frame(Opcode.TEXT, self.payload.encode())
+            else:
+                frame = Frame(Opcode.BINARY, self.payload)
+            self._wire = frame.serialize(mask=False)
+        return self._wire
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+
+class Sink(Protocol):
+    """Where a connection's frames go."""
+
+    def writable(self) -> bool: ...
+    def buffered(self) -> int: ...
+    def write(self, frames: list[SharedFrame]) -> None: ...
+    def abort(self, code: int, reason: str) -> None: ...
+
+
+class Outbound:
+    """A connection's bounded outbound queue.
+
+    ``push`` never blocks and never raises; it returns False when the frame was not queued
+    (the connection is closing). ``on_overflow`` is called once, when a bound is passed.
+    """
+
+    def __init__(
+        self, sink: Sink, *, max_messages: int, max_bytes: int,
+        on_overflow: Callable[[], Any], flusher: "Flusher",
+    ) -> None:
+        self.sink = sink
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._on_overflow = on_overflow
+        self._flusher = flusher
+        self._pending: deque[SharedFrame] = deque()
+        self._pending_bytes = 0
+        self._scheduled = False
+        self.closed = False
+
+    def push(self, frame: SharedFrame) -> bool:
+        if self.closed:
+            return False
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        if (
+            len(self._pending) > self.max_messages
+            or self._pending_bytes + self.sink.buffered() > self.max_bytes
+        ):
+            self.overflow()
+            return False
+        if not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+        return True
+
+    def overflow(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._on_overflow()
+
+    def flush(self) -> None:
+        """Write everything pending, if the transport takes writes now."""
+        self._scheduled = False
+        if self.closed or not self._pending or not self.sink.writable():
+            return
+        frames = list(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        try:
+            self.sink.write(frames)
+        except Exception:  # the peer went away between two turns; the reader notices
+            log.debug("write failed", exc_info=True)
+            self.closed = True
+
+    def close(self) -> None:
+        """Stop queueing; what is pending is dropped (the connection is going away)."""
+        self.closed = True
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+class Flusher:
+    """Flushes every connection that got frames during this loop turn, in one callback."""
+
+    def __init__(self) -> None:
+        self._dirty: list[Outbound] = []
+
+    def schedule(self, outbound: Outbound) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+        self._dirty.append(outbound)
+
+    def _flush_all(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for outbound in dirty:
+            outbound.flush()
+
+
+class DirectSink:
+    """Writes ready-made frame bytes to the connection's transport (no ASGI round trip)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw  # chatserver.wsprotocol.RawConnection
+
+    def writable(self) -> bool:
+        return self._raw.writable()
+
+    def buffered(self) -> int:
+        return self._raw.buffered()
+
+    def write(self, frames: list[SharedFrame]) -> None:
+        self._raw.write(b"".join(frame.wire() for frame in frames))
+
+    def abort(self, code: int, reason: str) -> None:
+        self._raw.abort(code, reason)
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        self._raw.on_writable = callback
+
+
+class AsgiSink:
+    """Fallback for ASGI servers other than ours: a writer task awaiting ``send``."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], Any]) -> None:
+        self._send = send
+        self._queue: deque[SharedFrame] = deque()
+        self._ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def writable(self) -> bool:
+        return True
+
+    def buffered(self) -> int:
+        return sum(len(frame) for frame in self._queue)
+
+    def write(self, frames: list[SharedFrame]) -> None:
+        self._queue.extend(frames)
+        self._ready.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._queue:
+                    frame = self._queue.popleft()
+                    key = "text" if frame.is_text else "bytes"
+                    await self._send({"type": "websocket.send", key: frame.payload})
+        except Exception:
+            log.debug("asgi writer stopped", exc_info=True)
+
+    def abort(self, code: int, reason: str) -> None:
+        self._queue.clear()
+        self._task.cancel()
+        asyncio.get_running_loop().create_task(
+            self._send({"type": "websocket.close", "code": code, "reason": reason})
+        )
+
+    def stop(self) -> None:
+        self._task.cancel()

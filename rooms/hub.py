@@ -1,0 +1,91 @@
+"""The node-local hub: one broker subscription per room, each event encoded once per codec.
+
+Local members of a room are :class:`Subscriber` objects (one per connection per room). The
+hub subscribes to a room when its first local member joins and unsubscribes when the last
+leaves, so however many connections a node has in a room, the broker delivers each event to
+the node once. Each event is handed to every local member together with an
+:class:`Encoded`, which encodes the event at most once per codec, on first demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from rooms.engine import Broker, Event
+
+log = logging.getLogger(__name__)
+
+
+class Encoded:
+    """An event's encodings, made lazily and shared by every recipient of one codec."""
+
+    __slots__ = ("event", "_encode", "_cache")
+
+    def __init__(self, event: Event, encode: Callable[[Event, str], Any]) -> None:
+        self.event = event
+        self._encode = encode
+        self._cache: dict[str, Any] = {}
+
+    def get(self, codec: str) -> Any:
+        encoded = self._cache.get(codec)
+        if encoded is None:
+            encoded = self._cache[codec] = self._encode(self.event, codec)
+        return encoded
+
+
+class Subscriber(Protocol):
+    """A local member of a room. ``deliver`` must not block: it queues and returns."""
+
+    def deliver(self, room: str, event: Event, encoded: Encoded) -> None: ...
+
+
+class Hub:
+    """Fan-out of a room's events to this node's members."""
+
+    def __init__(self, broker: Broker, encode: Callable[[Event, str], Any]) -> None:
+        self._broker = broker
+        self._encode = encode
+        self._members: dict[str, set[Subscriber]] = {}
+        self._lock: dict[str, asyncio.Lock] = {}
+        #: Called after each fan-out with (room, event, recipients); for metrics.
+        self.on_fanout: Callable[[str, Event, int], None] | None = None
+
+    def members(self, room: str) -> set[Subscriber]:
+        return self._members.get(room, set())
+
+    def rooms(self) -> list[str]:
+        return list(self._members)
+
+    async def join(self, room: str, subscriber: Subscriber) -> None:
+        async with self._lock.setdefault(room, asyncio.Lock()):
+            members = self._members.get(room)
+            if members is None:
+                await self._broker.subscribe(room, self._on_event)
+                members = self._members[room] = set()
+            members.add(subscriber)
+
+    async def leave(self, room: str, subscriber: Subscriber) -> None:
+        async with self._lock.setdefault(room, asyncio.Lock()):
+            members = self._members.get(room)
+            if members is None:
+                return
+            members.discard(subscriber)
+            if not members:
+                del self._members[room]
+                await self._broker.unsubscribe(room)
+
+    def _on_event(self, room: str, event: Event) -> None:
+        members = self._members.get(room)
+        if not members:
+            return
+        encoded = Encoded(event, self._encode)
+        for member in list(members):
+            try:
+                member.deliver(room, event, encoded)
+            except Exception:  # one broken member must not cost the others their event
+                log.exception("room %s: delivery to a member failed", room)
+        if self.on_fanout is not None:
+            self.on_fanout(room, event, len(members))

@@ -1,0 +1,263 @@
+"""The in-memory engine: a whole LiveBridge on one process with nothing else installed.
+
+It keeps the promises of :mod:`rooms.engine` within one process: offsets are given out under
+the event loop's single thread, so history order and delivery order are the same; history is
+a bounded deque per room; expiry is checked when an entry is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import logging
+import math
+import secrets
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms.engine import (
+    Broker,
+    Engine,
+    Event,
+    EventHandler,
+    HistoryResult,
+    Member,
+    Presence,
+    PublishResult,
+    StateStore,
+    StreamPosition,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _RoomStream:
+    epoch: str
+    offset: int = 0
+    events: deque[Event] = field(default_factory=deque)
+    # Highest offset dropped by the size or age bound. Retracted (deleted) events leave
+    # holes on purpose and do not count: a client that missed them lost nothing.
+    trimmed: int = 0
+
+
+class MemoryBroker(Broker):
+    """Bounded per-room history and synchronous in-process delivery."""
+
+    def __init__(
+        self, *, history_size: int = 1000, history_ttl: float | None = None,
+        idempotency_ttl: float = 300.0, clock=time.time,
+    ) -> None:
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.idempotency_ttl = idempotency_ttl
+        self._clock = clock
+        self._streams: dict[str, _RoomStream] = {}
+        self._handlers: dict[str, EventHandler] = {}
+        # (room, key) -> (expires_at, PublishResult); insertion order is expiry order.
+        self._seen: OrderedDict[tuple[str, str], tuple[float, PublishResult]] = OrderedDict()
+
+    def _stream(self, room: str) -> _RoomStream:
+        stream = self._streams.get(room)
+        if stream is None:
+            stream = self._streams[room] = _RoomStream(epoch=secrets.token_hex(4))
+        return stream
+
+    def _expire(self, stream: _RoomStream) -> None:
+        if self.history_ttl is None:
+            return
+        horizon = self._clock() - self.history_ttl
+        while stream.events and stream.events[0].get("ts", math.inf) / 1000 < horizon:
+            stream.trimmed = stream.events.popleft()["offset"]
+
+    async def publish(self, room, event, *, idempotency_key=None):
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values()))[0] < now:
+            self._seen.popitem(last=False)
+        if idempotency_key is not None:
+            seen = self._seen.get((room, idempotency_key))
+            if seen is not None:
+                first = seen[1]
+                return PublishResult(first.offset, first.epoch, first.event, duplicate=True)
+        stream = self._stream(room)
+        stream.offset += 1
+        stored = {**event, "offset": stream.offset, "epoch": stream.epoch}
+        stream.events.append(stored)
+        while len(stream.events) > self.history_size:
+            stream.trimmed = stream.events.popleft()["offset"]
+        result = PublishResult(stream.offset, stream.epoch, stored)
+        if idempotency_key is not None:
+            self._seen[(room, idempotency_key)] = (now + self.idempotency_ttl, result)
+        await self._deliver(room, stored)
+        return result
+
+    async def lookup(self, room, idempotency_key):
+        seen = self._seen.get((room, idempotency_key))
+        if seen is None or seen[0] < self._clock():
+            return None
+        first = seen[1]
+        return PublishResult(first.offset, first.epoch, first.event, duplicate=True)
+
+    async def broadcast(self, room, event):
+        await self._deliver(room, event)
+
+    async def _deliver(self, room: str, event: Event) -> None:
+        handler = self._handlers.get(room)
+        if handler is None:
+            return
+        try:
+            result = handler(room, event)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # a subscriber's bug must not fail the publisher
+            log.exception("room %s: subscriber failed on event", room)
+
+    async def subscribe(self, room, handler):
+        self._handlers[room] = handler
+
+    async def unsubscribe(self, room):
+        self._handlers.pop(room, None)
+
+    async def history(self, room, *, since=None, epoch=None, before=None, limit=50):
+        stream = self._stream(room)
+        self._expire(stream)
+        position = StreamPosition(stream.offset, stream.epoch)
+        events = stream.events
+        if since is not None:
+            if epoch is not None and epoch != stream.epoch:
+                return HistoryResult(_tail(events, limit), position, recovered=False)
+            if since > stream.offset:
+                return HistoryResult([], position, recovered=False)
+            missed = [e for e in events if e["offset"] > since]
+            return HistoryResult(missed[:limit], position, recovered=since >= stream.trimmed)
+        if before is not None:
+            events = [e for e in events if e["offset"] < before]
+        return HistoryResult(_tail(events, limit), position)
+
+    async def position(self, room):
+        stream = self._stream(room)
+        return StreamPosition(stream.offset, stream.epoch)
+
+    async def retract(self, room, offsets):
+        stream = self._stream(room)
+        doomed = set(offsets)
+        kept = deque(e for e in stream.events if e["offset"] not in doomed)
+        removed = len(stream.events) - len(kept)
+        stream.events = kept
+        return removed
+
+    async def get_event(self, room, offset):
+        for event in reversed(self._stream(room).events):
+            if event["offset"] == offset:
+                return event
+        return None
+
+
+def _tail(events, limit: int) -> list[Event]:
+    if limit <= 0:
+        return []
+    return list(itertools.islice(events, max(0, len(events) - limit), None))
+
+
+class MemoryPresence(Presence):
+    """Members per room in a dict; a connection that closes is removed by its session."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, Member]] = {}
+
+    async def add(self, room, member):
+        self._rooms.setdefault(room, {})[member.conn_id] = member
+
+    async def remove(self, room, conn_id):
+        members = self._rooms.get(room)
+        if members is not None:
+            members.pop(conn_id, None)
+            if not members:
+                del self._rooms[room]
+
+    async def members(self, room):
+        return list(self._rooms.get(room, {}).values())
+
+    async def counts(self):
+        return {room: len(members) for room, members in self._rooms.items()}
+
+
+class MemoryStateStore(StateStore):
+    """Dicts with lazy expiry; token buckets refilled on use."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._data: dict[tuple[str, str], dict[str, tuple[Any, float | None]]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._logs: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        self._log_ids = itertools.count(1)
+
+    def _live(self, scope: str, ns: str) -> dict[str, tuple[Any, float | None]]:
+        entries = self._data.get((scope, ns), {})
+        now = self._clock()
+        for key in [k for k, (_, exp) in entries.items() if exp is not None and exp <= now]:
+            del entries[key]
+        return entries
+
+    async def get(self, scope, ns, key):
+        entry = self._live(scope, ns).get(key)
+        return None if entry is None else copy.deepcopy(entry[0])
+
+    async def set(self, scope, ns, key, value, *, ttl=None):
+        expires = None if ttl is None else self._clock() + ttl
+        self._data.setdefault((scope, ns), {})[key] = (copy.deepcopy(value), expires)
+
+    async def add(self, scope, ns, key, value, *, ttl=None):
+        if key in self._live(scope, ns):
+            return False
+        await self.set(scope, ns, key, value, ttl=ttl)
+        return True
+
+    async def delete(self, scope, ns, key):
+        return self._live(scope, ns).pop(key, None) is not None
+
+    async def items(self, scope, ns):
+        return {k: copy.deepcopy(v) for k, (v, _) in self._live(scope, ns).items()}
+
+    async def take_token(self, key, *, rate, burst, cost=1.0):
+        now = self._clock()
+        tokens, stamp = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - stamp) * rate)
+        if tokens >= cost:
+            self._buckets[key] = (tokens - cost, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (cost - tokens) / rate if rate > 0 else math.inf
+
+    async def log_append(self, scope, log, entry, *, maxlen):
+        entries = self._logs.setdefault((scope, log), deque(maxlen=maxlen))
+        entry_id = str(next(self._log_ids))
+        entries.append({**copy.deepcopy(entry), "id": entry_id})
+        return entry_id
+
+    async def log_read(self, scope, log, *, limit=100):
+        entries = self._logs.get((scope, log), ())
+        return [copy.deepcopy(e) for e in reversed(entries)][:limit]
+
+
+class MemoryEngine(Engine):
+    """The embedded default engine: one process, nothing else to run."""
+
+    def __init__(self, *, history_size: int = 1000, history_ttl: float | None = None,
+                 node_id: str = "local") -> None:
+        self.node_id = node_id
+        self.broker = MemoryBroker(history_size=history_size, history_ttl=history_ttl)
+        self.presence = MemoryPresence()
+        self.state = MemoryStateStore()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def health(self):
+        return {"status": "ok", "engine": "memory"}
