@@ -68,6 +68,10 @@ HOMOGLYPHS: dict[str, str] = {
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
     "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "μ": "u", "ς": "s", "σ": "o",
     "ϲ": "c", "ϳ": "j",
+    # Latin letters with hooks and strokes that NFD does not decompose
+    "ƒ": "f", "ɓ": "b", "ƈ": "c", "ɗ": "d", "ɠ": "g", "ƙ": "k", "ƚ": "l", "ɱ": "m",
+    "ɲ": "n", "ƥ": "p", "ʂ": "s", "ƭ": "t", "ʋ": "v", "ƴ": "y", "ȥ": "z", "ø": "o",
+    "đ": "d", "ħ": "h", "ł": "l", "ŧ": "t", "ß": "ss",
 }
 
 
@@ -176,12 +180,21 @@ def normalize(text: str) -> Normalized:
     n = len(chars)
 
     # ``! | +`` only count as word characters between two word characters.
-    for i, c in enumerate(chars):
-        if classes[i] == "y" and c in _EDGE_ONLY_INTERIOR:
+    # A run of them ("!!") counts only when word characters sit on both sides of the run.
+    i = 0
+    while i < n:
+        if classes[i] == "y" and chars[i] in _EDGE_ONLY_INTERIOR:
+            j = i
+            while j < n and classes[j] == "y" and chars[j] in _EDGE_ONLY_INTERIOR:
+                j += 1
             left = classes[i - 1] if i > 0 else "s"
-            right = classes[i + 1] if i + 1 < n else "s"
+            right = classes[j] if j < n else "s"
             if left not in "ady" or right not in "ady":
-                classes[i] = "s"
+                for x in range(i, j):
+                    classes[x] = "s"
+            i = j
+        else:
+            i += 1
 
     skeleton: list[str] = []
     start: list[int] = []

@@ -20,7 +20,8 @@ Promises:
   when the tokens on both sides of a whitespace gap are single characters ("f u c k",
   "f. u. c. k"), or where the term itself has a space ("kill yourself"). Chinese terms may
   cross any gap ("习 近 平", "习.近.平"). Innocent phrases like "pen is" or "he'll" are not
-  joined.
+  joined. Inside a Chinese term repeated characters must repeat exactly as in the term (so
+  "他妈的" does not hit "其他妈妈的"); only its first and last characters may repeat.
 - :func:`mask` keeps the original's length: the result has exactly as many code points as
   the input; every code point inside a masked span that is not whitespace becomes ``*``,
   and every other code point is unchanged.
@@ -198,7 +199,8 @@ class Matcher:
         return len(self.terms)
 
     def scan(self, text: str | Normalized) -> list[Hit]:
-        """Every hit in ``text``, in order of start position (overlaps possible)."""
+        """Every hit in ``text`` by start position. A hit lying inside a longer hit is dropped
+        (the longest match wins); partial overlaps are kept."""
         norm = text if isinstance(text, Normalized) else normalize(text)
         if self._automaton is None or not norm.dedup:
             return []
@@ -214,15 +216,29 @@ class Matcher:
                     (span[0], span[1], v.index),
                     Hit(span[0], span[1], term.pattern, term.action, term.lang),
                 )
-        return sorted(hits.values(), key=lambda h: (h.start, h.end))
+        found = sorted(hits.values(), key=lambda h: (h.start, -h.end))
+        # The longest match wins: "b u l l s h i t" is "bullshit", not also "shit".
+        return [
+            h for h in found
+            if not any(
+                g.start <= h.start and h.end <= g.end and (g.end - g.start) > (h.end - h.start)
+                for g in found
+            )
+        ]
 
 
 def _accept(norm: Normalized, start_k: int, end_k: int, v: _Variant) -> tuple[int, int] | None:
     """Decide whether the dedup match ``[start_k, end_k]`` is a real hit; its original span."""
     runs_lo, runs_hi = norm.run_lo, norm.run_hi
+    last = len(v.runs) - 1
     for k, need in enumerate(v.runs):
         kk = start_k + k
-        if runs_hi[kk] - runs_lo[kk] < need:
+        have = runs_hi[kk] - runs_lo[kk]
+        if have < need:
+            return None
+        # Chinese doubles characters innocently (妈妈, 看看): inside a Chinese term a run
+        # must be exactly as long as the term's; only the ends may repeat.
+        if v.cjk and have != need and 0 < k < last:
             return None
     tokens, tok = norm.tokens, norm.tok
     lo, hi = runs_lo[start_k], runs_hi[end_k] - 1
