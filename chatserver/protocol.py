@@ -141,7 +141,7 @@ def _parse(data: str | bytes, codec: str) -> Any:
         if isinstance(data, str):
             raise ProtocolError(BAD_FRAME, "msgpack frames must be binary")
         try:
-            return msgpack.unpackb(data, raw=False, strict_map_key=True, max_buffer_size=len(data))
+            return msgpack.unpackb(data, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
                 msgpack.StackError, RecursionError, UnicodeDecodeError):
             raise ProtocolError(BAD_FRAME, "frame is not valid msgpack") from None

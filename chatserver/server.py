@@ -1,0 +1,61 @@
+"""Running a node: uvicorn with our WebSocket protocol, limits and logging set from Settings."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import uvicorn
+
+from chatserver.app import create_app
+from chatserver.config import Settings
+from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
+
+
+class RedactTokens(logging.Filter):
+    """Keeps tokens out of logs: uvicorn logs WebSocket paths with their query string."""
+
+    _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._TOKEN.sub(r"\1***", a) if isinstance(a, str) else a
+                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        if isinstance(record.msg, str):
+            record.msg = self._TOKEN.sub(r"\1***", record.msg)
+        return True
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "livebridge"):
+        logging.getLogger(name).addFilter(RedactTokens())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactTokens())
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws=LiveBridgeWebSocketProtocol,
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.heartbeat_interval,
+        ws_ping_timeout=settings.heartbeat_timeout,
+        ws_per_message_deflate=False,  # frames are encoded once and shared; compression would not be
+        log_level=settings.log_level.lower(),
+        access_log=settings.log_level.lower() == "debug",
+        timeout_graceful_shutdown=5,
+        log_config=None,
+    )
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; on shutdown every WebSocket is closed with 1001."""
+    configure_logging(settings.log_level)
+    logging.getLogger("livebridge").info("settings: %s", settings.redacted())
+    server = uvicorn.Server(uvicorn_config(settings))
+    scheme_host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    print(f"LiveBridge is serving on http://{scheme_host}:{settings.port}/  (Ctrl+C to stop)", flush=True)
+    server.run()

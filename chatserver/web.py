@@ -1,0 +1,48 @@
+"""The browser client's pages and static files (clients/web), with strict security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import clients
+
+WEB_DIR = Path(clients.__file__).parent / "web"
+
+# No inline scripts or styles anywhere: everything the page runs comes from /static.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+async def index(request: Request) -> Response:
+    page = WEB_DIR / "index.html"
+    if not page.exists():
+        return Response("LiveBridge is running. The browser client is not installed.\n",
+                        media_type="text/plain", headers=SECURITY_HEADERS)
+    return FileResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
+class _SecureStatic(StaticFiles):
+    async def get_response(self, path, scope):
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+def routes() -> list:
+    return [
+        Route("/", index),
+        Route("/r/{room}", index),
+        Mount("/static", app=_SecureStatic(directory=WEB_DIR, check_dir=False), name="static"),
+    ]
