@@ -6,3 +6,6 @@ calls and only does I/O around them, keeping every piece of shared state in the 
 that a decision made on one node holds on every node.
 """
 
+from moderation.service import Actor, Decision, Moderation, ModerationError
+
+__all__ = ["Actor", "Decision", "Moderation", "ModerationError"]
