@@ -1,0 +1,147 @@
+"""Hub and outbound queue without sockets: encode once, batch writes, bounded queues."""
+
+import asyncio
+
+from chatserver.outbound import Flusher, Outbound, SharedFrame
+from rooms.hub import Hub
+from rooms.memory import MemoryBroker
+
+
+class FakeSink:
+    def __init__(self, writable=True):
+        self._writable = writable
+        self.writes: list[list[SharedFrame]] = []
+        self.aborted = None
+        self.extra_buffered = 0
+
+    def writable(self):
+        return self._writable
+
+    def buffered(self):
+        return self.extra_buffered
+
+    def write(self, frames):
+        self.writes.append(list(frames))
+
+    def abort(self, code, reason):
+        self.aborted = (code, reason)
+
+
+def make_outbound(sink, **kw):
+    overflowed = []
+    ob = Outbound(sink, max_messages=kw.get("max_messages", 100), max_bytes=kw.get("max_bytes", 10_000),
+                  on_overflow=lambda: overflowed.append(True), flusher=Flusher())
+    return ob, overflowed
+
+
+async def test_frames_pushed_in_one_turn_are_written_together():
+    sink = FakeSink()
+    ob, _ = make_outbound(sink)
+    for i in range(5):
+        assert ob.push(SharedFrame(f"f{i}"))
+    assert sink.writes == []  # nothing written synchronously
+    await asyncio.sleep(0)
+    assert [[f.payload for f in w] for w in sink.writes] == [["f0", "f1", "f2", "f3", "f4"]]
+
+
+async def test_message_bound_overflows_once_and_drops_the_queue():
+    sink = FakeSink(writable=False)
+    ob, overflowed = make_outbound(sink, max_messages=3)
+    results = [ob.push(SharedFrame("x")) for _ in range(5)]
+    assert results == [True, True, True, False, False]
+    assert overflowed == [True] and ob.closed and ob.pending == 0
+
+
+async def test_byte_bound_counts_the_transport_buffer():
+    sink = FakeSink()
+    sink.extra_buffered = 9_991
+    ob, overflowed = make_outbound(sink, max_bytes=10_000)
+    assert ob.push(SharedFrame("123456789"))
+    assert not ob.push(SharedFrame("a"))
+    assert overflowed == [True]
+
+
+async def test_unwritable_transport_keeps_frames_until_flushed():
+    sink = FakeSink(writable=False)
+    ob, _ = make_outbound(sink)
+    ob.push(SharedFrame("a"))
+    await asyncio.sleep(0)
+    assert sink.writes == [] and ob.pending == 1
+    sink._writable = True
+    ob.flush()
+    assert [f.payload for f in sink.writes[0]] == ["a"]
+
+
+def test_shared_frame_wire_bytes_are_a_complete_unmasked_frame_built_once():
+    frame = SharedFrame("hello")
+    wire = frame.wire()
+    assert wire == b"\x81\x05hello" and frame.wire() is wire
+    assert SharedFrame(b"\x01\x02").wire() == b"\x82\x02\x01\x02"
+    big = SharedFrame("x" * 300).wire()
+    assert big[:4] == b"\x81\x7e\x01\x2c" and len(big) == 304
+
+
+class Recorder:
+    def __init__(self, codec):
+        self.codec = codec
+        self.got = []
+
+    def deliver(self, room, event, encoded):
+        self.got.append(encoded.get(self.codec))
+
+
+async def test_hub_subscribes_once_and_encodes_once_per_codec():
+    broker = MemoryBroker()
+    calls = []
+
+    def encode(event, codec):
+        calls.append(codec)
+        return (codec, event["n"])
+
+    hub = Hub(broker, encode)
+    members = [Recorder("json") for _ in range(50)] + [Recorder("msgpack") for _ in range(50)]
+    subscribes = []
+    original = broker.subscribe
+
+    async def counting_subscribe(room, handler):
+        subscribes.append(room)
+        await original(room, handler)
+
+    broker.subscribe = counting_subscribe
+    for m in members:
+        await hub.join("r", m)
+    await broker.publish("r", {"n": 1})
+    assert subscribes == ["r"]
+    assert sorted(calls) == ["json", "msgpack"]
+    assert all(m.got == [(m.codec, 1)] for m in members)
+
+
+async def test_hub_unsubscribes_when_the_last_member_leaves():
+    broker = MemoryBroker()
+    hub = Hub(broker, lambda e, c: e)
+    a, b = Recorder("json"), Recorder("json")
+    await hub.join("r", a)
+    await hub.join("r", b)
+    await hub.leave("r", a)
+    assert "r" in hub.rooms()
+    await hub.leave("r", b)
+    assert hub.rooms() == []
+    await broker.publish("r", {"n": 1})
+    assert a.got == [] and b.got == []
+
+
+async def test_one_failing_member_does_not_cost_others_their_event():
+    broker = MemoryBroker()
+    hub = Hub(broker, lambda e, c: e["n"])
+
+    class Broken:
+        codec = "json"
+
+        def deliver(self, room, event, encoded):
+            raise RuntimeError("boom")
+
+    good = Recorder("json")
+    await hub.join("r", Broken())
+    await hub.join("r", good)
+    await broker.publish("r", {"n": 7})
+    assert good.got == [7]
