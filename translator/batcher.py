@@ -1,0 +1,175 @@
+"""Asyncio micro-batcher in front of a synchronous batch function.
+
+Promise: ``await batcher.submit(text, source, target)`` returns the translation of ``text``
+produced by one call ``fn(texts, source, target)`` together with other requests for the same
+pair.  A batch is flushed when it holds ``max_batch`` texts or when its oldest request has
+waited ``max_wait_ms``, whichever comes first; while the model is busy, requests keep queueing
+and go in the next batch as soon as it is free.  ``fn`` runs in one worker thread per pair, so
+the event loop never blocks and one model is never entered from two threads.
+
+Backpressure: when ``max_backlog`` requests are queued or in flight, ``submit`` raises
+``BacklogFull`` at once instead of queueing, so latency stays bounded under overload.
+Identical texts in one batch are translated once.  If ``fn`` raises, every request of that
+batch gets the exception.
+
+``metrics`` (optional) is any object with some of these methods; missing ones are skipped:
+``observe_batch(pair: str, size: int, seconds: float)``, ``set_queue_depth(depth: int)``,
+``inc_shed(pair: str)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+BatchFn = Callable[[list[str], str, str], list[str]]
+
+
+class BacklogFull(RuntimeError):
+    """Raised by ``submit`` when the backlog bound is reached: the translation is unavailable."""
+
+
+class BatcherClosed(RuntimeError):
+    """Raised for requests pending or submitted after ``close()``."""
+
+
+@dataclass
+class _Request:
+    text: str
+    future: asyncio.Future
+    enqueued: float
+
+
+def call_metric(metrics, name: str, *args) -> None:
+    """Call ``metrics.name(*args)`` if ``metrics`` has it; metric errors never break translation."""
+    fn = getattr(metrics, name, None) if metrics is not None else None
+    if fn is not None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a broken metrics sink must not break chat
+            pass
+
+
+class Batcher:
+    def __init__(
+        self,
+        fn: BatchFn,
+        max_batch: int = 16,
+        max_wait_ms: float = 5.0,
+        max_backlog: int = 256,
+        metrics=None,
+    ):
+        if max_batch < 1 or max_backlog < 1:
+            raise ValueError("max_batch and max_backlog must be >= 1")
+        self.fn = fn
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_backlog = max_backlog
+        self.metrics = metrics
+        self._queues: dict[tuple[str, str], deque[_Request]] = {}
+        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Task] = {}
+        self._executors: dict[tuple[str, str], ThreadPoolExecutor] = {}
+        self._in_flight = 0
+        self._closed = False
+        self.batches = 0  # number of fn calls made
+
+    @property
+    def backlog(self) -> int:
+        """Requests queued plus requests in a batch being translated."""
+        return self._in_flight + sum(len(q) for q in self._queues.values())
+
+    async def submit(self, text: str, source: str, target: str) -> str:
+        if self._closed:
+            raise BatcherClosed("translator is shutting down")
+        pair = (source, target)
+        if self.backlog >= self.max_backlog:
+            call_metric(self.metrics, "inc_shed", f"{source}-{target}")
+            raise BacklogFull(f"translation backlog full ({self.max_backlog})")
+        loop = asyncio.get_running_loop()
+        if pair not in self._tasks:
+            self._queues[pair] = deque()
+            self._wakeups[pair] = asyncio.Event()
+            self._executors[pair] = ThreadPoolExecutor(1, thread_name_prefix=f"translate-{source}-{target}")
+            self._tasks[pair] = loop.create_task(self._run(pair), name=f"batcher-{source}-{target}")
+        fut = loop.create_future()
+        self._queues[pair].append(_Request(text, fut, loop.time()))
+        self._wakeups[pair].set()
+        call_metric(self.metrics, "set_queue_depth", self.backlog)
+        return await fut
+
+    async def _run(self, pair: tuple[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        queue, wakeup = self._queues[pair], self._wakeups[pair]
+        while True:
+            while not queue:
+                wakeup.clear()
+                await wakeup.wait()
+            # Wait for a full batch or until the oldest request's deadline.
+            while len(queue) < self.max_batch:
+                remaining = queue[0].enqueued + self.max_wait - loop.time()
+                if remaining <= 0:
+                    break
+                wakeup.clear()
+                try:
+                    await asyncio.wait_for(wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+            batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
+            batch = [r for r in batch if not r.future.done()]  # cancelled callers
+            if not batch:
+                continue
+            await self._flush(pair, batch)
+
+    async def _flush(self, pair: tuple[str, str], batch: list[_Request]) -> None:
+        loop = asyncio.get_running_loop()
+        unique = list(dict.fromkeys(r.text for r in batch))
+        self._in_flight += len(batch)
+        t0 = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self._executors[pair], self.fn, unique, *pair)
+            if len(outputs) != len(unique):
+                raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(unique)} inputs")
+        except asyncio.CancelledError:
+            for r in batch:
+                if not r.future.done():
+                    r.future.set_exception(BatcherClosed("translator is shutting down"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - delivered to every caller of the batch
+            for r in batch:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+        else:
+            by_text = dict(zip(unique, outputs))
+            for r in batch:
+                if not r.future.done():
+                    r.future.set_result(by_text[r.text])
+        finally:
+            self.batches += 1
+            self._in_flight -= len(batch)
+            call_metric(self.metrics, "observe_batch", f"{pair[0]}-{pair[1]}", len(batch), time.perf_counter() - t0)
+            call_metric(self.metrics, "set_queue_depth", self.backlog)
+
+    async def close(self) -> None:
+        """Stop dispatching; pending requests fail with BatcherClosed.  A batch already running
+        in a thread finishes there, but nobody waits for it."""
+        self._closed = True
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        for queue in self._queues.values():
+            while queue:
+                r = queue.popleft()
+                if not r.future.done():
+                    r.future.set_exception(BatcherClosed("translator is shutting down"))
+        for ex in self._executors.values():
+            ex.shutdown(wait=False, cancel_futures=True)
+        self._tasks.clear()

@@ -1,0 +1,287 @@
+"""The translation facade the chat server uses.
+
+Promise: ``await service.translate(text, source, target)`` always returns a ``Translation`` and
+never raises for translation problems; ``ok=False`` carries a short ``error`` to show instead
+(e.g. "translation off: ...", "translation unavailable: backlog full").  Call it once per message
+per target language (``translator.detect.targets_for`` says which), never per recipient.
+
+Pipeline (mode "inline"): nothing to translate (same language, only emoji/links/numbers/
+punctuation) -> returned unchanged without a model call; otherwise the message is cut into
+units around protected spans and at sentence ends (``translator.spans``), each unit is looked up
+in the LRU cache, then the Redis cache, then sent through the batcher to the backend; outputs
+are guarded (empty -> failure, runaway repetition collapsed), numbers are checked and the unit
+re-planned with numbers protected if the model changed them, and the message is rebuilt.
+
+Mode "workers" sends whole messages to translation worker processes over a Redis stream
+(``translator.worker``); mode "off" answers every request with "translation off".
+
+``start()`` never raises because a model is missing: it records the reason in ``status`` and
+every ``translate()`` then answers ``ok=False, error="translation off: <reason>"``.
+
+``metrics`` (optional) may implement any of: ``observe_latency(pair, seconds, ok)``,
+``observe_batch(pair, size, seconds)``, ``set_queue_depth(depth)``,
+``inc_cache(layer, hit)`` (layer "memory" or "redis"), ``inc_failure(pair, reason)``,
+``inc_shed(pair)``.  The translator does not import prometheus; the server adapts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from translator import spans
+from translator.backends import (
+    DEFAULT_MODELS,
+    GenerationSettings,
+    ModelUnavailable,
+    make_backend,
+)
+from translator.batcher import Batcher, BatcherClosed, BacklogFull, call_metric
+from translator.cache import LRUCache, RedisCache, cache_key
+
+log = logging.getLogger(__name__)
+
+MODES = ("inline", "workers", "off")
+
+
+@dataclass
+class TranslatorConfig:
+    """Everything that configures translation; the server fills it from its own config/CLI."""
+
+    mode: str = "inline"  # inline | workers | off
+    backend: str = "transformers"  # transformers | ctranslate2
+    model_en_zh: str = DEFAULT_MODELS[("en", "zh")]
+    model_zh_en: str = DEFAULT_MODELS[("zh", "en")]
+    cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
+    beam_size: int = 1
+    no_repeat_ngram_size: int = 4
+    threads: int = 0  # intra-op threads per model, 0 = library default
+    max_batch: int = 16
+    max_wait_ms: float = 5.0
+    max_backlog: int = 256
+    cache_size: int = 10000
+    redis_url: str | None = None  # Redis cache layer (inline) / job stream (workers)
+    redis_cache_ttl_s: int = 7 * 24 * 3600
+    redis_prefix: str = "lb:tr:"
+    worker_timeout_s: float = 30.0  # workers mode: give up waiting for a result after this
+
+    def models(self) -> dict[tuple[str, str], str]:
+        return {("en", "zh"): self.model_en_zh, ("zh", "en"): self.model_zh_en}
+
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings(
+            beam_size=self.beam_size, no_repeat_ngram_size=self.no_repeat_ngram_size, threads=self.threads
+        )
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str | None
+    ok: bool
+    error: str | None = None
+    cached: bool = False
+
+
+class TranslationFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class _Status:
+    enabled: bool = False
+    reason: str | None = "not started"
+    pairs: list[str] = field(default_factory=list)
+
+
+class TranslationService:
+    def __init__(self, config: TranslatorConfig | None = None, *, metrics=None, redis=None, backend=None):
+        """``redis``: an optional ``redis.asyncio`` client to use instead of ``config.redis_url``
+        (not closed by the service).  ``backend``: an already constructed backend to use
+        instead of ``config.backend`` (models are still loaded by ``start``)."""
+        self.config = config or TranslatorConfig()
+        if self.config.mode not in MODES:
+            raise ValueError(f"translation mode must be one of {MODES}, not {self.config.mode!r}")
+        self.metrics = metrics
+        self._redis = redis
+        self._own_redis = False
+        self._backend = backend
+        self._batcher: Batcher | None = None
+        self._lru = LRUCache(self.config.cache_size)
+        self._rcache: RedisCache | None = None
+        self._client = None  # workers mode: translator.worker.WorkerClient
+        self._st = _Status()
+        self.load_seconds: float | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        cfg = self.config
+        if cfg.mode == "off":
+            self._set_status(False, "disabled by configuration", [])
+            return
+        if cfg.redis_url and self._redis is None:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.from_url(cfg.redis_url)
+            self._own_redis = True
+        if cfg.mode == "workers":
+            from translator.worker import WorkerClient
+
+            if self._redis is None:
+                self._set_status(False, "workers mode needs a Redis URL", [])
+                return
+            self._client = WorkerClient(self._redis, cfg, metrics=self.metrics)
+            try:
+                await self._client.start()
+            except Exception as exc:  # noqa: BLE001 - degrade, never crash the server
+                self._set_status(False, f"cannot reach Redis for translation workers: {exc}", [])
+                return
+            self._set_status(True, None, ["en-zh", "zh-en"])
+            return
+        t0 = time.perf_counter()
+        reasons = []
+        try:
+            if self._backend is None:
+                self._backend = make_backend(cfg.backend, cfg.generation(), cfg.cache_dir)
+            for (src, tgt), model in cfg.models().items():
+                try:
+                    await asyncio.to_thread(self._backend.load_pair, src, tgt, model)
+                except ModelUnavailable as exc:
+                    reasons.append(str(exc))
+        except ModelUnavailable as exc:
+            reasons.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing library: translation off, chat on
+            reasons.append(f"{type(exc).__name__}: {exc}")
+        self.load_seconds = time.perf_counter() - t0
+        pairs = [f"{s}-{t}" for s, t in (self._backend.pairs if self._backend else [])]
+        self._set_status(bool(pairs), "; ".join(reasons) or None, pairs)
+        if pairs:
+            self._batcher = Batcher(
+                self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms, cfg.max_backlog, self.metrics
+            )
+            if self._redis is not None:
+                self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)
+
+    def _set_status(self, enabled: bool, reason: str | None, pairs: list[str]) -> None:
+        self._st = _Status(enabled, reason, pairs)
+        if not enabled:
+            log.warning("translation off: %s", reason)
+        elif reason:
+            log.warning("translation partly available (%s): %s", ", ".join(pairs), reason)
+        else:
+            log.info("translation on (%s, %s): %s", self.config.mode, self.config.backend, ", ".join(pairs))
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+        if self._client is not None:
+            await self._client.close()
+        if self._own_redis and self._redis is not None:
+            await self._redis.aclose()
+        self._st = _Status(False, "closed", [])
+
+    @property
+    def status(self) -> dict:
+        """{"enabled", "mode", "backend", "reason", "pairs", "message"}; ``message`` is the
+        sentence to show users, e.g. "translation off: model ... is not downloaded"."""
+        st = self._st
+        if st.enabled:
+            message = "translation on" + (f" (partly: {st.reason})" if st.reason else "")
+        else:
+            message = f"translation off: {st.reason}"
+        return {
+            "enabled": st.enabled,
+            "mode": self.config.mode,
+            "backend": self.config.backend,
+            "reason": st.reason,
+            "pairs": list(st.pairs),
+            "message": message,
+        }
+
+    @property
+    def backlog(self) -> int:
+        if self._batcher is not None:
+            return self._batcher.backlog
+        if self._client is not None:
+            return self._client.backlog
+        return 0
+
+    # ------------------------------------------------------------ translation
+
+    async def translate(self, text: str, source: str, target: str) -> Translation:
+        pair = f"{source}-{target}"
+        t0 = time.perf_counter()
+        result = await self._translate(text, source, target)
+        call_metric(self.metrics, "observe_latency", pair, time.perf_counter() - t0, result.ok)
+        if not result.ok:
+            call_metric(self.metrics, "inc_failure", pair, (result.error or "").split(":")[0])
+        return result
+
+    async def _translate(self, text: str, source: str, target: str) -> Translation:
+        if source == target or not spans.needs_translation(text):
+            return Translation(text, True)
+        st = self._st
+        if not st.enabled:
+            return Translation(None, False, f"translation off: {st.reason}")
+        if f"{source}-{target}" not in st.pairs:
+            return Translation(None, False, f"translation unavailable: no model for {source}->{target}")
+        if self._client is not None:
+            return await self._client.translate(text, source, target)
+        try:
+            return await self.translate_inline(text, source, target)
+        except BacklogFull:
+            return Translation(None, False, "translation unavailable: backlog full")
+        except BatcherClosed:
+            return Translation(None, False, "translation unavailable: shutting down")
+        except TranslationFailed as exc:
+            return Translation(None, False, f"translation failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a model error must not reach the chat path
+            log.exception("translation %s->%s failed", source, target)
+            return Translation(None, False, f"translation failed: {type(exc).__name__}")
+
+    async def translate_inline(self, text: str, source: str, target: str) -> Translation:
+        """The inline pipeline; raises BacklogFull/TranslationFailed instead of wrapping them."""
+        plan = spans.plan(text, target)
+        outputs, cached = await self._units(plan.units, source, target)
+        for i, (unit, out) in enumerate(zip(plan.units, outputs)):
+            if spans.numbers_in(unit) != spans.numbers_in(out):
+                sub = spans.plan(unit, target, protect_numbers=True)
+                sub_out, sub_cached = await self._units(sub.units, source, target)
+                outputs[i] = sub.render(sub_out)
+                cached = cached and sub_cached
+        return Translation(plan.render(outputs), True, None, cached)
+
+    async def _units(self, units: list[str], source: str, target: str) -> tuple[list[str], bool]:
+        results = await asyncio.gather(*(self._unit(u, source, target) for u in units), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [r[0] for r in results], all(r[1] for r in results)
+
+    async def _unit(self, unit: str, source: str, target: str) -> tuple[str, bool]:
+        model = self._backend.model_ids.get((source, target), "?")
+        key = cache_key(model, source, target, unit)
+        hit = self._lru.get(key)
+        call_metric(self.metrics, "inc_cache", "memory", hit is not None)
+        if hit is not None:
+            return hit, True
+        if self._rcache is not None:
+            hit = await self._rcache.get(key)
+            call_metric(self.metrics, "inc_cache", "redis", hit is not None)
+            if hit is not None:
+                self._lru.put(key, hit)
+                return hit, True
+        raw = await self._batcher.submit(unit, source, target)
+        out = spans.clean_output(unit, raw)
+        if out is None:
+            raise TranslationFailed("empty output")
+        self._lru.put(key, out)
+        if self._rcache is not None:
+            await self._rcache.put(key, out)
+        return out, False
+
+    @property
+    def cache_stats(self) -> dict:
+        return {"size": len(self._lru), "hits": self._lru.hits, "misses": self._lru.misses}
