@@ -125,9 +125,15 @@ class LiveBridgeClient:
                                       max_size=None, open_timeout=10)
         first = self._decode(await asyncio.wait_for(ws.recv(), 10))
         if first.get("type") != "welcome":
+            code = None
+            try:  # the server closes right after an error frame; its close code says why
+                await asyncio.wait_for(ws.recv(), 5)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+            except asyncio.TimeoutError:
+                pass
             await ws.close()
-            code = ws.close_code if ws.close_code else None
-            raise ConnectionLost(code, f"expected welcome, got {first}")
+            raise ConnectionLost(code, f"{first.get('code')}: {first.get('message')}")
         self.welcome = first
         self._ws = ws
         self._connected.set()
