@@ -676,13 +676,20 @@ class Moderation:
 
     async def reject(self, room: str, actor: Actor, hold_id: str) -> None:
         """Reject a held message (it is discarded) or uphold a report (the message is deleted)."""
-        role, item = await self._resolve(room, actor, hold_id, "rejected")
-        if item["kind"] == "report":
+        role = await self.role_of(room, actor)
+        self._require(role, "review")
+        pending = await self.state.get(room, NS_REVIEW, hold_id) if isinstance(hold_id, str) else None
+        event = None
+        if pending is not None and pending.get("kind") == "report":
             try:
-                event = await self._find_message(room, {"offset": item["offset"]})
+                event = await self._find_message(room, {"offset": pending["offset"]})
             except ModerationError:
-                return  # already gone
-            await self._require_target(room, actor, role, "delete", _author_id(event))
+                event = None  # already gone: rejecting just closes the report
+            if event is not None:
+                # Check before resolving, so a refused delete leaves the report queued.
+                await self._require_target(room, actor, role, "delete", _author_id(event))
+        await self._resolve(room, actor, hold_id, "rejected")
+        if event is not None:
             await self._delete_event(room, actor, event)
 
     # Audit ---------------------------------------------------------------------------------

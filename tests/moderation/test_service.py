@@ -324,3 +324,14 @@ async def test_translations_are_moderated_in_the_target_language(nodes):
     assert (await nodes.b.check_translation(ROOM, "他妈的 damn", "zh")).text == "*** damn"
     assert (await nodes.b.check_translation(ROOM, "damn", "en")).action == "reject"
     assert (await nodes.b.check_translation(ROOM, "你好", "zh")).text == "你好"
+
+
+async def test_report_on_owner_message_cannot_be_upheld_by_moderator(nodes):
+    offset = await post(nodes.engine, OWNER, "host message", "m-h")
+    r = await nodes.a.report(ROOM, BOB, offset, "spam")
+    with pytest.raises(ModerationError) as err:
+        await nodes.b.reject(ROOM, MOD2, r["id"])
+    assert err.value.code == "forbidden"
+    assert [i["id"] for i in await nodes.a.review_queue(ROOM, MOD)] == [r["id"]]
+    await nodes.a.reject(ROOM, OWNER, r["id"])  # an owner may delete their own message
+    assert await nodes.engine.broker.get_event(ROOM, offset) is None
