@@ -26,7 +26,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 _NOT_URL_END = r"[^\s<>\"'.,;:!?)\]}。，！？、；：）】」』\u3000-\u303F\u4E00-\u9FFF\uFF00-\uFFEF]"
-_URL_BODY = r"[^\s<>\"\u3000-\u303F\u4E00-\u9FFF\uFF00-\uFFEF]"
+_URL_BODY = r"[^\s<>\"()\u3000-\u303F\u4E00-\u9FFF\uFF00-\uFFEF]"
+_URL_PARENS = r"\([^\s()]*\)"  # balanced (...) inside a URL, e.g. wikipedia links
 _TLDS = "com|net|org|io|cn|dev|app|gg|tv|me|co|uk|info|edu|gov|ly|ai|xyz|hk|tw|jp|de|fr"
 _EMOJI_CHARS = (
     "\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u2190-\u21FF"
@@ -35,7 +36,7 @@ _EMOJI_CHARS = (
 
 _PROTECTED = [
     ("code", r"```[\s\S]*?```|`[^`\n]+`"),
-    ("url", rf"(?:https?://|ftp://|www\.){_URL_BODY}*{_NOT_URL_END}"),
+    ("url", rf"(?:https?://|ftp://|www\.)(?:{_URL_PARENS}|{_URL_BODY})*(?:{_URL_PARENS}|{_NOT_URL_END})"),
     ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
     ("url", rf"\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:{_TLDS})\b(?:/{_URL_BODY}*{_NOT_URL_END})?"),
     ("mention", r"(?<![\w@])@\w(?:[\w.-]*\w)?"),
