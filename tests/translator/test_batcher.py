@@ -1,0 +1,159 @@
+"""Flush rules and shedding of the batcher, with a fake (pure-logic) batch function."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from translator.batcher import BacklogFull, Batcher, BatcherClosed
+
+
+class FakeBackend:
+    def __init__(self, delay: float = 0.0, fail: bool = False):
+        self.calls: list[tuple[list[str], str, str]] = []
+        self.threads: set[str] = set()
+        self.delay = delay
+        self.fail = fail
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, texts, source, target):
+        self.calls.append((list(texts), source, target))
+        self.threads.add(threading.current_thread().name)
+        self.release.wait(5)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("model exploded")
+        return [f"{target}:{t}" for t in texts]
+
+
+async def test_full_batch_flushes_without_waiting_for_the_timer():
+    fake = FakeBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=10_000, max_backlog=100)
+    t0 = time.perf_counter()
+    out = await asyncio.wait_for(asyncio.gather(*(b.submit(f"m{i}", "en", "zh") for i in range(4))), 5)
+    assert time.perf_counter() - t0 < 5  # far below the 10 s timer
+    assert out == ["zh:m0", "zh:m1", "zh:m2", "zh:m3"]
+    assert fake.calls == [(["m0", "m1", "m2", "m3"], "en", "zh")]
+    await b.close()
+
+
+async def test_partial_batch_flushes_after_max_wait():
+    fake = FakeBackend()
+    b = Batcher(fake, max_batch=100, max_wait_ms=30, max_backlog=100)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    out = await asyncio.gather(b.submit("a", "en", "zh"), b.submit("b", "en", "zh"))
+    waited = loop.time() - t0
+    assert out == ["zh:a", "zh:b"]
+    assert len(fake.calls) == 1
+    assert waited >= 0.029  # it did wait for more requests
+    await b.close()
+
+
+async def test_more_than_max_batch_is_split_and_pairs_never_mix():
+    fake = FakeBackend()
+    b = Batcher(fake, max_batch=3, max_wait_ms=5, max_backlog=100)
+    jobs = [b.submit(f"e{i}", "en", "zh") for i in range(7)] + [b.submit(f"z{i}", "zh", "en") for i in range(2)]
+    out = await asyncio.gather(*jobs)
+    assert out[:7] == [f"zh:e{i}" for i in range(7)]
+    assert out[7:] == ["en:z0", "en:z1"]
+    assert all(len(texts) <= 3 for texts, _, _ in fake.calls)
+    for texts, src, tgt in fake.calls:
+        assert all(t[0] == src[0] for t in texts)
+    assert sorted(len(texts) for texts, s, _ in fake.calls if s == "en") == [1, 3, 3]
+    await b.close()
+
+
+async def test_runs_off_the_event_loop_in_one_thread_per_pair():
+    fake = FakeBackend(delay=0.2)
+    b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=100)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    await asyncio.gather(*(b.submit(str(i), "en", "zh") for i in range(3)))
+    t.cancel()
+    assert ticks >= 5  # the loop kept running while the "model" slept 0.2 s
+    assert fake.threads and all(n.startswith("translate-en-zh") for n in fake.threads)
+    assert threading.current_thread().name not in fake.threads
+    await b.close()
+
+
+async def test_requests_arriving_while_busy_form_the_next_batch():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=10, max_wait_ms=1, max_backlog=100)
+    first = asyncio.create_task(b.submit("first", "en", "zh"))
+    while not fake.calls:
+        await asyncio.sleep(0.005)
+    rest = [asyncio.create_task(b.submit(f"r{i}", "en", "zh")) for i in range(5)]
+    await asyncio.sleep(0.05)
+    fake.release.set()
+    await asyncio.gather(first, *rest)
+    assert [c[0] for c in fake.calls] == [["first"], [f"r{i}" for i in range(5)]]
+    await b.close()
+
+
+async def test_backlog_sheds_new_requests_immediately():
+    fake = FakeBackend()
+    fake.release.clear()
+    shed = []
+
+    class Metrics:
+        def inc_shed(self, pair):
+            shed.append(pair)
+
+    b = Batcher(fake, max_batch=2, max_wait_ms=1, max_backlog=4, metrics=Metrics())
+    held = [asyncio.create_task(b.submit(f"m{i}", "en", "zh")) for i in range(4)]
+    await asyncio.sleep(0.05)
+    assert b.backlog == 4
+    t0 = time.perf_counter()
+    with pytest.raises(BacklogFull):
+        await b.submit("one too many", "en", "zh")
+    assert time.perf_counter() - t0 < 1
+    assert shed == ["en-zh"]
+    fake.release.set()
+    assert await asyncio.gather(*held) == [f"zh:m{i}" for i in range(4)]
+    assert b.backlog == 0
+    assert await b.submit("room again", "en", "zh") == "zh:room again"
+    await b.close()
+
+
+async def test_duplicates_in_a_batch_are_translated_once():
+    fake = FakeBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=50, max_backlog=100)
+    out = await asyncio.gather(*(b.submit(t, "en", "zh") for t in ["hi", "hi", "yo", "hi"]))
+    assert out == ["zh:hi", "zh:hi", "zh:yo", "zh:hi"]
+    assert fake.calls == [(["hi", "yo"], "en", "zh")]
+    await b.close()
+
+
+async def test_backend_error_reaches_every_caller_of_the_batch_and_batcher_survives():
+    fake = FakeBackend(fail=True)
+    b = Batcher(fake, max_batch=2, max_wait_ms=1, max_backlog=100)
+    results = await asyncio.gather(b.submit("a", "en", "zh"), b.submit("b", "en", "zh"), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and "exploded" in str(r) for r in results)
+    fake.fail = False
+    assert await b.submit("c", "en", "zh") == "zh:c"
+    await b.close()
+
+
+async def test_close_fails_pending_and_later_requests():
+    fake = FakeBackend()
+    b = Batcher(fake, max_batch=100, max_wait_ms=10_000, max_backlog=100)
+    pending = asyncio.create_task(b.submit("never", "en", "zh"))
+    await asyncio.sleep(0.01)
+    await b.close()
+    with pytest.raises(BatcherClosed):
+        await pending
+    with pytest.raises(BatcherClosed):
+        await b.submit("late", "en", "zh")
+    assert fake.calls == []
