@@ -1,0 +1,62 @@
+"""Names of every Redis key the engine uses (docs/deploy.md lists them with sizes and TTLs).
+
+All keys of one room share the hash tag ``{room}`` so the room lives on one shard of a Redis
+Cluster; the global scope "" uses the tag ``{~global}`` (not a valid room name).
+"""
+
+from __future__ import annotations
+
+PREFIX = "lb"
+GLOBAL_TAG = "~global"
+
+
+def tag(room: str) -> str:
+    return f"{PREFIX}:{{{room or GLOBAL_TAG}}}"
+
+
+def meta(room: str) -> str:
+    return tag(room) + ":meta"
+
+
+def stream(room: str) -> str:
+    return tag(room) + ":stream"
+
+
+def channel(room: str) -> str:
+    return tag(room) + ":ch"
+
+
+def idempotency(room: str, key: str) -> str:
+    return tag(room) + ":idem:" + key
+
+
+def presence(room: str) -> str:
+    return tag(room) + ":presence"
+
+
+def state(scope: str, ns: str) -> str:
+    return tag(scope) + ":state:" + ns
+
+
+def log(scope: str, name: str) -> str:
+    return tag(scope) + ":log:" + name
+
+
+def bucket(key: str) -> str:
+    return f"{PREFIX}:tb:{{{key}}}"
+
+
+PRESENCE_ROOMS = f"{PREFIX}:presence:rooms"
+NODES = f"{PREFIX}:nodes"
+
+
+def node_alive(node_id: str) -> str:
+    return f"{PREFIX}:node:{{{node_id}}}:alive"
+
+
+def node_members(node_id: str) -> str:
+    return f"{PREFIX}:node:{{{node_id}}}:members"
+
+
+def node_reap(node_id: str) -> str:
+    return f"{PREFIX}:node:{{{node_id}}}:reap"
