@@ -1,0 +1,169 @@
+"""The thin adapters: how the one load generator joins, sends and recognises a delivery.
+
+Every server gets the same message text: ``~T<16-digit send time in µs><2-digit step>~``
+followed by padding up to the message size. A receiver recognises a delivered message by a
+prefix test on the raw frame and finds the marker with ``bytes.find``; nothing is decoded.
+
+- LiveBridge (docs/protocol.md): ``/ws?token=...`` with a subprotocol per codec, ``join``
+  and ``send`` frames; a delivered message is a ``message`` frame, whose encoding starts
+  with its type (JSON ``{"type":"message"``, msgpack map then ``type``/``message``).
+- raw websockets peer: ``/?room=R``, the message is the frame itself.
+- python-socketio peer: Engine.IO v4 over a WebSocket (``0`` open, ``40`` connect,
+  ``2``/``3`` ping/pong), events ``join`` and ``msg``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import msgpack
+
+from benchmarks.procs import http_json
+from benchmarks.wsclient import BINARY, TEXT
+
+MARK = b"~T"
+JSON_SUB = "livebridge.v1.json"
+MSGPACK_SUB = "livebridge.v1.msgpack"
+
+
+def message_text(ts_us: int, step: int, size: int) -> str:
+    head = f"~T{ts_us:016d}{step:02d}~"
+    return head + "x" * max(0, size - len(head))
+
+
+class Adapter:
+    name = "?"
+    opcode = TEXT
+    prefix = b""  # a delivered message starts with this, at offset prefix_at
+    prefix_at = 0
+    codecs = ("json",)
+
+    def __init__(self, codec: str = "json") -> None:
+        if codec not in self.codecs:
+            raise ValueError(f"{self.name} speaks {', '.join(self.codecs)}, not {codec}")
+        self.codec = codec
+
+    def prepare(self, base_urls: list[str], worker: int) -> None:
+        """Blocking setup in a worker before it connects (tokens...)."""
+
+    def path(self, room: str, node: int) -> str:
+        raise NotImplementedError
+
+    subprotocol: str | None = None
+
+    async def join(self, member, room: str, timeout: float) -> None:
+        raise NotImplementedError
+
+    def send_payload(self, room: str, text: str) -> bytes:
+        raise NotImplementedError
+
+    def other(self, member, payload: bytes) -> None:
+        """A frame that is not a delivered message (acks, presence, pings...)."""
+
+    def is_error(self, payload: bytes) -> bool:
+        return False
+
+
+class LiveBridgeAdapter(Adapter):
+    name = "livebridge"
+    codecs = ("json", "msgpack")
+
+    def __init__(self, codec: str = "json") -> None:
+        super().__init__(codec)
+        if codec == "json":
+            self.subprotocol = JSON_SUB
+            self.prefix = b'{"type":"message"'
+            self.opcode = TEXT
+        else:
+            self.subprotocol = MSGPACK_SUB
+            self.opcode = BINARY
+            self.prefix = b"\xa4type\xa7message"  # after the map's header byte
+            self.prefix_at = 1
+        self.token = ""
+
+    def prepare(self, base_urls: list[str], worker: int) -> None:
+        # One guest user per worker process: the servers run with a raised
+        # --max-connections-per-user, and presence stays one join per worker, as in the
+        # peers, which have no presence at all. Nodes share a secret, so any node's token works.
+        reply = http_json(base_urls[0] + "/api/token", {"name": f"bench-{worker}-{secrets.token_hex(2)}",
+                                                        "lang": "en"})
+        self.token = reply["token"]
+
+    def path(self, room: str, node: int) -> str:
+        return f"/ws?token={self.token}"
+
+    def _kind(self, payload: bytes) -> bytes:
+        if self.codec == "json":
+            end = payload.find(b'"', 9)
+            return payload[9:end] if payload.startswith(b'{"type":"') else b""
+        # msgpack: fixmap byte, b"\xa4type", then a fixstr with the type
+        if payload[1:6] == b"\xa4type":
+            n = payload[6] & 0x1F
+            return payload[7:7 + n]
+        return b""
+
+    async def join(self, member, room: str, timeout: float) -> None:
+        await member.expect(lambda p: self._kind(p) == b"welcome", timeout)
+        frame = {"type": "join", "room": room}
+        if self.codec == "json":
+            member.ws.send(json.dumps(frame).encode(), TEXT)
+        else:
+            member.ws.send(msgpack.packb(frame), BINARY)
+        reply = await member.expect(lambda p: self._kind(p) in (b"joined", b"error"), timeout)
+        if self._kind(reply) == b"error":
+            raise RuntimeError(f"join refused: {reply[:200]!r}")
+
+    def send_payload(self, room: str, text: str) -> bytes:
+        if self.codec == "json":
+            return ('{"type":"send","room":"%s","text":"%s"}' % (room, text)).encode()
+        return msgpack.packb({"type": "send", "room": room, "text": text})
+
+    def is_error(self, payload: bytes) -> bool:
+        return self._kind(payload) == b"error"
+
+
+class RawAdapter(Adapter):
+    name = "raw"
+    prefix = MARK
+
+    def path(self, room: str, node: int) -> str:
+        return f"/?room={room}"
+
+    async def join(self, member, room: str, timeout: float) -> None:
+        await member.expect(lambda p: p == b"joined", timeout)
+
+    def send_payload(self, room: str, text: str) -> bytes:
+        return text.encode()
+
+
+class SocketIOAdapter(Adapter):
+    name = "socketio"
+    prefix = b'42["msg"'
+
+    def path(self, room: str, node: int) -> str:
+        return "/socket.io/?EIO=4&transport=websocket"
+
+    async def join(self, member, room: str, timeout: float) -> None:
+        await member.expect(lambda p: p[:1] == b"0", timeout)
+        member.ws.send(b"40")
+        await member.expect(lambda p: p[:2] == b"40", timeout)
+        member.ws.send(('42["join","%s"]' % room).encode())
+        await member.expect(lambda p: p.startswith(b'42["joined"'), timeout)
+
+    def send_payload(self, room: str, text: str) -> bytes:
+        return ('42["msg",{"room":"%s","text":"%s"}]' % (room, text)).encode()
+
+    def other(self, member, payload: bytes) -> None:
+        if payload == b"2":  # Engine.IO ping: answer or be dropped
+            member.ws.send(b"3")
+
+    def is_error(self, payload: bytes) -> bool:
+        return payload.startswith(b"44")
+
+
+ADAPTERS = {"livebridge": LiveBridgeAdapter, "raw": RawAdapter, "socketio": SocketIOAdapter}
+
+
+def make_adapter(server: str, codec: str) -> Adapter:
+    return ADAPTERS[server](codec)

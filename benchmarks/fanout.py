@@ -1,0 +1,404 @@
+"""``livebridge bench fanout``: servers under load from a multi-process generator.
+
+For each server (LiveBridge, and the peers in the same run) and each room size, the
+orchestrator starts the server's node(s) (and a private redis-server when needed) pinned to
+the server core, starts generator processes pinned to the other core(s), has them connect
+and join every member, then runs a sweep of message rates on the same connections. Each
+step measures every delivery's send-to-receipt latency, deliveries per second, server and
+generator CPU, RSS per node and disconnects. A step is *sustained* when every message
+reached every member, nobody was disconnected and the last delivery came within a second
+of the last send; the sweep stops after the first step that is not.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import secrets
+import time
+from array import array
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import wait as mp_wait
+from typing import Any
+
+from benchmarks import procs
+from benchmarks.loadgen import SLOW_CONSUMER, worker_main
+from benchmarks.sysinfo import CpuMeter, machine, pinning_plan, raise_nofile, rss_bytes
+
+try:
+    from tqdm import tqdm
+except ImportError:  # the bench extra is not installed: no progress bar
+    tqdm = None
+
+
+@dataclass
+class FanoutConfig:
+    servers: list[str] = field(default_factory=lambda: ["livebridge"])
+    nodes: int = 1
+    rooms: int = 1
+    members: list[int] = field(default_factory=lambda: [100])
+    senders: int = 1  # per room
+    rates: list[float] = field(default_factory=lambda: [10.0])  # messages/s per room
+    duration: float = 5.0  # seconds per step
+    message_size: int = 100
+    codec: str = "json"
+    workers: int = 2
+    connect_rate: float = 0.0  # connections/s over all workers; 0 = as fast as they go
+    connect_concurrency: int = 200  # per worker
+    connect_timeout: float = 30.0
+    idle: float = 0.0  # seconds to hold the connections idle before measuring memory again
+    drain: float = 5.0  # longest wait for late deliveries after a step
+    pin: bool = True
+    stop_on_saturation: bool = True
+    socketio_manager: str = "redis"  # redis (AsyncRedisManager) or memory
+    scenario: str = "custom"
+    progress: bool = True
+
+    def validate(self) -> None:
+        for s in self.servers:
+            if s not in procs.SERVERS:
+                raise ValueError(f"unknown server {s!r}: one of {', '.join(procs.SERVERS)}")
+        if self.nodes < 1 or self.rooms < 1 or self.workers < 1 or self.duration <= 0:
+            raise ValueError("nodes, rooms, workers and duration must be positive")
+        if any(m < 1 for m in self.members) or self.senders < 0:
+            raise ValueError("members must be >= 1 and senders >= 0")
+        if any(m < self.senders for m in self.members):
+            raise ValueError("senders per room cannot exceed members per room")
+        if self.codec not in ("json", "msgpack"):
+            raise ValueError("codec is json or msgpack")
+        if len(self.rates) > 99:
+            raise ValueError("at most 99 rate steps")
+
+
+def percentiles(lat_us: array) -> dict[str, float]:
+    if not lat_us:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None, "min_ms": None,
+                "mean_ms": None}
+    import numpy as np
+
+    a = np.frombuffer(lat_us, dtype=np.int64) / 1000.0
+    p50, p95, p99 = np.percentile(a, [50, 95, 99])
+    return {"p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
+            "p99_ms": round(float(p99), 3), "max_ms": round(float(a.max()), 3),
+            "min_ms": round(float(a.min()), 3), "mean_ms": round(float(a.mean()), 3)}
+
+
+class Run:
+    """One server at one room size: processes up, members connected, steps run."""
+
+    def __init__(self, cfg: FanoutConfig, server: str, members: int) -> None:
+        self.cfg = cfg
+        self.server = server
+        self.members_per_room = members
+        self.redis: procs.Child | None = None
+        self.nodes: list[procs.Child] = []
+        self.workers: list[mp.Process] = []
+        self.pipes: list[Any] = []
+        self.server_cpus, self.gen_cpus = pinning_plan(cfg.pin)
+        self.latencies: dict[int, array] = {}
+
+    # Processes -------------------------------------------------------------------------------
+
+    def start_servers(self) -> None:
+        cfg = self.cfg
+        need_redis = cfg.nodes > 1 or (self.server == "socketio" and cfg.socketio_manager == "redis")
+        if self.server == "raw" and cfg.nodes > 1:
+            raise ValueError("the raw websockets peer runs as one node only")
+        if need_redis:
+            self.redis = procs.start_redis(self.server_cpus)
+        redis_url = self.redis.url if self.redis else None  # type: ignore[attr-defined]
+        extra = []
+        if self.server == "livebridge":
+            extra = ["--secret", secrets.token_urlsafe(24), "--allow-guests"]
+        for node in range(cfg.nodes):
+            self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
+                                                 redis_url=redis_url, node=node, extra=extra))
+
+    def start_workers(self) -> None:
+        cfg = self.cfg
+        plan = []
+        for r in range(cfg.rooms):
+            for j in range(self.members_per_room):
+                plan.append((f"bench-{r}", j % cfg.nodes, j < cfg.senders))
+        shares = [plan[w::cfg.workers] for w in range(cfg.workers)]
+        ctx = mp.get_context("spawn")
+        base = {
+            "server": self.server, "codec": cfg.codec,
+            "nodes": [("127.0.0.1", n.port) for n in self.nodes],
+            "base_urls": [f"http://127.0.0.1:{n.port}" for n in self.nodes],
+            "message_size": cfg.message_size, "connect_timeout": cfg.connect_timeout,
+            "connect_rate": cfg.connect_rate / cfg.workers if cfg.connect_rate else 0.0,
+            "connect_concurrency": cfg.connect_concurrency, "cpus": self.gen_cpus,
+        }
+        for wid, share in enumerate(shares):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(wid, {**base, "members": share}, child),
+                               daemon=True, name=f"bench-gen-{wid}")
+            proc.start()
+            child.close()
+            self.workers.append(proc)
+            self.pipes.append(parent)
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("stop",))
+            except Exception:
+                pass
+        for proc in self.workers:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2)
+        for node in self.nodes:
+            node.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    # Messages from workers ---------------------------------------------------------------------
+
+    def _gather(self, kind: str, timeout: float, on_progress=None, until=None) -> dict[int, tuple]:
+        """Wait for one ``kind`` message from every worker (progress goes to ``on_progress``)."""
+        got: dict[int, tuple] = {}
+        deadline = time.monotonic() + timeout
+        while len(got) < len(self.pipes):
+            if until is not None and until():
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.server}: workers did not answer {kind!r} in {timeout:.0f}s "
+                                   f"({len(got)}/{len(self.pipes)})")
+            for pipe in mp_wait(self.pipes, timeout=min(left, 0.25)):
+                try:
+                    msg = pipe.recv()
+                except EOFError:
+                    raise RuntimeError(f"{self.server}: a generator process died") from None
+                if msg[0] == "crash":
+                    raise RuntimeError(f"{self.server}: generator {msg[1]} crashed: {msg[2]}")
+                if msg[0] == "progress":
+                    if on_progress is not None:
+                        on_progress(msg[1], msg[2])
+                elif msg[0] == kind:
+                    got[msg[1]] = msg
+        return got
+
+    # The run ---------------------------------------------------------------------------------
+
+    def node_rss(self) -> list[int]:
+        return [rss_bytes(n.pid) for n in self.nodes]
+
+    def execute(self) -> dict[str, Any]:
+        cfg = self.cfg
+        result: dict[str, Any] = {"server": self.server, "members_per_room": self.members_per_room,
+                                  "rooms": cfg.rooms, "nodes": cfg.nodes, "codec": cfg.codec,
+                                  "senders_per_room": cfg.senders, "steps": []}
+        self.start_servers()
+        time.sleep(0.5)
+        rss_base = self.node_rss()
+        total = cfg.rooms * self.members_per_room
+        t0 = time.monotonic()
+        self.start_workers()
+        gen_pids = [p.pid for p in self.workers]
+        server_pids = [n.pid for n in self.nodes]
+        meter = CpuMeter(server_pids + gen_pids + ([self.redis.pid] if self.redis else []))
+        ready = self._gather("ready", timeout=60 + (total / cfg.connect_rate if cfg.connect_rate else total / 100))
+        connect_wall = time.monotonic() - t0
+        cpu = meter.read()
+        connected = sum(m[2]["connected"] for m in ready.values())
+        failures: dict[str, int] = {}
+        connect_ms: list[float] = []
+        rooms_count: dict[str, int] = {}
+        for m in ready.values():
+            connect_ms += m[2]["connect_ms"]
+            for k, v in m[2]["failures"].items():
+                failures[k] = failures.get(k, 0) + v
+            for k, v in m[2]["rooms"].items():
+                rooms_count[k] = rooms_count.get(k, 0) + v
+        connect_ms.sort()
+        setup_elapsed = max(m[2]["elapsed"] for m in ready.values())
+        time.sleep(0.5)
+        rss_after = self.node_rss()
+        result["connect"] = {
+            "wanted": total, "connected": connected, "failed": total - connected, "failures": failures,
+            "seconds": round(setup_elapsed, 3), "rate_per_s": round(connected / setup_elapsed, 1) if setup_elapsed else None,
+            "wall_seconds_incl_process_start": round(connect_wall, 3),
+            "connect_p50_ms": round(connect_ms[len(connect_ms) // 2], 2) if connect_ms else None,
+            "connect_p99_ms": round(connect_ms[int(len(connect_ms) * 0.99)], 2) if connect_ms else None,
+            "server_cpu": [round(cpu[p], 3) for p in server_pids],
+        }
+        mem = {"rss_base_mb": [round(r / 2**20, 1) for r in rss_base],
+               "rss_connected_mb": [round(r / 2**20, 1) for r in rss_after],
+               "per_connection_kb": round((sum(rss_after) - sum(rss_base)) / max(1, connected) / 1024, 2)}
+        if cfg.idle > 0:
+            time.sleep(cfg.idle)
+            rss_idle = self.node_rss()
+            mem["idle_seconds"] = cfg.idle
+            mem["rss_idle_mb"] = [round(r / 2**20, 1) for r in rss_idle]
+            mem["per_connection_idle_kb"] = round((sum(rss_idle) - sum(rss_base)) / max(1, connected) / 1024, 2)
+            if any(not n.alive() for n in self.nodes):
+                raise RuntimeError(f"{self.server}: a node died while idle")
+        result["memory"] = mem
+        for index, rate in enumerate(cfg.rates):
+            step = self.run_step(index, rate, rooms_count, server_pids, gen_pids)
+            result["steps"].append(step)
+            if cfg.stop_on_saturation and not step["sustained"]:
+                break
+        result["summary"] = summarize(result["steps"])
+        return result
+
+    def run_step(self, index: int, rate: float, rooms_count: dict[str, int],
+                 server_pids: list[int], gen_pids: list[int]) -> dict[str, Any]:
+        cfg = self.cfg
+        per_sender = rate / cfg.senders if cfg.senders else 0.0
+        start_at = time.time() + 0.3
+        for pipe in self.pipes:
+            pipe.send(("step", index, per_sender, start_at, cfg.duration))
+        estimate = int(rate * cfg.duration * sum(rooms_count.values()))
+        bar = None
+        if cfg.progress and tqdm is not None:
+            bar = tqdm(total=estimate, unit="dlv", unit_scale=True, leave=False, mininterval=0.5,
+                       desc=f"{self.server} m={self.members_per_room} {rate:g} msg/s/room")
+        received: dict[int, int] = {}
+
+        def on_progress(wid: int, counts: dict[int, int]) -> None:
+            received[wid] = counts.get(index, 0)
+            if bar is not None:
+                bar.n = sum(received.values())
+                bar.refresh()
+
+        while time.time() < start_at:
+            time.sleep(0.01)
+        meter = CpuMeter(server_pids + gen_pids + ([self.redis.pid] if self.redis else []))
+        sent_msgs = self._gather("sent", timeout=cfg.duration + 30, on_progress=on_progress)
+        cpu = meter.read()  # over the sending window
+        rss = self.node_rss()
+        sent_by_room: dict[str, int] = {}
+        late = 0
+        for m in sent_msgs.values():
+            late += m[3]["late"]
+            for room, n in m[3]["sent"].items():
+                sent_by_room[room] = sent_by_room.get(room, 0) + n
+        expected = sum(n * rooms_count.get(room, 0) for room, n in sent_by_room.items())
+        try:
+            self._gather("never", timeout=cfg.drain, on_progress=on_progress,
+                         until=lambda: sum(received.values()) >= expected)
+        except TimeoutError:
+            pass
+        for pipe in self.pipes:
+            pipe.send(("collect", index))
+        results = self._gather("result", timeout=60, on_progress=on_progress)
+        if bar is not None:
+            bar.close()
+        lat = array("q")
+        last_rx = 0
+        errors: dict[str, int] = {}
+        closes: dict[int, int] = {}
+        still_open = 0
+        for m in results.values():
+            lat.frombytes(m[4])
+            last_rx = max(last_rx, m[3]["last_rx_us"])
+            still_open += m[3]["open"]
+            for k, v in m[3]["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+            for k, v in m[3]["closes"].items():
+                closes[int(k)] = closes.get(int(k), 0) + v
+        self.latencies[index] = lat
+        delivered = len(lat)
+        msgs = sum(sent_by_room.values())
+        window = (last_rx / 1e6 - start_at) if last_rx else cfg.duration
+        lag = (last_rx / 1e6 - (start_at + cfg.duration)) if last_rx else None
+        disconnects = sum(closes.values())
+        ratio = delivered / expected if expected else 1.0
+        planned = per_sender * cfg.duration * cfg.senders * len(rooms_count)
+        step = {
+            "step": index, "rate_per_room": rate, "messages_sent": msgs,
+            "planned_messages": round(planned), "late_sends": late,
+            "expected_deliveries": expected, "delivered": delivered,
+            "delivery_ratio": round(ratio, 5),
+            "deliveries_per_s": round(delivered / window, 1) if window > 0 else None,
+            "offered_deliveries_per_s": round(expected / cfg.duration, 1),
+            "drain_lag_s": round(lag, 3) if lag is not None else None,
+            **percentiles(lat),
+            "server_cpu": [round(cpu[p], 3) for p in server_pids],
+            "redis_cpu": round(cpu[self.redis.pid], 3) if self.redis else None,
+            "generator_cpu": round(sum(cpu[p] for p in gen_pids), 3),
+            "rss_mb": [round(r / 2**20, 1) for r in rss],
+            "disconnects": disconnects, "slow_consumer_disconnects": closes.get(SLOW_CONSUMER, 0),
+            "close_codes": closes, "open_connections": still_open, "errors": errors,
+        }
+        step["sustained"] = bool(
+            expected > 0 and ratio >= 0.999 and disconnects == 0 and lag is not None and lag < 1.0
+            and msgs >= 0.95 * planned)
+        return step
+
+
+def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [s for s in steps if s["sustained"]]
+    best = max(steps, key=lambda s: s["deliveries_per_s"] or 0, default=None)
+    summary: dict[str, Any] = {
+        "peak_deliveries_per_s": best["deliveries_per_s"] if best else None,
+        "max_sustained_rate_per_room": ok[-1]["rate_per_room"] if ok else None,
+        "max_sustained_deliveries_per_s": max((s["deliveries_per_s"] for s in ok), default=None),
+        "saturated": len(ok) < len(steps),
+    }
+    if ok:
+        half = ok[-1]["rate_per_room"] / 2
+        below = [s for s in ok if s["rate_per_room"] <= half + 1e-9]
+        near = below[-1] if below else ok[0]
+        summary["half_max_step"] = {"rate_per_room": near["rate_per_room"], "p50_ms": near["p50_ms"],
+                                    "p99_ms": near["p99_ms"], "max_ms": near["max_ms"]}
+        summary["p99_at_half_max_ms"] = near["p99_ms"]
+    return summary
+
+
+def run_fanout(cfg: FanoutConfig) -> dict[str, Any]:
+    """Run every server at every room size; return the result (and keep latencies for plots)."""
+    cfg.validate()
+    raise_nofile()
+    server_cpus, gen_cpus = pinning_plan(cfg.pin)
+    report: dict[str, Any] = {
+        "kind": "fanout", "scenario": cfg.scenario, "config": asdict(cfg), "machine": machine(),
+        "pinning": {"server_cores": sorted(server_cpus) if server_cpus else None,
+                    "generator_cores": sorted(gen_cpus) if gen_cpus else None},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": [],
+    }
+    latencies: dict[tuple[str, int], dict[int, array]] = {}
+    for members in cfg.members:
+        for server in cfg.servers:
+            run = Run(cfg, server, members)
+            try:
+                outcome = run.execute()
+            except Exception as exc:
+                outcome = {"server": server, "members_per_room": members, "error": f"{type(exc).__name__}: {exc}",
+                           "steps": [], "summary": {}}
+                for node in run.nodes:
+                    outcome.setdefault("logs", {})[node.name] = node.log(2000)
+            finally:
+                run.stop()
+            latencies[(server, members)] = run.latencies
+            report["runs"].append(outcome)
+    report["ratios"] = ratios(report["runs"])
+    report["_latencies"] = latencies  # not serialised; for plots
+    return report
+
+
+def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each peer's throughput as a ratio to LiveBridge's, per room size (LiveBridge / peer)."""
+    out = []
+    by_size: dict[int, dict[str, dict]] = {}
+    for r in runs:
+        by_size.setdefault(r["members_per_room"], {})[r["server"]] = r
+    for size, servers in sorted(by_size.items()):
+        lb = servers.get("livebridge")
+        if lb is None or not lb.get("summary", {}).get("peak_deliveries_per_s"):
+            continue
+        for name, r in servers.items():
+            if name == "livebridge":
+                continue
+            peer = r.get("summary", {}).get("peak_deliveries_per_s")
+            lb_peak = lb["summary"]["peak_deliveries_per_s"]
+            out.append({"members_per_room": size, "peer": name,
+                        "peer_peak_deliveries_per_s": peer,
+                        "livebridge_peak_deliveries_per_s": lb_peak,
+                        "livebridge_over_peer": round(lb_peak / peer, 3) if peer else None})
+    return out

@@ -1,0 +1,179 @@
+"""Reports of a benchmark run: ``<name>.json``, ``<name>.md`` and PNG plots in one directory."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if v >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, list):
+        return "/".join(_fmt(x, digits) for x in v)
+    return str(v)
+
+
+def write(report: dict[str, Any], out_dir: Path, name: str) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    serialisable = {k: v for k, v in report.items() if not k.startswith("_")}
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(serialisable, indent=2, default=str))
+    files["json"] = path
+    md = fanout_markdown(report) if report["kind"] == "fanout" else translate_markdown(report)
+    path = out_dir / f"{name}.md"
+    path.write_text(md)
+    files["md"] = path
+    try:
+        files.update(fanout_plots(report, out_dir, name) if report["kind"] == "fanout"
+                     else translate_plots(report, out_dir, name))
+    except ImportError:  # matplotlib missing: reports without plots
+        pass
+    return files
+
+
+def fanout_markdown(report: dict[str, Any]) -> str:
+    cfg = report["config"]
+    m = report["machine"]
+    lines = [
+        f"# Fan-out benchmark: {report['scenario']}", "",
+        f"{report['started_at']} on {m['cpu']} ({m['usable_cores']} cores, {m['memory_gb']} GB), "
+        f"Python {m['python']}; server cores {report['pinning']['server_cores']}, "
+        f"generator cores {report['pinning']['generator_cores']}.", "",
+        f"{cfg['rooms']} room(s), {cfg['senders']} sender(s) per room, {cfg['message_size']}-byte messages, "
+        f"codec {cfg['codec']}, {cfg['nodes']} node(s), {cfg['duration']} s per step, "
+        f"{cfg['workers']} generator processes.", "",
+        "## Summary", "",
+        "| server | members/room | connected | peak deliveries/s | max sustained msg/s per room "
+        "| p99 at half that rate (ms) | KB per connection | connections/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        if "error" in r:
+            lines.append(f"| {r['server']} | {r['members_per_room']} | failed: {r['error'][:80]} | | | | | |")
+            continue
+        s = r["summary"]
+        mem = r["memory"]
+        kb = mem.get("per_connection_idle_kb", mem["per_connection_kb"])
+        lines.append(
+            f"| {r['server']} | {r['members_per_room']:,} | {r['connect']['connected']:,} | "
+            f"{_fmt(s.get('peak_deliveries_per_s'))} | {_fmt(s.get('max_sustained_rate_per_room'))}"
+            f"{' (saturated above)' if s.get('saturated') else ' (not saturated)'} | "
+            f"{_fmt(s.get('p99_at_half_max_ms'))} | {_fmt(kb)} | {_fmt(r['connect']['rate_per_s'])} |")
+    if report.get("ratios"):
+        lines += ["", "## LiveBridge against the peers (peak deliveries/s)", "",
+                  "| members/room | peer | peer deliveries/s | LiveBridge deliveries/s | LiveBridge / peer |",
+                  "|---|---|---|---|---|"]
+        for x in report["ratios"]:
+            lines.append(f"| {x['members_per_room']:,} | {x['peer']} | {_fmt(x['peer_peak_deliveries_per_s'])} | "
+                         f"{_fmt(x['livebridge_peak_deliveries_per_s'])} | {_fmt(x['livebridge_over_peer'], 2)}x |")
+    lines += ["", "## Steps", "",
+              "| server | members | msg/s/room | sent | delivered/expected | deliveries/s | p50 | p95 | p99 | max (ms) "
+              "| server CPU | redis CPU | generator CPU | RSS MB | disconnects | sustained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        for s in r.get("steps", []):
+            lines.append(
+                f"| {r['server']} | {r['members_per_room']:,} | {s['rate_per_room']:g} | {s['messages_sent']:,} | "
+                f"{s['delivered']:,}/{s['expected_deliveries']:,} | {_fmt(s['deliveries_per_s'])} | "
+                f"{_fmt(s['p50_ms'])} | {_fmt(s['p95_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} | "
+                f"{_fmt(s['server_cpu'], 2)} | {_fmt(s['redis_cpu'], 2)} | {_fmt(s['generator_cpu'], 2)} | "
+                f"{_fmt(s['rss_mb'])} | {s['disconnects']} | {'yes' if s['sustained'] else 'no'} |")
+    lines += ["", "CPU is in cores (1.00 = one core busy) over the sending window. "
+              "KB per connection = (node RSS after connecting and joining - RSS before) / connections.", ""]
+    for r in report["runs"]:
+        errs = {}
+        for s in r.get("steps", []):
+            for k, v in s.get("errors", {}).items():
+                errs[k] = errs.get(k, 0) + v
+        if errs or r.get("connect", {}).get("failures"):
+            lines.append(f"- {r['server']} m={r['members_per_room']}: connect failures "
+                         f"{r.get('connect', {}).get('failures')}, error frames {errs}")
+    return "\n".join(lines) + "\n"
+
+
+def fanout_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    files: dict[str, Path] = {}
+    lats = report.get("_latencies", {})
+    fig, ax = plt.subplots(figsize=(8, 5))
+    drawn = False
+    for r in report["runs"]:
+        steps = r.get("steps", [])
+        if not steps:
+            continue
+        half = r.get("summary", {}).get("half_max_step")
+        chosen = next((s for s in steps if half and s["rate_per_room"] == half["rate_per_room"]), steps[0])
+        arr = lats.get((r["server"], r["members_per_room"]), {}).get(chosen["step"])
+        if arr is None or not len(arr):
+            continue
+        a = np.sort(np.frombuffer(arr, dtype=np.int64) / 1000.0)
+        a = np.maximum(a, 1e-3)
+        y = np.arange(1, len(a) + 1) / len(a)
+        ax.plot(a, y, label=f"{r['server']} m={r['members_per_room']} @ {chosen['rate_per_room']:g} msg/s")
+        drawn = True
+    if drawn:
+        ax.set_xscale("log")
+        ax.set_xlabel("send-to-receipt latency (ms)")
+        ax.set_ylabel("fraction of deliveries")
+        ax.set_title(f"Latency distribution ({report['scenario']}; at half the max sustained rate)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        path = out_dir / f"{name}-latency.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        files["latency_png"] = path
+    plt.close(fig)
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    servers = sorted({r["server"] for r in report["runs"]})
+    for server in servers:
+        runs = sorted((r for r in report["runs"] if r["server"] == server and r.get("summary")),
+                      key=lambda r: r["members_per_room"])
+        xs = [r["members_per_room"] for r in runs]
+        ax1.plot(xs, [r["summary"].get("peak_deliveries_per_s") or 0 for r in runs], "o-", label=server)
+        ax2.plot(xs, [r["summary"].get("p99_at_half_max_ms") or math.nan for r in runs], "o-", label=server)
+    ax1.set_xlabel("members per room")
+    ax1.set_ylabel("peak deliveries/s")
+    ax1.set_title("Throughput")
+    ax2.set_xlabel("members per room")
+    ax2.set_ylabel("p99 latency (ms) at half the max sustained rate")
+    ax2.set_title("p99 latency")
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_xscale("log")
+    fig.tight_layout()
+    path = out_dir / f"{name}-throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    files["throughput_png"] = path
+    return files
+
+
+def translate_markdown(report: dict[str, Any]) -> str:
+    from benchmarks.translate import markdown
+
+    return markdown(report)
+
+
+def translate_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[str, Path]:
+    from benchmarks.translate import plots
+
+    return plots(report, out_dir, name)

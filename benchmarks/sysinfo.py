@@ -1,0 +1,116 @@
+"""What the benchmarks read from the machine: /proc CPU ticks and RSS, cores, fd limits.
+
+Everything here is Linux-only (``/proc``, ``sched_setaffinity``); the benchmarks are too.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (its threads included), or 0.0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0.0
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size (VmRSS) of a process, in bytes, or 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class CpuMeter:
+    """CPU used by a set of processes between two readings, as a share of one core."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = list(pids)
+        self.reset()
+
+    def reset(self) -> None:
+        self._t0 = time.monotonic()
+        self._c0 = {pid: cpu_seconds(pid) for pid in self.pids}
+
+    def read(self) -> dict[int, float]:
+        """pid -> cores used since the last reset (1.0 = one core fully busy)."""
+        wall = max(1e-6, time.monotonic() - self._t0)
+        return {pid: (cpu_seconds(pid) - self._c0.get(pid, 0.0)) / wall for pid in self.pids}
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Raise this process's soft open-files limit to the hard limit; return (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Pin a process to some cores (no-op when ``cpus`` is None or the call is refused)."""
+    if not cpus:
+        return
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except OSError:
+        pass
+
+
+def pinning_plan(enabled: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, generator cores): first core for servers, the rest for the generator."""
+    available = cores()
+    if not enabled or len(available) < 2:
+        return None, None
+    return {available[0]}, set(available[1:])
+
+
+def machine() -> dict:
+    """A short description of the machine, for reports."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": model, "cores": os.cpu_count(), "usable_cores": len(cores()),
+        "memory_gb": round(mem / 2**30, 1), "kernel": platform.release(),
+        "python": platform.python_version(), "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+    }

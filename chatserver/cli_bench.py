@@ -1,0 +1,133 @@
+"""``livebridge bench``: fan-out and translation benchmarks (code in :mod:`benchmarks`).
+
+    livebridge bench fanout --servers livebridge,raw,socketio --members 1000 --rates 10,20,40
+    livebridge bench bigroom | smallrooms | storm | redis2   [any fanout option overrides]
+    livebridge bench translate --batch-sizes 1,8,32 --concurrency 1,8,32
+
+Reports (JSON, Markdown, PNG) go to ``--out`` (default ``benchmarks/results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _fanout_options(parser: argparse.ArgumentParser, preset: bool) -> None:
+    d = argparse.SUPPRESS if preset else None
+    parser.add_argument("--servers", type=_names, default=d,
+                        help="comma-separated: livebridge, raw, socketio (default: livebridge)")
+    parser.add_argument("--nodes", type=int, default=d, help="server nodes (over a private Redis when > 1)")
+    parser.add_argument("--rooms", type=int, default=d)
+    parser.add_argument("--members", type=_ints, default=d, help="members per room; a list runs each size")
+    parser.add_argument("--senders", type=int, default=d, help="senders per room")
+    parser.add_argument("--rates", "--rate", dest="rates", type=_floats, default=d,
+                        help="messages/s per room; a list is a sweep on the same connections")
+    parser.add_argument("--duration", type=float, default=d, help="seconds per rate step")
+    parser.add_argument("--message-size", type=int, default=d, help="message text size in bytes")
+    parser.add_argument("--codec", choices=["json", "msgpack"], default=d)
+    parser.add_argument("--workers", type=int, default=d, help="generator processes")
+    parser.add_argument("--connect-rate", type=float, default=d, help="connections/s (0: as fast as possible)")
+    parser.add_argument("--connect-timeout", type=float, default=d)
+    parser.add_argument("--idle", type=float, default=d, help="seconds idle before measuring idle memory")
+    parser.add_argument("--drain", type=float, default=d, help="longest wait for late deliveries per step")
+    parser.add_argument("--socketio-manager", choices=["redis", "memory"], default=d)
+    parser.add_argument("--no-pin", dest="pin", action="store_false", default=d,
+                        help="do not pin servers to core 0 and the generator to the others")
+    parser.add_argument("--keep-going", dest="stop_on_saturation", action="store_false", default=d,
+                        help="run every rate step even after the server saturates")
+    _common(parser)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=None, help="report directory (default benchmarks/results/)")
+    parser.add_argument("--name", default=None, help="report file name stem (default: scenario and time)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
+
+def _run_fanout(args: argparse.Namespace) -> int:
+    from benchmarks import report as rpt
+    from benchmarks.fanout import FanoutConfig, run_fanout
+    from benchmarks.scenarios import config
+
+    fields = set(FanoutConfig.__dataclass_fields__) - {"scenario"}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    scenario = getattr(args, "scenario", None)
+    cfg = config(scenario, **overrides) if scenario else FanoutConfig(**overrides)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        print(f"livebridge bench: {exc}", file=sys.stderr)
+        return 2
+    result = run_fanout(cfg)
+    name = args.name or f"{cfg.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    files = rpt.write(result, args.out or rpt.DEFAULT_OUT, name)
+    print(files["md"].read_text())
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    failed = [r for r in result["runs"] if "error" in r]
+    for r in failed:
+        print(f"{r['server']} m={r['members_per_room']} failed: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _run_translate(args: argparse.Namespace) -> int:
+    from benchmarks import report as rpt
+    from benchmarks.translate import TranslateConfig, run_translate
+
+    fields = set(TranslateConfig.__dataclass_fields__)
+    cfg = TranslateConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
+    result = run_translate(cfg)
+    name = args.name or f"translate-{time.strftime('%Y%m%d-%H%M%S')}"
+    files = rpt.write(result, args.out or rpt.DEFAULT_OUT, name)
+    print(files["md"].read_text())
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def register(commands) -> None:
+    bench = commands.add_parser("bench", help="load-test fan-out and translation (reports in benchmarks/results/)")
+    sub = bench.add_subparsers(dest="bench_command", required=True)
+
+    fanout = sub.add_parser("fanout", help="fan-out: servers, rooms, members, senders, rates, codec")
+    _fanout_options(fanout, preset=False)
+    fanout.set_defaults(run=_run_fanout, scenario=None)
+
+    from benchmarks.scenarios import SCENARIOS
+
+    for name, preset in SCENARIOS.items():
+        p = sub.add_parser(name, help=preset["help"], description=preset["help"])
+        _fanout_options(p, preset=True)
+        p.set_defaults(run=_run_fanout, scenario=name)
+
+    translate = sub.add_parser("translate", help="translation throughput/latency vs batch size and concurrency")
+    translate.add_argument("--batch-sizes", type=_ints, default=None, help="batch sizes for direct generate()")
+    translate.add_argument("--concurrency", type=_ints, default=None,
+                           help="concurrent requests through the translator's batcher")
+    translate.add_argument("--messages", type=int, default=None, help="messages per measurement")
+    translate.add_argument("--naive-messages", type=int, default=None, help="messages for the naive baseline")
+    translate.add_argument("--output-tokens", type=int, default=None, help="fixed output length (tokens)")
+    translate.add_argument("--input-tokens", type=int, default=None, help="input length (tokens)")
+    translate.add_argument("--naive-beams", type=int, default=None, help="beam size of the naive baseline (model default 4)")
+    translate.add_argument("--beams", type=int, default=None, help="beam size of the batched runs (server default 1)")
+    translate.add_argument("--threads", type=int, default=None, help="torch threads")
+    translate.add_argument("--tiny", action="store_true", default=None,
+                           help="a tiny model of the same shape family (for smoke tests), not opus-mt size")
+    translate.add_argument("--time-limit", type=float, default=None, help="seconds per measurement at most")
+    _common(translate)
+    translate.set_defaults(run=_run_translate)
