@@ -28,6 +28,9 @@ from websockets.frames import Frame, Opcode
 
 log = logging.getLogger(__name__)
 
+EAGER_FLUSH_FRAMES = 64
+EAGER_FLUSH_BYTES = 32 * 1024
+
 
 class SharedFrame:
     """One encoded server frame, shared by every recipient that speaks its codec."""
@@ -91,12 +94,20 @@ class Outbound:
             return False
         self._pending.append(frame)
         self._pending_bytes += len(frame)
-        if (
+        # A single frame on an idle connection is never "too slow", however large (a joined
+        # frame with a long recovery); a backlog is.
+        if len(self._pending) > 1 and (
             len(self._pending) > self.max_messages
             or self._pending_bytes + self.sink.buffered() > self.max_bytes
         ):
             self.overflow()
             return False
+        if (len(self._pending) >= EAGER_FLUSH_FRAMES or self._pending_bytes >= EAGER_FLUSH_BYTES) \
+                and self.sink.writable():
+            # A burst within one loop turn: hand it to the socket now rather than count it
+            # against a client that has had no chance to read it yet.
+            self.flush()
+            return True
         if not self._scheduled:
             self._scheduled = True
             self._flusher.schedule(self)
@@ -110,9 +121,12 @@ class Outbound:
         self._pending_bytes = 0
         self._on_overflow()
 
+    def scheduled_flush(self) -> None:
+        self._scheduled = False
+        self.flush()
+
     def flush(self) -> None:
         """Write everything pending, if the transport takes writes now."""
-        self._scheduled = False
         if self.closed or not self._pending or not self.sink.writable():
             return
         frames = list(self._pending)
@@ -149,7 +163,7 @@ class Flusher:
     def _flush_all(self) -> None:
         dirty, self._dirty = self._dirty, []
         for outbound in dirty:
-            outbound.flush()
+            outbound.scheduled_flush()
 
 
 class DirectSink:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import signal
 
 import uvicorn
 
@@ -51,11 +53,24 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising SIGTERM after a graceful shutdown (exit status 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; on shutdown every WebSocket is closed with 1001."""
     configure_logging(settings.log_level)
     logging.getLogger("livebridge").info("settings: %s", settings.redacted())
-    server = uvicorn.Server(uvicorn_config(settings))
+    server = _Server(uvicorn_config(settings))
     scheme_host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     print(f"LiveBridge is serving on http://{scheme_host}:{settings.port}/  (Ctrl+C to stop)", flush=True)
     server.run()

@@ -145,3 +145,18 @@ async def test_one_failing_member_does_not_cost_others_their_event():
     await hub.join("r", good)
     await broker.publish("r", {"n": 7})
     assert good.got == [7]
+
+
+async def test_a_burst_in_one_turn_is_written_eagerly_not_counted_as_slowness():
+    sink = FakeSink()
+    ob, overflowed = make_outbound(sink, max_messages=100, max_bytes=40_000)
+    for _ in range(300):
+        assert ob.push(SharedFrame("x" * 1000))
+    assert overflowed == [] and sum(len(w) for w in sink.writes) >= 290
+
+
+async def test_one_large_frame_on_an_idle_connection_is_not_an_overflow():
+    sink = FakeSink()
+    ob, overflowed = make_outbound(sink, max_bytes=10_000)
+    assert ob.push(SharedFrame("x" * 50_000))
+    assert overflowed == []
