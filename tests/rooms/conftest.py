@@ -1,0 +1,54 @@
+"""One engine contract, two engines: every test taking `make_engine` runs on both."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from rooms.memory import MemoryEngine
+from rooms.redis_engine import RedisEngine
+from tests.rooms.redis_cluster import RedisClusterServers
+
+
+async def until(predicate, timeout: float = 5.0, interval: float = 0.01):
+    """Wait until ``predicate()`` is true (fail after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(interval)
+    assert predicate(), "condition not met in time"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    cluster = RedisClusterServers().start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_engine(request):
+    """``await make_engine(**kwargs)``: a started engine of the parametrised kind."""
+    engines = []
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.cli("FLUSHALL")
+
+    async def make(node_id: str = "a", **kwargs):
+        if request.param == "memory":
+            engine = MemoryEngine(node_id=node_id, **kwargs)
+        else:
+            kwargs.setdefault("heartbeat_interval", 0.2)
+            kwargs.setdefault("node_ttl", 0.6)
+            engine = RedisEngine(server.url, node_id=node_id, **kwargs)
+        await engine.start()
+        engines.append(engine)
+        return engine
+
+    make.kind = request.param
+    yield make
+    for engine in engines:
+        await engine.close()

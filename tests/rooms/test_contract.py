@@ -1,0 +1,278 @@
+"""The engine contract, run on the in-memory engine and on the Redis engine alike."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from rooms.engine import Member
+from tests.rooms.conftest import until
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def msg(text: str, **extra) -> dict:
+    return {"type": "message", "text": text, "ts": now_ms(), **extra}
+
+
+async def publish_n(engine, room, n, start=0):
+    return [await engine.broker.publish(room, msg(f"m{i}")) for i in range(start, start + n)]
+
+
+async def test_publish_gives_consecutive_offsets_in_one_epoch(make_engine):
+    engine = await make_engine()
+    assert (await engine.broker.position("r")).offset == 0
+    results = await publish_n(engine, "r", 5)
+    assert [r.offset for r in results] == [1, 2, 3, 4, 5]
+    assert len({r.epoch for r in results}) == 1
+    assert all(not r.duplicate for r in results)
+    assert results[2].event["text"] == "m2" and results[2].event["offset"] == 3
+    assert results[2].event["epoch"] == results[2].epoch
+    position = await engine.broker.position("r")
+    assert (position.offset, position.epoch) == (5, results[0].epoch)
+    # rooms are independent
+    other = await engine.broker.publish("other", msg("x"))
+    assert other.offset == 1
+
+
+async def test_epoch_of_an_empty_room_is_kept_by_its_first_publish(make_engine):
+    engine = await make_engine()
+    position = await engine.broker.position("r")
+    result = await engine.broker.publish("r", msg("first"))
+    assert result.epoch == position.epoch
+    history = await engine.broker.history("r", since=0, epoch=position.epoch)
+    assert history.recovered and [e["text"] for e in history.events] == ["first"]
+
+
+async def test_history_newest_before_and_since(make_engine):
+    engine = await make_engine()
+    results = await publish_n(engine, "r", 10)
+    epoch = results[0].epoch
+    tail = await engine.broker.history("r", limit=3)
+    assert [e["offset"] for e in tail.events] == [8, 9, 10]
+    assert tail.position.offset == 10 and tail.recovered
+    before = await engine.broker.history("r", before=5, limit=3)
+    assert [e["offset"] for e in before.events] == [2, 3, 4]
+    assert (await engine.broker.history("r", before=1)).events == []
+    since = await engine.broker.history("r", since=6, epoch=epoch)
+    assert [e["offset"] for e in since.events] == [7, 8, 9, 10] and since.recovered
+    limited = await engine.broker.history("r", since=2, epoch=epoch, limit=3)
+    assert [e["offset"] for e in limited.events] == [3, 4, 5] and limited.recovered
+    up_to_date = await engine.broker.history("r", since=10, epoch=epoch)
+    assert up_to_date.events == [] and up_to_date.recovered
+    assert (await engine.broker.history("r", limit=0)).events == []
+    # events are stored whole
+    assert since.events[0] == results[6].event
+
+
+async def test_history_with_a_foreign_epoch_or_future_offset_is_not_recovered(make_engine):
+    engine = await make_engine()
+    await publish_n(engine, "r", 4)
+    wrong = await engine.broker.history("r", since=2, epoch="not-the-epoch", limit=2)
+    assert not wrong.recovered
+    assert [e["offset"] for e in wrong.events] == [3, 4]  # what the history has: the newest
+    ahead = await engine.broker.history("r", since=9)
+    assert not ahead.recovered and ahead.events == []
+
+
+async def test_size_bound_trims_and_reports_loss(make_engine):
+    engine = await make_engine(history_size=3)
+    results = await publish_n(engine, "r", 6)
+    epoch = results[0].epoch
+    assert [e["offset"] for e in (await engine.broker.history("r")).events] == [4, 5, 6]
+    lost = await engine.broker.history("r", since=1, epoch=epoch)
+    assert not lost.recovered and [e["offset"] for e in lost.events] == [4, 5, 6]
+    exact = await engine.broker.history("r", since=3, epoch=epoch)
+    assert exact.recovered and [e["offset"] for e in exact.events] == [4, 5, 6]
+    assert await engine.broker.get_event("r", 2) is None
+    assert (await engine.broker.get_event("r", 5))["text"] == "m4"
+
+
+async def test_age_bound_trims_old_events_and_reports_loss(make_engine):
+    engine = await make_engine(history_ttl=60)
+    old = now_ms() - 120_000
+    await engine.broker.publish("r", {"type": "message", "text": "old1", "ts": old})
+    first = await engine.broker.publish("r", {"type": "message", "text": "old2", "ts": old})
+    await engine.broker.publish("r", msg("new"))
+    history = await engine.broker.history("r", since=0, epoch=first.epoch)
+    assert not history.recovered
+    assert [e["text"] for e in history.events] == ["new"]
+    fine = await engine.broker.history("r", since=2, epoch=first.epoch)
+    assert fine.recovered and [e["text"] for e in fine.events] == ["new"]
+
+
+async def test_retracted_events_leave_holes_that_are_not_loss(make_engine):
+    engine = await make_engine(history_size=3)
+    results = await publish_n(engine, "r", 4)  # 1 is trimmed: [2, 3, 4]
+    epoch = results[0].epoch
+    assert await engine.broker.retract("r", [2, 3, 99]) == 2
+    assert await engine.broker.retract("r", [2]) == 0
+    assert await engine.broker.get_event("r", 2) is None
+    history = await engine.broker.history("r", since=1, epoch=epoch)
+    assert history.recovered and [e["offset"] for e in history.events] == [4]
+    # later publishes keep counting, and trimming still knows what was lost
+    more = await publish_n(engine, "r", 4, start=4)  # offsets 5..8, keeps [6, 7, 8]
+    assert [r.offset for r in more] == [5, 6, 7, 8]
+    assert not (await engine.broker.history("r", since=4, epoch=epoch)).recovered
+    assert (await engine.broker.history("r", since=5, epoch=epoch)).recovered
+
+
+async def test_idempotent_publish_returns_the_first_result(make_engine):
+    engine = await make_engine()
+    seen = []
+    await engine.broker.subscribe("r", lambda room, e: seen.append(e))
+    first = await engine.broker.publish("r", msg("hello"), idempotency_key="u1:c1")
+    again = await engine.broker.publish("r", msg("hello again"), idempotency_key="u1:c1")
+    assert again.duplicate and not first.duplicate
+    assert (again.offset, again.epoch) == (first.offset, first.epoch)
+    assert again.event["text"] == "hello" and again.event == first.event
+    looked = await engine.broker.lookup("r", "u1:c1")
+    assert looked is not None and looked.offset == first.offset and looked.duplicate
+    assert await engine.broker.lookup("r", "u1:other") is None
+    assert await engine.broker.lookup("elsewhere", "u1:c1") is None
+    other = await engine.broker.publish("r", msg("other"), idempotency_key="u1:c2")
+    assert other.offset == first.offset + 1
+    await until(lambda: len(seen) == 2)
+    await asyncio.sleep(0.05)
+    assert [e["text"] for e in seen] == ["hello", "other"]
+
+
+async def test_subscribers_get_events_in_order_and_broadcasts_without_offset(make_engine):
+    engine = await make_engine()
+    seen = []
+
+    async def handler(room, event):  # an async handler is awaited
+        await asyncio.sleep(0)
+        seen.append((room, event))
+
+    await engine.broker.subscribe("r", handler)
+    await publish_n(engine, "r", 20)
+    await engine.broker.broadcast("r", {"type": "presence", "event": "typing"})
+    await engine.broker.publish("unheard", msg("nobody listens"))
+    await until(lambda: len(seen) == 21)
+    assert [e["offset"] for _, e in seen[:20]] == list(range(1, 21))
+    room, ephemeral = seen[20]
+    assert room == "r" and ephemeral == {"type": "presence", "event": "typing"}
+    assert [e["offset"] for e in (await engine.broker.history("r", limit=100)).events] == list(range(1, 21))
+    await engine.broker.unsubscribe("r")
+    await engine.broker.publish("r", msg("after"))
+    await engine.broker.broadcast("r", {"type": "presence"})
+    await asyncio.sleep(0.1)
+    assert len(seen) == 21
+
+
+async def test_a_failing_subscriber_does_not_stop_delivery(make_engine):
+    engine = await make_engine()
+    seen = []
+
+    def handler(room, event):
+        seen.append(event["offset"])
+        if event["offset"] == 1:
+            raise RuntimeError("bug in a subscriber")
+
+    await engine.broker.subscribe("r", handler)
+    await publish_n(engine, "r", 3)
+    await until(lambda: len(seen) == 3)
+    assert seen == [1, 2, 3]
+
+
+async def test_state_set_get_add_delete_items(make_engine):
+    engine = await make_engine()
+    state = engine.state
+    assert await state.get("r", "bans", "u1") is None
+    await state.set("r", "bans", "u1", {"by": "host", "n": [1, 2]})
+    assert await state.get("r", "bans", "u1") == {"by": "host", "n": [1, 2]}
+    assert await state.get("other", "bans", "u1") is None
+    assert await state.get("r", "mutes", "u1") is None
+    assert not await state.add("r", "bans", "u1", "again")
+    assert await state.add("r", "bans", "u2", "中文 ok")
+    assert await state.items("r", "bans") == {"u1": {"by": "host", "n": [1, 2]}, "u2": "中文 ok"}
+    assert await state.delete("r", "bans", "u1")
+    assert not await state.delete("r", "bans", "u1")
+    assert await state.items("r", "bans") == {"u2": "中文 ok"}
+    await state.set("", "rooms", "lobby", {"title": "Lobby"})
+    assert await state.items("", "rooms") == {"lobby": {"title": "Lobby"}}
+    value = await state.get("", "rooms", "lobby")
+    value["title"] = "changed"  # callers get copies
+    assert (await state.get("", "rooms", "lobby"))["title"] == "Lobby"
+
+
+async def test_state_entries_expire(make_engine):
+    engine = await make_engine()
+    state = engine.state
+    await state.set("r", "mutes", "short", True, ttl=0.2)
+    await state.set("r", "mutes", "long", True, ttl=30)
+    await state.set("r", "mutes", "forever", True)
+    assert await state.items("r", "mutes") == {"short": True, "long": True, "forever": True}
+    await asyncio.sleep(0.35)
+    assert await state.get("r", "mutes", "short") is None
+    assert await state.items("r", "mutes") == {"long": True, "forever": True}
+    assert not await state.delete("r", "mutes", "short")
+    assert await state.add("r", "mutes", "short", "back", ttl=0.2)
+    assert await state.get("r", "mutes", "short") == "back"
+    # replacing an entry without a TTL makes it permanent
+    await state.set("r", "mutes", "long", "kept")
+    assert await state.get("r", "mutes", "long") == "kept"
+
+
+async def test_state_namespace_of_ttl_entries_only_expires_whole(make_engine):
+    engine = await make_engine()
+    await engine.state.set("r", "held", "a", 1, ttl=0.15)
+    await engine.state.set("r", "held", "b", 2, ttl=0.25)
+    await asyncio.sleep(0.18)
+    assert await engine.state.items("r", "held") == {"b": 2}
+    await asyncio.sleep(0.15)
+    assert await engine.state.items("r", "held") == {}
+
+
+async def test_token_bucket(make_engine):
+    engine = await make_engine()
+    take = engine.state.take_token
+    assert [await take("k", rate=2.0, burst=3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await take("k", rate=2.0, burst=3)
+    assert 0.3 < wait <= 0.5
+    assert await take("other", rate=2.0, burst=3) == 0.0
+    await asyncio.sleep(wait + 0.05)
+    assert await take("k", rate=2.0, burst=3) == 0.0
+    assert await take("big", rate=1.0, burst=5, cost=5) == 0.0
+    assert 4.5 < await take("big", rate=1.0, burst=5, cost=5) <= 5.0
+    assert await take("never", rate=0.0, burst=1) == 0.0
+    assert math.isinf(await take("never", rate=0.0, burst=1))
+
+
+async def test_logs_are_bounded_and_newest_first(make_engine):
+    engine = await make_engine()
+    ids = [await engine.state.log_append("r", "audit", {"n": i, "who": "主持人"}, maxlen=3) for i in range(5)]
+    assert len(set(ids)) == 5
+    entries = await engine.state.log_read("r", "audit")
+    assert [e["n"] for e in entries] == [4, 3, 2]
+    assert [e["id"] for e in entries] == ids[:1:-1]
+    assert entries[0]["who"] == "主持人"
+    assert [e["n"] for e in await engine.state.log_read("r", "audit", limit=2)] == [4, 3]
+    assert await engine.state.log_read("r", "nothing") == []
+    assert await engine.state.log_read("other", "audit") == []
+
+
+async def test_presence_members_and_counts(make_engine):
+    engine = await make_engine()
+    ann = Member("c1", "u1", "Ann", "en", node=engine.node_id)
+    ann2 = Member("c2", "u1", "Ann", "en", node=engine.node_id)
+    bo = Member("c3", "u2", "波", "zh", role="owner", node=engine.node_id, extra={"k": 1})
+    await engine.presence.add("r", ann)
+    await engine.presence.add("r", ann2)
+    await engine.presence.add("r", bo)
+    await engine.presence.add("s", bo)
+    members = sorted(await engine.presence.members("r"), key=lambda m: m.conn_id)
+    assert members == [ann, ann2, bo]
+    assert await engine.presence.counts() == {"r": 3, "s": 1}
+    await engine.presence.remove("r", "c1")
+    await engine.presence.remove("r", "c1")
+    await engine.presence.remove("s", "c3")
+    assert sorted(m.conn_id for m in await engine.presence.members("r")) == ["c2", "c3"]
+    assert await engine.presence.members("s") == []
+    assert await engine.presence.counts() == {"r": 2}
