@@ -74,7 +74,9 @@ class LiveBridge:
             from chatserver.moderation_gate import ModerationGate
         except ImportError:  # moderation package not present in this build
             return None
-        return ModerationGate(self.engine, node_id=self.node_id)
+        admins = tuple(a.strip() for a in self.settings.admin_ids.split(",") if a.strip())
+        return ModerationGate(self.engine, node_id=self.node_id, admin_ids=admins,
+                              default_limits=self.settings.default_limits())
 
     def _build_translation(self):
         try:

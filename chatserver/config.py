@@ -48,6 +48,12 @@ class Settings:
     heartbeat_timeout: float = _opt(20.0, "seconds to wait for a pong before dropping a connection")
     token_ttl: float = _opt(7 * 86400.0, "lifetime of guest tokens, in seconds")
     auto_create_rooms: bool = _opt(True, "joining a room that does not exist creates it (no owner)")
+    rate_user: float = _opt(1.0, "messages per second one user may sustain in a room (default limits; hosts can change them per room)")
+    rate_user_burst: float = _opt(10.0, "messages one user may send at once in a room")
+    rate_connection: float = _opt(5.0, "messages per second one connection may sustain across its rooms")
+    rate_connection_burst: float = _opt(20.0, "messages one connection may send at once")
+    flood_max: int = _opt(3, "identical messages one user may repeat within 30 s (0: no flood control)")
+    admin_ids: str = _opt("", "comma-separated user ids of server admins (may edit global blocked terms)")
     translation: str = _opt("inline", "inline, workers or off")
     translation_backend: str = _opt("transformers", "transformers or ctranslate2")
     model_en_zh: str = _opt("Helsinki-NLP/opus-mt-en-zh", "model id or directory for English to Chinese")
@@ -58,6 +64,11 @@ class Settings:
     @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    def default_limits(self) -> dict[str, float]:
+        return {"user_rate": self.rate_user, "user_burst": self.rate_user_burst,
+                "conn_rate": self.rate_connection, "conn_burst": self.rate_connection_burst,
+                "flood_max": self.flood_max}
 
     @property
     def guests_allowed(self) -> bool:
@@ -151,6 +162,9 @@ def validate(s: Settings) -> None:
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")
     need(s.translation_backend in ("transformers", "ctranslate2"), f"--translation-backend must be transformers or ctranslate2")
     need(s.translation != "workers" or bool(s.redis_url), "--translation workers needs --redis-url")
+    need(s.rate_user > 0 and s.rate_connection > 0, "--rate-user and --rate-connection must be positive")
+    need(s.rate_user_burst >= 1 and s.rate_connection_burst >= 1, "rate bursts must be at least 1")
+    need(0 <= s.flood_max <= 20, "--flood-max must be 0-20")
     need(s.translation_beam_size >= 1, "--translation-beam-size must be at least 1")
     if s.secret is not None:
         need(len(s.secret) >= 16, "--secret must be at least 16 characters")

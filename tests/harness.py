@@ -92,11 +92,15 @@ class ServerProcess:
     """``livebridge serve`` as a child process on a free port."""
 
     def __init__(self, *args: str, port: int | None = None, env: dict[str, str] | None = None,
-                 translation: str = "off") -> None:
+                 translation: str = "off", relaxed_limits: bool = True) -> None:
         self.port = port or free_port()
         self.args = list(args)
-        if not any(a.startswith("--translation") and a != "--translation-backend" for a in args):
+        if "--translation" not in args:
             self.args += ["--translation", translation]
+        if relaxed_limits and "--rate-user" not in args:
+            # Tests send faster than people type; tests of the limits pass their own.
+            self.args += ["--rate-user", "1000", "--rate-user-burst", "1000", "--rate-connection", "1000",
+                          "--rate-connection-burst", "1000", "--flood-max", "0"]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="lb-server-", suffix=".log")[1])
