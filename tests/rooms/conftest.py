@@ -29,13 +29,19 @@ def redis_cluster():
     cluster.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def make_engine(request):
     """``await make_engine(**kwargs)``: a started engine of the parametrised kind."""
     engines = []
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
         server.cli("FLUSHALL")
+        url = server.url
+    elif request.param == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        for port in cluster.ports:
+            cluster.cli(port, "FLUSHALL")
+        url = cluster.url
 
     async def make(node_id: str = "a", **kwargs):
         if request.param == "memory":
@@ -43,7 +49,7 @@ async def make_engine(request):
         else:
             kwargs.setdefault("heartbeat_interval", 0.2)
             kwargs.setdefault("node_ttl", 0.6)
-            engine = RedisEngine(server.url, node_id=node_id, **kwargs)
+            engine = RedisEngine(url, node_id=node_id, **kwargs)
         await engine.start()
         engines.append(engine)
         return engine

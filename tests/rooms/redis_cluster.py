@@ -10,11 +10,27 @@ import time
 from tests.harness import free_port, wait_port
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    import socket
+
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisClusterServers:
     """Three `redis-server --cluster-enabled yes` joined by `redis-cli --cluster create`."""
 
     def __init__(self, masters: int = 3) -> None:
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [cluster_port() for _ in range(masters)]
         self.dir = tempfile.mkdtemp(prefix="lb-rcluster-")
         self.procs: list[subprocess.Popen] = []
 
@@ -54,8 +70,6 @@ class RedisClusterServers:
     def port_of(self, key: str) -> int:
         """The port of the master serving ``key``'s slot."""
         slot = int(self.cli(self.ports[0], "cluster", "keyslot", key).strip())
-        for line in self.cli(self.ports[0], "cluster", "slots").split("\n"):
-            pass
         for port in self.ports:
             for entry in self.cli(port, "cluster", "nodes").splitlines():
                 parts = entry.split()

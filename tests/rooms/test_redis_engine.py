@@ -1,0 +1,283 @@
+"""What only the Redis engine has to show: many nodes, gaps, outages, node death, a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+
+import pytest
+
+from rooms import redis_keys as K
+from rooms.engine import EngineUnavailable, Member
+from rooms.redis_engine import RedisEngine
+from tests.rooms.conftest import until
+
+FAST = {"heartbeat_interval": 0.2, "node_ttl": 0.6}
+
+
+def msg(text: str) -> dict:
+    return {"type": "message", "text": text, "ts": int(time.time() * 1000)}
+
+
+@pytest.fixture
+async def nodes(request):
+    """``await nodes(url, "a", "b")``: started RedisEngines, closed at the end."""
+    started: list[RedisEngine] = []
+
+    async def make(url, *names, **kwargs):
+        out = []
+        for name in names:
+            engine = RedisEngine(url, node_id=name, **{**FAST, **kwargs})
+            await engine.start()
+            started.append(engine)
+            out.append(engine)
+        return out
+
+    yield make
+    for engine in started:
+        with contextlib.suppress(Exception):
+            await engine.close()
+
+
+@pytest.fixture
+def clean_redis(redis_server):
+    redis_server.cli("FLUSHALL")
+    return redis_server
+
+
+async def crash(engine: RedisEngine) -> None:
+    """Stop a node the way SIGKILL would: no goodbye, its heartbeat just stops."""
+    engine._closed = True
+    for task in engine._tasks:
+        task.cancel()
+    for pubsub in list(engine._pubsubs.values()):
+        await pubsub.close()
+    await engine.redis.aclose()
+
+
+def collector():
+    seen: list[dict] = []
+    return seen, (lambda room, event: seen.append(event))
+
+
+async def test_nodes_see_one_order_under_concurrent_publishers(clean_redis, nodes):
+    a, b, c = await nodes(clean_redis.url, "a", "b", "c")
+    seen = {}
+    for engine in (a, b, c):
+        seen[engine.node_id], handler = collector()
+        await engine.broker.subscribe("r", handler)
+
+    async def sender(engine, tag):
+        for i in range(40):
+            await engine.broker.publish("r", msg(f"{tag}{i}"))
+
+    await asyncio.gather(sender(a, "a"), sender(b, "b"), sender(c, "c"))
+    for events in seen.values():
+        await until(lambda: len(events) >= 120)
+    await asyncio.sleep(0.05)
+    orders = {name: [(e["offset"], e["text"]) for e in events] for name, events in seen.items()}
+    assert [o for o, _ in orders["a"]] == list(range(1, 121))
+    assert orders["a"] == orders["b"] == orders["c"]
+    history = await c.broker.history("r", since=0, limit=500)
+    assert [(e["offset"], e["text"]) for e in history.events] == orders["a"]
+
+
+async def test_idempotency_key_holds_across_nodes(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b")
+    first = await a.broker.publish("r", msg("once"), idempotency_key="u1:m1")
+    retry = await b.broker.publish("r", msg("once (retried)"), idempotency_key="u1:m1")
+    assert retry.duplicate and retry.offset == first.offset and retry.event == first.event
+    looked = await b.broker.lookup("r", "u1:m1")
+    assert looked.offset == first.offset and looked.epoch == first.epoch
+    assert (await b.broker.position("r")).offset == 1
+
+
+async def test_concurrent_retries_of_one_key_publish_once(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b")
+    results = await asyncio.gather(*[n.broker.publish("r", msg("x"), idempotency_key="k")
+                                     for n in (a, b) for _ in range(5)])
+    assert len({r.offset for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+
+
+async def test_one_subscription_per_room_per_node_and_one_connection_per_node(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b")
+    channel = K.channel("r")
+
+    def numsub():
+        return int(clean_redis.cli("PUBSUB", "NUMSUB", channel).split()[1])
+
+    def pubsub_clients():
+        return len([l for l in clean_redis.cli("CLIENT", "LIST", "TYPE", "pubsub").splitlines() if l])
+
+    seen, handler = collector()
+    await a.broker.subscribe("r", handler)
+    await a.broker.subscribe("r", handler)  # once is once
+    assert numsub() == 1
+    await b.broker.subscribe("r", lambda room, e: None)
+    assert numsub() == 2
+    for i in range(5):
+        await a.broker.subscribe(f"room{i}", handler)
+    assert pubsub_clients() == 2
+    await a.broker.unsubscribe("r")
+    await until(lambda: numsub() == 1)
+    await b.broker.publish("r", msg("not for a"))
+    await asyncio.sleep(0.1)
+    assert seen == []
+
+
+async def test_a_gap_on_the_live_stream_is_filled_from_history(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b")
+    seen, handler = collector()
+    await b.broker.subscribe("r", handler)
+    first = await a.broker.publish("r", msg("one"))
+    await until(lambda: len(seen) == 1)
+    # Two events reach the stream but never the channel (as if their PUBLISH was lost).
+    for offset in (2, 3):
+        clean_redis.cli("HINCRBY", K.meta("r"), "offset", "1")
+        payload = json.dumps({"offset": offset, "epoch": first.epoch, "type": "message",
+                              "text": f"hidden{offset}"})
+        clean_redis.cli("XADD", K.stream("r"), f"{offset}-0", "e", payload)
+    await a.broker.publish("r", msg("four"))
+    await a.broker.publish("r", msg("five"))
+    await until(lambda: len(seen) >= 5)
+    await asyncio.sleep(0.05)
+    assert [(e["offset"], e["text"]) for e in seen] == [
+        (1, "one"), (2, "hidden2"), (3, "hidden3"), (4, "four"), (5, "five")]
+
+
+async def test_lost_pubsub_connection_resubscribes_and_fills(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b")
+    seen, handler = collector()
+    await b.broker.subscribe("r", handler)
+    await a.broker.publish("r", msg("before"))
+    await until(lambda: len(seen) == 1)
+    clean_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    for i in range(5):  # these land while b is reconnecting: only the refill brings them
+        await a.broker.publish("r", msg(f"during{i}"))
+    await until(lambda: len(seen) >= 6)
+    for i in range(15):
+        await a.broker.publish("r", msg(f"after{i}"))
+    await until(lambda: len(seen) >= 21)
+    await asyncio.sleep(0.1)
+    assert [e["offset"] for e in seen] == list(range(1, 22))
+    assert b.reconnects >= 1 and b.health()["status"] == "ok"
+
+
+async def test_redis_restart_fails_fast_then_recovers_with_a_new_epoch(fresh_redis, nodes):
+    (a,) = await nodes(fresh_redis.url, "a")
+    seen, handler = collector()
+    await a.broker.subscribe("r", handler)
+    await a.presence.add("r", Member("c1", "u1", "Ann", "en", node="a"))
+    old = [await a.broker.publish("r", msg(f"m{i}")) for i in range(3)]
+    await until(lambda: len(seen) == 3)
+    assert a.health()["status"] == "ok"
+
+    fresh_redis.kill()
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailable):
+        await a.broker.publish("r", msg("lost?"))
+    with pytest.raises(EngineUnavailable):
+        await a.broker.broadcast("r", {"type": "presence"})
+    assert time.monotonic() - started < 5
+    await until(lambda: a.health()["status"] == "degraded", timeout=3)
+    assert a.health()["engine"] == "redis"
+
+    fresh_redis.start()
+    await until(lambda: a.health()["status"] == "ok", timeout=8)
+    new = await a.broker.publish("r", msg("after"))
+    assert new.offset == 1 and new.epoch != old[0].epoch
+    await until(lambda: len(seen) == 4)
+    assert seen[-1]["text"] == "after" and seen[-1]["epoch"] == new.epoch
+    gone = await a.broker.history("r", since=3, epoch=old[0].epoch)
+    assert not gone.recovered and [e["text"] for e in gone.events] == ["after"]
+    # the node wrote its members back into the new Redis
+    assert [m.conn_id for m in await a.presence.members("r")] == ["c1"]
+
+
+async def test_unresponsive_redis_times_out_instead_of_hanging(fresh_redis, nodes):
+    (a,) = await nodes(fresh_redis.url, "a", socket_timeout=0.5)
+    await a.broker.publish("r", msg("one"))
+    fresh_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailable):
+            await a.broker.publish("r", msg("two"))
+        assert time.monotonic() - started < 2.5
+    finally:
+        fresh_redis.proc.send_signal(signal.SIGCONT)
+    await until(lambda: a.health()["status"] == "ok", timeout=8)
+    assert (await a.broker.publish("r", msg("three"))).offset >= 2
+
+
+async def test_members_of_a_dead_node_leave_within_the_bound(clean_redis, nodes):
+    a, b, c = await nodes(clean_redis.url, "a", "b", "c")
+    seen_b, handler_b = collector()
+    seen_c, handler_c = collector()
+    await b.broker.subscribe("r", handler_b)
+    await c.broker.subscribe("r", handler_c)
+    await a.presence.add("r", Member("c1", "u1", "Ann", "en", node="a"))
+    await a.presence.add("r", Member("c2", "u1", "Ann", "en", node="a"))  # second tab
+    await a.presence.add("r", Member("c3", "u3", "Cy", "zh", role="owner", node="a"))
+    await a.presence.add("s", Member("c4", "u4", "Di", "en", node="a"))
+    await b.presence.add("r", Member("c5", "u5", "Bo", "zh", node="b"))
+    await b.presence.add("r", Member("c6", "u3", "Cy", "zh", node="b"))  # Cy is on b too
+    assert (await b.presence.counts()) == {"r": 5, "s": 1}
+
+    await crash(a)
+    started = time.monotonic()
+    bound = a.node_ttl + a.heartbeat_interval + 1.0
+    await until(lambda: any(e.get("event") == "leave" for e in seen_b), timeout=bound + 1)
+    assert time.monotonic() - started <= bound
+    await asyncio.sleep(3 * b.heartbeat_interval)  # no second announcement from anyone
+    leaves_b = [e for e in seen_b if e.get("event") == "leave"]
+    leaves_c = [e for e in seen_c if e.get("event") == "leave"]
+    assert leaves_b == leaves_c
+    assert len(leaves_b) == 1  # Ann once for two tabs; Cy is still here through b
+    leave = leaves_b[0]
+    assert leave["type"] == "presence" and leave["room"] == "r"
+    assert leave["member"] == {"id": "u1", "name": "Ann", "lang": "en", "role": "member"}
+    assert leave["conn"] in ("c1", "c2")
+    assert sorted(m.conn_id for m in await b.presence.members("r")) == ["c5", "c6"]
+    assert await c.presence.counts() == {"r": 2}
+
+
+async def test_a_restarted_node_clears_what_its_previous_life_left(clean_redis, nodes):
+    a, b = await nodes(clean_redis.url, "a", "b", heartbeat_interval=30, node_ttl=60)
+    seen, handler = collector()
+    await b.broker.subscribe("r", handler)
+    await a.presence.add("r", Member("c1", "u1", "Ann", "en", node="a"))
+    await crash(a)
+    (a2,) = await nodes(clean_redis.url, "a", heartbeat_interval=30, node_ttl=60)
+    await until(lambda: any(e.get("event") == "leave" for e in seen))
+    assert await b.presence.members("r") == []
+
+
+async def test_cluster_uses_sharded_pubsub_on_the_rooms_shard(redis_cluster, nodes):
+    a, b = await nodes(redis_cluster.url, "a", "b")
+    rooms = [f"shard-room-{i}" for i in range(6)]
+    seen = {}
+    for room in rooms:
+        seen[room], handler = collector()
+        await b.broker.subscribe(room, handler)
+        await a.broker.subscribe(room, lambda r, e: None)
+    for i in range(5):
+        for room in rooms:
+            await a.broker.publish(room, msg(f"{room}:{i}"))
+    for room in rooms:
+        await until(lambda: len(seen[room]) == 5)
+        assert [e["offset"] for e in seen[room]] == [1, 2, 3, 4, 5]
+        channel = K.channel(room)
+        port = redis_cluster.port_of(channel)
+        assert redis_cluster.cli(port, "PUBSUB", "SHARDNUMSUB", channel).split()[1] == "2"
+        assert redis_cluster.cli(port, "PUBSUB", "NUMSUB", channel).split()[1] == "0"
+        # the room's keys live on the room's shard
+        assert redis_cluster.cli(port, "EXISTS", K.meta(room), K.stream(room)).strip() == "2"
+    assert len({redis_cluster.port_of(K.channel(r)) for r in rooms}) > 1
+    # presence sweeping works across shards too
+    await a.presence.add(rooms[0], Member("c1", "u1", "Ann", "en", node="a"))
+    await crash(a)
+    await until(lambda: any(e.get("event") == "leave" for e in seen[rooms[0]]), timeout=3)
