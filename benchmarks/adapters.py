@@ -123,6 +123,53 @@ class LiveBridgeAdapter(Adapter):
         return self._kind(payload) == b"error"
 
 
+# A load test sends far faster than the per-user chat limits allow (1 msg/s by default), as
+# an operator's test room would: the owner raises the room's limits with ``set_limits``.
+BENCH_LIMITS = {"user_rate": 1e6, "user_burst": 1e6, "conn_rate": 1e6, "conn_burst": 1e6, "flood_max": 0}
+
+
+def livebridge_setup_rooms(base_url: str, rooms: list[str], timeout: float = 60.0) -> dict:
+    """Create the rooms with a bench owner and lift their rate limits (docs/moderation.md).
+
+    Uses the project's Python client (:mod:`clients.client`), as an operator's script would.
+    Returns what was done, for the report.
+    """
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    from clients.client import LiveBridgeClient, ServerError
+
+    owner_token = http_json(base_url + "/api/token", {"name": "bench-owner", "lang": "en"})["token"]
+    created = 0
+    for room in rooms:
+        request = urllib.request.Request(
+            base_url + "/api/rooms", method="POST", data=json.dumps({"name": room, "title": room}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {owner_token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                created += 1
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+
+    async def lift() -> tuple[int, str | None]:
+        done, problem = 0, None
+        async with LiveBridgeClient(base_url, token=owner_token, reconnect=False) as client:
+            for room in rooms:
+                await client.join(room)
+                try:
+                    await client.moderate(room, "set_limits", **BENCH_LIMITS)
+                    done += 1
+                except ServerError as exc:  # no moderation in this build, or refused: say so
+                    problem = f"{exc.code}: {exc}"
+                await client.leave(room)
+        return done, problem
+
+    done, problem = asyncio.run(asyncio.wait_for(lift(), timeout))
+    return {"rooms_created": created, "limits_lifted": done, "limits": BENCH_LIMITS, "problem": problem}
+
+
 class RawAdapter(Adapter):
     name = "raw"
     prefix = MARK

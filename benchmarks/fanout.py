@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import procs
 from benchmarks.loadgen import SLOW_CONSUMER, worker_main
-from benchmarks.sysinfo import CpuMeter, machine, pinning_plan, raise_nofile, rss_bytes
+from benchmarks.sysinfo import CoreMeter, CpuMeter, machine, pinning_plan, raise_nofile, rss_bytes
 
 try:
     from tqdm import tqdm
@@ -53,6 +53,7 @@ class FanoutConfig:
     socketio_manager: str = "redis"  # redis (AsyncRedisManager) or memory
     scenario: str = "custom"
     progress: bool = True
+    profile: str = ""  # directory: py-spy records node 0 during the steps (collapsed stacks)
 
     def validate(self) -> None:
         for s in self.servers:
@@ -96,6 +97,7 @@ class Run:
         self.pipes: list[Any] = []
         self.server_cpus, self.gen_cpus = pinning_plan(cfg.pin)
         self.latencies: dict[int, array] = {}
+        self.room_setup: dict[str, Any] | None = None
 
     # Processes -------------------------------------------------------------------------------
 
@@ -113,6 +115,11 @@ class Run:
         for node in range(cfg.nodes):
             self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
                                                  redis_url=redis_url, node=node, extra=extra))
+        if self.server == "livebridge":
+            from benchmarks.adapters import livebridge_setup_rooms
+
+            self.room_setup = livebridge_setup_rooms(f"http://127.0.0.1:{self.nodes[0].port}",
+                                                     [f"bench-{r}" for r in range(cfg.rooms)])
 
     def start_workers(self) -> None:
         cfg = self.cfg
@@ -138,6 +145,40 @@ class Run:
             child.close()
             self.workers.append(proc)
             self.pipes.append(parent)
+
+    def start_profiler(self):
+        """py-spy on node 0 for the steps, if asked and installed (``pip install py-spy``)."""
+        import shutil
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        if not self.cfg.profile:
+            return None
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not Path(exe).exists():
+            return None
+        out = Path(self.cfg.profile)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{self.cfg.scenario}-{self.server}-m{self.members_per_room}.collapsed"
+        proc = subprocess.Popen([exe, "record", "--pid", str(self.nodes[0].pid), "--format", "raw",
+                                 "--rate", "250", "--output", str(path), "--nonblocking"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        return proc, path
+
+    def stop_profiler(self, profiler) -> dict[str, Any]:
+        import signal as sig
+
+        from benchmarks.profiles import summarize_collapsed
+
+        proc, path = profiler
+        proc.send_signal(sig.SIGINT)
+        try:
+            proc.wait(30)
+        except Exception:
+            proc.kill()
+        return {"file": str(path), **summarize_collapsed(path)}
 
     def stop(self) -> None:
         for pipe in self.pipes:
@@ -193,6 +234,8 @@ class Run:
                                   "rooms": cfg.rooms, "nodes": cfg.nodes, "codec": cfg.codec,
                                   "senders_per_room": cfg.senders, "steps": []}
         self.start_servers()
+        if self.room_setup is not None:
+            result["room_setup"] = self.room_setup
         time.sleep(0.5)
         rss_base = self.node_rss()
         total = cfg.rooms * self.members_per_room
@@ -238,11 +281,14 @@ class Run:
             if any(not n.alive() for n in self.nodes):
                 raise RuntimeError(f"{self.server}: a node died while idle")
         result["memory"] = mem
+        profiler = self.start_profiler()
         for index, rate in enumerate(cfg.rates):
             step = self.run_step(index, rate, rooms_count, server_pids, gen_pids)
             result["steps"].append(step)
             if cfg.stop_on_saturation and not step["sustained"]:
                 break
+        if profiler is not None:
+            result["profile"] = self.stop_profiler(profiler)
         result["summary"] = summarize(result["steps"])
         return result
 
@@ -269,8 +315,10 @@ class Run:
         while time.time() < start_at:
             time.sleep(0.01)
         meter = CpuMeter(server_pids + gen_pids + ([self.redis.pid] if self.redis else []))
+        cores = CoreMeter()
         sent_msgs = self._gather("sent", timeout=cfg.duration + 30, on_progress=on_progress)
         cpu = meter.read()  # over the sending window
+        core_busy = cores.read()
         rss = self.node_rss()
         sent_by_room: dict[str, int] = {}
         late = 0
@@ -322,6 +370,10 @@ class Run:
             "server_cpu": [round(cpu[p], 3) for p in server_pids],
             "redis_cpu": round(cpu[self.redis.pid], 3) if self.redis else None,
             "generator_cpu": round(sum(cpu[p] for p in gen_pids), 3),
+            "core_busy": core_busy,
+            # Cores busy with anything but this benchmark (other jobs on the machine): noise.
+            "other_load": round(max(0.0, sum(c["busy"] for c in core_busy.values())
+                                    - sum(cpu.values())), 2),
             "rss_mb": [round(r / 2**20, 1) for r in rss],
             "disconnects": disconnects, "slow_consumer_disconnects": closes.get(SLOW_CONSUMER, 0),
             "close_codes": closes, "open_connections": still_open, "errors": errors,

@@ -80,8 +80,8 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                          f"{_fmt(x['livebridge_peak_deliveries_per_s'])} | {_fmt(x['livebridge_over_peer'], 2)}x |")
     lines += ["", "## Steps", "",
               "| server | members | msg/s/room | sent | delivered/expected | deliveries/s | p50 | p95 | p99 | max (ms) "
-              "| server CPU | redis CPU | generator CPU | RSS MB | disconnects | sustained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| server CPU | redis CPU | generator CPU | other load | RSS MB | disconnects | sustained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         for s in r.get("steps", []):
             lines.append(
@@ -89,8 +89,10 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                 f"{s['delivered']:,}/{s['expected_deliveries']:,} | {_fmt(s['deliveries_per_s'])} | "
                 f"{_fmt(s['p50_ms'])} | {_fmt(s['p95_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} | "
                 f"{_fmt(s['server_cpu'], 2)} | {_fmt(s['redis_cpu'], 2)} | {_fmt(s['generator_cpu'], 2)} | "
+                f"{_fmt(s.get('other_load'), 2)} | "
                 f"{_fmt(s['rss_mb'])} | {s['disconnects']} | {'yes' if s['sustained'] else 'no'} |")
-    lines += ["", "CPU is in cores (1.00 = one core busy) over the sending window. "
+    lines += ["", "CPU is in cores (1.00 = one core busy) over the sending window; 'other load' is what "
+              "the machine's cores did besides this benchmark's processes (other jobs: noise). "
               "KB per connection = (node RSS after connecting and joining - RSS before) / connections.", ""]
     for r in report["runs"]:
         errs = {}
@@ -100,6 +102,13 @@ def fanout_markdown(report: dict[str, Any]) -> str:
         if errs or r.get("connect", {}).get("failures"):
             lines.append(f"- {r['server']} m={r['members_per_room']}: connect failures "
                          f"{r.get('connect', {}).get('failures')}, error frames {errs}")
+    for r in report["runs"]:
+        prof = r.get("profile")
+        if prof and prof.get("samples"):
+            lines += ["", f"### Profile of {r['server']} node 0, {r['members_per_room']:,} members "
+                      f"({prof['samples']} py-spy samples, active time only)", "",
+                      "| self time | function |", "|---|---|"]
+            lines += [f"| {share * 100:.1f}% | `{name}` |" for name, share in prof["self"][:15]]
     return "\n".join(lines) + "\n"
 
 

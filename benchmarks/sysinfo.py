@@ -114,3 +114,33 @@ def machine() -> dict:
         "memory_gb": round(mem / 2**30, 1), "kernel": platform.release(),
         "python": platform.python_version(), "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
     }
+
+
+def _core_times() -> dict[int, tuple[int, int]]:
+    """core -> (busy ticks, total ticks) from /proc/stat (steal counted apart, as not ours)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *vals = line.split()
+                v = [int(x) for x in vals[:8]]
+                idle = v[3] + v[4]
+                total = sum(v)
+                out[int(name[3:])] = (total - idle - v[7], total, v[7])
+    return {k: (b, t, s) for k, (b, t, s) in out.items()}  # type: ignore[misc]
+
+
+class CoreMeter:
+    """Busy share of each core between two readings (1.0 = that core never idle)."""
+
+    def __init__(self) -> None:
+        self._t0 = _core_times()
+
+    def read(self) -> dict[str, dict[str, float]]:
+        t1 = _core_times()
+        out = {}
+        for core, (busy, total, steal) in t1.items():
+            b0, tot0, s0 = self._t0.get(core, (busy, total, steal))
+            dt = max(1, total - tot0)
+            out[str(core)] = {"busy": round((busy - b0) / dt, 3), "steal": round((steal - s0) / dt, 3)}
+        return out

@@ -50,6 +50,8 @@ def _fanout_options(parser: argparse.ArgumentParser, preset: bool) -> None:
                         help="do not pin servers to core 0 and the generator to the others")
     parser.add_argument("--keep-going", dest="stop_on_saturation", action="store_false", default=d,
                         help="run every rate step even after the server saturates")
+    parser.add_argument("--profile", default=d, metavar="DIR",
+                        help="record node 0 with py-spy during the steps into DIR (needs py-spy)")
     _common(parser)
 
 
