@@ -188,7 +188,7 @@ class LiveBridgeClient:
     async def set_lang(self, lang: str) -> dict:
         return await self.request({"type": "set_lang", "lang": lang})
 
-    async def moderate(self, room: str, action: str, **params: Any) -> dict:
+    async def moderate(self, room: str, action: str, /, **params: Any) -> dict:
         return await self.request({"type": "moderate", "room": room, "action": action, "params": params})
 
     async def report(self, room: str, offset: int, reason: str = "") -> dict:

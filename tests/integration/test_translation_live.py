@@ -114,3 +114,22 @@ async def _drain(c, timeout=0.5):
             events.append(await c.next_event(timeout))
         except asyncio.TimeoutError:
             return events
+
+
+async def test_translations_are_moderated_against_the_target_language(translating_server):
+    server = translating_server
+    token = server.token("Host")
+    assert server.post("/api/rooms", {"name": "tr-moderated"}, token=token)[0] == 201
+    host = LiveBridgeClient(server.url, token=token)
+    await host.connect()
+    li = await client(server, "Li", "zh")
+    try:
+        await host.join("tr-moderated")
+        await li.join("tr-moderated")
+        await host.moderate("tr-moderated", "add_term", term="谢谢", action="mask")
+        await host.send("tr-moderated", "thank you")
+        translated = await li.wait_for(lambda e: e["type"] == "translation", timeout=30)
+        assert translated["text"] == "**"
+    finally:
+        await host.close()
+        await li.close()
