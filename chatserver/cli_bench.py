@@ -93,13 +93,27 @@ def _run_translate(args: argparse.Namespace) -> int:
 
     fields = set(TranslateConfig.__dataclass_fields__)
     cfg = TranslateConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
-    result = run_translate(cfg)
+    make_batcher, name = _translator_batcher()
+    result = run_translate(cfg, make_batcher, name)
     name = args.name or f"translate-{time.strftime('%Y%m%d-%H%M%S')}"
     files = rpt.write(result, args.out or rpt.DEFAULT_OUT, name)
     print(files["md"].read_text())
     for kind, path in files.items():
         print(f"{kind}: {path}")
     return 0
+
+
+def _translator_batcher():
+    """The translator's inline batcher, wired here (benchmarks/ may not import translator/)."""
+    try:
+        from translator.batcher import Batcher
+    except ImportError:
+        return None, None
+
+    def make(fn, max_batch: int):
+        return Batcher(fn, max_batch=max_batch, max_wait_ms=5.0, max_backlog=100_000)
+
+    return make, "translator.batcher.Batcher(max_wait_ms=5)"
 
 
 def register(commands) -> None:
