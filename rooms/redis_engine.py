@@ -311,6 +311,7 @@ class RedisEngine(Engine):
         self._first_attempt = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        self._fills: set[asyncio.Task] = set()
         self._closed = False
         self.reconnects = 0
 
@@ -376,6 +377,8 @@ class RedisEngine(Engine):
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
+        for task in list(self._fills):
+            task.cancel()
         await self.presence._shutdown()
         for pubsub in list(self._pubsubs.values()):
             await pubsub.close()
@@ -528,7 +531,9 @@ class RedisEngine(Engine):
             return
         if offset > sub.last + 1:  # a gap on the live stream: fill it from history first
             sub.buffer = [event]
-            asyncio.create_task(self._fill(sub))
+            task = asyncio.create_task(self._fill(sub), name=f"redis-fill-{sub.room}")
+            self._fills.add(task)
+            task.add_done_callback(self._fills.discard)
             return
         sub.last = offset
         await self._call(sub, event)
