@@ -1,0 +1,56 @@
+"""A membership holds live events while its join reads history, then drops what history had."""
+
+from chatserver.session import Membership
+from rooms.hub import Encoded
+
+
+class FakeSession:
+    codec = "json"
+    conn_id = "c1"
+    read_lang = "zh"
+
+    def __init__(self):
+        self.pushed = []
+        self.controls = []
+        self.user = type("U", (), {"id": "u1"})()
+
+    def push(self, frame):
+        self.pushed.append(frame)
+
+    def on_control(self, membership, event):
+        self.controls.append(event)
+
+
+def deliver(m, event):
+    m.deliver("r", event, Encoded(event, lambda e, codec: e))
+
+
+def test_events_during_join_wait_and_history_duplicates_are_dropped():
+    session = FakeSession()
+    m = Membership(session, "r", "member")
+    for offset in (4, 5, 6):
+        deliver(m, {"type": "message", "offset": offset})
+    deliver(m, {"type": "presence", "event": "join", "conn": "other"})
+    assert session.pushed == []
+    m.go_live(after_offset=5)  # history (and the joined frame) covered up to 5
+    assert [f.get("offset") for f in session.pushed] == [6, None]
+    deliver(m, {"type": "message", "offset": 6})  # a duplicate after going live
+    deliver(m, {"type": "message", "offset": 7})
+    assert [f.get("offset") for f in session.pushed] == [6, None, 7]
+
+
+def test_routing_by_kind():
+    session = FakeSession()
+    m = Membership(session, "r", "member")
+    m.go_live(0)
+    deliver(m, {"type": "review", "action": "added"})  # moderators only
+    deliver(m, {"type": "translation", "lang": "en", "offset": 1})  # not this reader's language
+    deliver(m, {"type": "translation", "lang": "zh", "offset": 2})
+    deliver(m, {"type": "presence", "event": "typing", "conn": "c1"})  # own typing is not echoed
+    deliver(m, {"type": "control", "action": "kick", "user_id": "u1"})
+    assert [f["type"] for f in session.pushed] == ["translation"]
+    assert session.controls and session.controls[0]["action"] == "kick"
+    moderator = Membership(session, "r", "moderator")
+    moderator.go_live(0)
+    deliver(moderator, {"type": "review", "action": "added"})
+    assert session.pushed[-1]["type"] == "review"
