@@ -89,11 +89,14 @@ class RedisPresence(Presence):
     async def counts(self):
         with self.engine.guard():
             rooms = [r.decode() for r in await self._redis.smembers(K.PRESENCE_ROOMS)]
-            counts = {}
+            pipe = self._redis.pipeline(transaction=False)
             for room in rooms:
-                n = await self._redis.hlen(K.presence(room))
+                pipe.hlen(K.presence(room))
+            sizes = await pipe.execute() if rooms else []
+            counts = {}
+            for room, n in zip(rooms, sizes):
                 if n == 0:
-                    # forget empty rooms, then look again in case a member came meanwhile
+                    # forget the empty room, then look again in case a member came meanwhile
                     await self._redis.srem(K.PRESENCE_ROOMS, room)
                     n = await self._redis.hlen(K.presence(room))
                     if n:
