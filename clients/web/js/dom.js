@@ -1,5 +1,5 @@
 // Building DOM safely: text is always a Text node, attributes are set one by one, and
-// there is no way to pass HTML. (No innerHTML anywhere in this client.)
+// there is no way to pass markup: nothing in this client parses HTML from strings.
 
 const FORBIDDEN_ATTR = /^(on|style$|srcdoc$)/i;
 

@@ -315,7 +315,7 @@ class RoomView {
       case "presence": return this.onPresence(frame);
       case "ack": return this.onAck(frame);
       case "review": return this.host?.onReview(frame);
-      case "notice": return this.notify(frame.message || frame.text || "", { kind: "info" });
+      case "notice": return this.onNotice(frame);
       case "role": return this.onRoleChange(frame.user_id || this.me.id, frame.role);
       default: return undefined;
     }
@@ -326,9 +326,13 @@ class RoomView {
     const mine = ev.author && ev.author.id === this.me.id;
     this.list.querySelector(".empty-state")?.remove();
     let el = mine && ev.client_msg_id ? this.pendingEls.get(ev.client_msg_id) : null;
+    if (!el && mine && !fromHistory) {
+      // A message of ours that was held for review and has now been approved.
+      el = [...this.list.querySelectorAll("li.msg.held")].find((li) => li.lbText === ev.text) || null;
+    }
     const fresh = this.messageEl(ev);
     if (el) {
-      this.pendingEls.delete(ev.client_msg_id);
+      if (ev.client_msg_id) this.pendingEls.delete(ev.client_msg_id);
       el.replaceWith(fresh);
     } else {
       this.appendItem(fresh, { mine, fromHistory });
@@ -503,6 +507,19 @@ class RoomView {
     }
   }
 
+  onNotice(ev) {
+    if (ev.code === "timed_out" && typeof ev.until === "number") {
+      const seconds = ev.until - Date.now() / 1000;
+      if (seconds > 0) return this.startCooldown("err_timed_out", seconds);
+      return undefined;
+    }
+    if (ev.code === "timeout_lifted") {
+      this.endCooldown();
+      return this.notify(ev.message || "", { kind: "info" });
+    }
+    return this.notify(ev.message || ev.text || "", { kind: "info" });
+  }
+
   onRoleChange(userId, role) {
     if (!role) return;
     const m = this.members.get(userId);
@@ -589,6 +606,13 @@ class RoomView {
       el.textEl.textContent = t(key, { s: left });
     };
     this.cooldownTimer = setInterval(tick, 250);
+    this.updateComposer();
+  }
+
+  endCooldown() {
+    clearInterval(this.cooldownTimer);
+    this.cooldown = null;
+    this.noticeBox.querySelector('[data-key="cooldown"]')?.remove();
     this.updateComposer();
   }
 
@@ -847,12 +871,14 @@ class RoomView {
 
   pendingEl(text) {
     const time = fmtTime(Date.now());
-    return h("li", { class: "msg mine pending" },
+    const li = h("li", { class: "msg mine pending" },
       h("div", { class: "msg-head" },
         h("time", { class: "msg-time", datetime: time.iso }, time.short),
         roleBadge(this.role),
         h("span", { class: ["author", colorClass(this.me.id)] }, this.me.name),
         h("span", { class: "msg-status" }, t("sending"))),
       h("p", { class: "msg-text", dir: "auto" }, text));
+    li.lbText = text;
+    return li;
   }
 }
