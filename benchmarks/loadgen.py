@@ -50,7 +50,7 @@ class Member:
 
     def on_frame(self, payload: bytes) -> None:
         w = self.worker
-        if payload.startswith(w.prefix, w.prefix_at):
+        if w.is_message(payload):
             i = payload.find(MARK)
             if i >= 0:
                 now = time.time_ns() // 1000
@@ -91,8 +91,7 @@ class Worker:
         self.spec = spec
         self.conn = conn
         self.adapter = make_adapter(spec["server"], spec["codec"])
-        self.prefix = self.adapter.prefix
-        self.prefix_at = self.adapter.prefix_at
+        self.is_message = self.adapter.is_message
         self.members: list[Member] = []
         self.latencies: dict[int, array] = {}
         self.last_rx: dict[int, int] = {}

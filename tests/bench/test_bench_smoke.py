@@ -1,0 +1,83 @@
+"""Smoke tests of the benchmarks: every scenario at a tiny size through the real CLI.
+
+They check that a run produces its reports and that its numbers are sane (every sent message
+reached every member, latencies positive); the figures themselves are not judged here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatserver.cli import main
+
+TINY = ["--duration", "1", "--drain", "3", "--workers", "1", "--no-progress"]
+
+
+def run_cli(tmp_path, *args: str) -> dict:
+    code = main(["bench", *args, "--out", str(tmp_path), "--name", "r"])
+    assert code == 0
+    for suffix in (".json", ".md"):
+        assert (tmp_path / f"r{suffix}").stat().st_size > 0
+    return json.loads((tmp_path / "r.json").read_text())
+
+
+def check_fanout(report: dict, servers: set[str]) -> None:
+    assert {r["server"] for r in report["runs"]} == servers
+    for run in report["runs"]:
+        assert "error" not in run, run.get("error")
+        assert run["connect"]["failed"] == 0
+        assert run["steps"], run
+        for step in run["steps"]:
+            assert step["messages_sent"] > 0
+            assert step["delivered"] == step["expected_deliveries"] > 0, step
+            assert step["disconnects"] == 0
+            assert 0 < step["min_ms"] <= step["p50_ms"] <= step["p99_ms"] <= step["max_ms"] < 5000
+            assert step["deliveries_per_s"] > 0
+            assert all(c >= 0 for c in step["server_cpu"]) and step["generator_cpu"] >= 0
+        assert run["memory"]["per_connection_kb"] > 0
+    assert report["ratios"], "each peer is reported as a ratio to LiveBridge"
+
+
+@pytest.mark.timeout(60)
+def test_bigroom_tiny(tmp_path):
+    report = run_cli(tmp_path, "bigroom", "--members", "6", "--rates", "4", *TINY)
+    check_fanout(report, {"livebridge", "raw", "socketio"})
+    assert (tmp_path / "r-latency.png").exists() and (tmp_path / "r-throughput.png").exists()
+
+
+@pytest.mark.timeout(60)
+def test_smallrooms_tiny_msgpack(tmp_path):
+    report = run_cli(tmp_path, "smallrooms", "--servers", "livebridge,raw", "--rooms", "3",
+                     "--members", "3", "--senders", "3", "--rates", "3", *TINY)
+    check_fanout(report, {"livebridge", "raw"})
+    report = run_cli(tmp_path, "fanout", "--servers", "livebridge", "--members", "4",
+                     "--codec", "msgpack", "--rates", "4", *TINY)
+    assert report["runs"][0]["steps"][0]["delivered"] == report["runs"][0]["steps"][0]["expected_deliveries"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_storm_and_redis_tiny(tmp_path):
+    report = run_cli(tmp_path, "storm", "--servers", "livebridge", "--rooms", "2", "--members", "10",
+                     "--connect-rate", "100", "--idle", "0.3", "--rates", "2", *TINY)
+    assert {r["server"] for r in report["runs"]} == {"livebridge"}
+    for run in report["runs"]:
+        assert run["steps"][0]["delivered"] == run["steps"][0]["expected_deliveries"] > 0
+        assert run["connect"]["connected"] == 20
+        assert run["memory"]["per_connection_idle_kb"] > 0
+    report = run_cli(tmp_path / "redis", "redis2", "--members", "4", "--rates", "4", *TINY)
+    check_fanout(report, {"livebridge", "socketio"})
+    assert all(len(run["steps"][0]["server_cpu"]) == 2 for run in report["runs"])
+
+
+@pytest.mark.timeout(60)
+def test_translate_tiny(tmp_path):
+    report = run_cli(tmp_path, "translate", "--tiny", "--batch-sizes", "1,4", "--concurrency", "1,4",
+                     "--messages", "8", "--naive-messages", "2", "--output-tokens", "4", "--input-tokens", "6")
+    assert report["naive"]["messages"] == 2 and report["naive"]["msgs_per_s"] > 0
+    assert [r["batch"] for r in report["batches"]] == [1, 4]
+    assert all(r["msgs_per_s"] > 0 and r["p50_ms"] > 0 for r in report["batches"])
+    assert [r["concurrency"] for r in report["batcher"]] == [1, 4]
+    assert report["batcher"][1]["mean_batch"] > 1
+    assert report["summary"]["direct_over_naive"] > 0
