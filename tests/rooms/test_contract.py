@@ -223,10 +223,10 @@ async def test_state_entries_expire(make_engine):
 async def test_state_namespace_of_ttl_entries_only_expires_whole(make_engine):
     engine = await make_engine()
     await engine.state.set("r", "held", "a", 1, ttl=0.15)
-    await engine.state.set("r", "held", "b", 2, ttl=0.25)
-    await asyncio.sleep(0.18)
+    await engine.state.set("r", "held", "b", 2, ttl=0.8)
+    await asyncio.sleep(0.3)
     assert await engine.state.items("r", "held") == {"b": 2}
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(0.6)
     assert await engine.state.items("r", "held") == {}
 
 
