@@ -60,3 +60,28 @@ export function charCount(text) {
   for (const _ of text) n += 1; // code points, like the server counts
   return n;
 }
+
+// Small stroke icons built with createElementNS from constant path data (never user data).
+const ICONS = {
+  pin: ["M9 4h6l-1 5 3 3v2H7v-2l3-3z", "M12 14v6"],
+  trash: ["M4 7h16", "M9 7V4h6v3", "M6 7l1 13h10l1-13", "M10 11v6", "M14 11v6"],
+  flag: ["M5 21V4", "M5 4h11l-2 4 2 4H5"],
+  more: ["M5 12h.01", "M12 12h.01", "M19 12h.01"],
+};
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+export function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  svg.setAttribute("class", "icon");
+  for (const d of ICONS[name] || []) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+  }
+  return svg;
+}

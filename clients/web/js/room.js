@@ -1,7 +1,7 @@
 // "/r/{room}": the live room. Messages with their translations, members, typing, composer,
 // connection state and notices; the host panel (host.js) for owners and moderators.
 
-import { h, clear, nextId, colorClass, charCount } from "./dom.js";
+import { h, clear, nextId, colorClass, charCount, icon } from "./dom.js";
 import { t, setLang, lang as uiLang } from "./i18n.js";
 import { loadIdentity, saveIdentity, newGuest, ROOM_RE } from "./api.js";
 import { Connection } from "./conn.js";
@@ -293,6 +293,8 @@ class RoomView {
       this.endBox.append(h("button", { type: "button", class: "btn", on: { click: () => location.reload() } }, t("rejoin")));
     }
     this.endBox.hidden = false;
+    this.composer.hidden = true;
+    this.typingEl.hidden = true;
     this.endBox.dataset.kind = kind;
     this.status.dataset.state = "ended";
     this.statusText.textContent = t("state_offline");
@@ -387,12 +389,12 @@ class RoomView {
     if (this.isMod) {
       bar.append(
         h("button", { type: "button", class: "icon-btn", "aria-label": `${t("pin")}`, title: t("pin"),
-          on: { click: () => this.moderate("pin", target) } }, "📌"),
+          on: { click: () => this.moderate("pin", target) } }, icon("pin")),
         h("button", { type: "button", class: "icon-btn danger", "aria-label": `${t("delete")}`, title: t("delete"),
-          on: { click: () => this.moderate("delete", target) } }, "🗑"));
+          on: { click: () => this.moderate("delete", target) } }, icon("trash")));
     } else if (this.role !== "guest" && ev.author?.id !== this.me.id) {
       bar.append(h("button", { type: "button", class: "icon-btn", "aria-label": t("report"), title: t("report"),
-        on: { click: () => this.report(ev.offset) } }, "⚑"));
+        on: { click: () => this.report(ev.offset) } }, icon("flag")));
     }
     return bar;
   }
@@ -469,7 +471,7 @@ class RoomView {
     this.renderSettings();
     this.host?.onSettings(this.settings);
     this.updateComposer();
-    if (fromHistory) return;
+    if (fromHistory || this.isMod) return; // hosts see it in their panel
     if (before.locked !== this.settings.locked) this.notify(t(this.settings.locked ? "notice_locked" : "notice_unlocked"), { kind: "info" });
     if (before.slow_mode !== this.settings.slow_mode) {
       this.notify(this.settings.slow_mode > 0 ? t("notice_slow_on", { s: this.settings.slow_mode }) : t("notice_slow_off"), { kind: "info" });
@@ -705,7 +707,7 @@ class RoomView {
           : h("button", { type: "button", class: "menu-item", on: { click: () => this.moderate("add_moderator", target) } }, t("make_mod")));
       }
       li.append(h("details", { class: "member-menu" },
-        h("summary", { class: "icon-btn", "aria-label": t("member_actions", { name: m.name }), title: t("member_actions", { name: m.name }) }, "⋯"),
+        h("summary", { class: "icon-btn", "aria-label": t("member_actions", { name: m.name }), title: t("member_actions", { name: m.name }) }, icon("more")),
         h("div", { class: "menu", role: "group", "aria-label": t("member_actions", { name: m.name }) }, buttons)));
     }
     return li;
@@ -725,7 +727,7 @@ class RoomView {
     this.pinBar.hidden = !pin;
     if (!pin) return;
     this.pinBar.append(
-      h("span", { class: "pin-icon", "aria-hidden": "true" }, "📌"),
+      h("span", { class: "pin-icon", "aria-hidden": "true" }, icon("pin")),
       h("span", { class: "pin-label" }, t("pinned")),
       h("span", { class: "author" }, pin.name || ""),
       h("span", { class: "pin-text" }, pin.text || ""));
