@@ -55,7 +55,10 @@ class Member:
             if i >= 0:
                 now = time.time_ns() // 1000
                 step = int(payload[i + 18:i + 20])
-                w.latencies[step].append(now - int(payload[i + 2:i + 18]))
+                lat = w.latencies.get(step)
+                if lat is None:  # before this worker saw the step command, or after collect
+                    lat = w.latencies[step] = array("q")
+                lat.append(now - int(payload[i + 2:i + 18]))
                 w.last_rx[step] = now
                 return
         if self.inbox is not None:

@@ -46,6 +46,16 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0, what: st
     raise TimeoutError(f"{what}: nothing listens on port {port} after {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the benchmark process dies (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class Child:
     """A child process with a log file, stopped with SIGTERM (then SIGKILL)."""
 
@@ -69,7 +79,8 @@ class Child:
     def start(self, timeout: float = 60.0) -> "Child":
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
         pin(self.proc.pid, self.cpus)
         try:
             wait_port(self.port, self.proc, timeout, self.name)
