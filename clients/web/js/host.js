@@ -14,7 +14,7 @@ function when(seconds) {
     { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
 }
 
-export function createHostPanel({ room, token, moderate, notify, settings }) {
+export function createHostPanel({ room, token, moderate, notify, settings, nameOf = (id) => id }) {
   const ids = { slow: nextId("slow"), lock: nextId("lock"), term: nextId("term"), act: nextId("act") };
 
   // Room controls -----------------------------------------------------------------------------
@@ -143,7 +143,7 @@ export function createHostPanel({ room, token, moderate, notify, settings }) {
           h("time", { class: "muted small" }, when(e.time)), " ",
           h("span", { class: "audit-actor" }, e.actor_name || e.actor || ""), " ",
           h("span", { class: "audit-action" }, e.action || ""),
-          e.target ? [" → ", h("span", { class: "audit-target" }, e.target)] : null,
+          e.target ? [" → ", h("span", { class: "audit-target", title: e.target }, nameOf(e.target))] : null,
           e.reason ? [" · ", h("span", { class: "muted" }, e.reason)] : null));
       }
     } catch { /* ignore: panel shows what it had */ }

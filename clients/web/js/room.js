@@ -80,6 +80,7 @@ class RoomView {
     this.translation = { enabled: true };
     this.maxChars = 2000;
     this.members = new Map();
+    this.knownNames = new Map();
     this.msgById = new Map();
     this.msgByOffset = new Map();
     this.pendingEls = new Map();
@@ -261,8 +262,10 @@ class RoomView {
     } else if (info.gap) {
       this.addDivider(t("history_gap"));
     }
+    // Unacknowledged sends go after what the room said meanwhile (they are re-sent now).
+    for (const el of this.pendingEls.values()) this.list.append(el);
     this.members.clear();
-    for (const m of frame.members || []) this.members.set(m.id, m);
+    for (const m of frame.members || []) { this.members.set(m.id, m); this.knownNames.set(m.id, m.name); }
     this.renderMembers();
     const s = frame.settings || {};
     this.settings = { slow_mode: Number(s.slow_mode || 0), locked: !!s.locked, pinned: s.pinned || null };
@@ -334,8 +337,11 @@ class RoomView {
     }
     const fresh = this.messageEl(ev);
     if (el) {
+      // Our own message takes its place in the room's order (others may have spoken since).
       if (ev.client_msg_id) this.pendingEls.delete(ev.client_msg_id);
-      el.replaceWith(fresh);
+      const wasLast = el === this.list.lastElementChild;
+      if (wasLast) el.replaceWith(fresh);
+      else { el.remove(); this.appendItem(fresh, { mine: true }); }
     } else {
       this.appendItem(fresh, { mine, fromHistory });
       if (!fromHistory && !mine) this.announce(`${ev.author?.name ?? ""}: ${ev.text ?? ""}`);
@@ -483,6 +489,7 @@ class RoomView {
     if (!m) return;
     if (ev.event === "join") {
       this.members.set(m.id, m);
+      this.knownNames.set(m.id, m.name);
       this.renderMembers();
     } else if (ev.event === "leave") {
       this.members.delete(m.id);
@@ -746,6 +753,7 @@ class RoomView {
         moderate: (action, params) => this.moderate(action, params, { quiet: true }),
         notify: (text, opts) => this.notify(text, opts),
         settings: () => this.settings,
+        nameOf: (id) => this.nameOf(id),
       });
       this.hostSlot.append(this.host.el);
       this.tabHost.hidden = false;
@@ -764,6 +772,12 @@ class RoomView {
     }
     this.renderMembers();
     this.renderPin();
+  }
+
+  nameOf(id) {
+    if (this.knownNames.has(id)) return this.knownNames.get(id);
+    for (const li of this.msgById.values()) if (li.lbEvent?.author?.id === id) return li.lbEvent.author.name;
+    return id;
   }
 
   showTab(which) {
@@ -799,7 +813,7 @@ class RoomView {
         const res = reply.result || {};
         this.onRoleChange(res.user_id || params.user_id, res.role || (action === "add_moderator" ? "moderator" : "member"));
       }
-      if (!quiet) this.notify(t("done"), { kind: "info", ttl: 2500 });
+      if (!quiet) this.notify(t("done"), { kind: "info", ttl: 2500, key: "done" });
       return reply.result;
     } catch (err) {
       this.showError(err || {});
