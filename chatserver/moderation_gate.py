@@ -113,10 +113,18 @@ class ModerationGate:
     # Control events ---------------------------------------------------------------------
 
     def on_control(self, session, membership, event: dict) -> None:
-        """A control event for ``membership.room`` reached a local connection."""
+        """A control (or, for non-moderators, review) event for ``membership.room`` reached a
+        local connection."""
+        action, room = event.get("action"), membership.room
+        if event.get("type") == "review":
+            self._review_outcome(session, room, event)
+            return
+        if action == "role" and event.get("role"):
+            # Everyone's member list shows the new badge.
+            session.send({"type": "presence", "room": room, "event": "role",
+                          "member": {"id": event.get("user_id"), "role": event["role"]}})
         if event.get("user_id") != session.user.id:
             return
-        action, room = event.get("action"), membership.room
         if action in ("kick", "ban") and event.get("disconnect", True):
             reason = "banned" if action == "ban" else "kicked"
             message = f"you were {reason} from {room}" + (f": {event['reason']}" if event.get("reason") else "")
@@ -132,6 +140,18 @@ class ModerationGate:
         elif action == "role" and event.get("role"):
             membership.role = event["role"]
             session.send({"type": "role", "room": room, "role": event["role"]})
+
+    @staticmethod
+    def _review_outcome(session, room: str, event: dict) -> None:
+        """Tell the author of a held message what became of it."""
+        if (event.get("action") != "resolved" or event.get("kind") != "held"
+                or event.get("user_id") != session.user.id):
+            return
+        approved = event.get("resolution") == "approved"
+        session.send({"type": "notice", "room": room, "id": event.get("id"),
+                      "code": "held_approved" if approved else "held_rejected",
+                      "message": "a moderator approved your message" if approved
+                      else "a moderator rejected your message"})
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -34,7 +34,7 @@ class Membership:
     between history and live delivery and nothing arrives twice.
     """
 
-    __slots__ = ("session", "room", "role", "codec", "_pending", "last_offset")
+    __slots__ = ("session", "room", "role", "codec", "_pending", "last_offset", "epoch")
 
     def __init__(self, session: "Session", room: str, role: str) -> None:
         self.session = session
@@ -43,6 +43,7 @@ class Membership:
         self.codec = session.codec
         self._pending: list[tuple[Event, Encoded]] | None = []
         self.last_offset = 0
+        self.epoch: str | None = None
 
     def deliver(self, room: str, event: Event, encoded: Encoded) -> None:
         if self._pending is not None:
@@ -50,9 +51,10 @@ class Membership:
             return
         self._forward(event, encoded)
 
-    def go_live(self, after_offset: int) -> None:
+    def go_live(self, after_offset: int, epoch: str | None = None) -> None:
         pending, self._pending = self._pending or [], None
         self.last_offset = after_offset
+        self.epoch = epoch
         for event, encoded in pending:
             if event.get("offset", after_offset + 1) > after_offset:
                 self._forward(event, encoded)
@@ -64,6 +66,7 @@ class Membership:
             session.on_control(self, event)
             return
         if kind == "review" and self.role not in MODERATOR_ROLES:
+            session.on_control(self, event)  # the author may still need to hear the outcome
             return
         if kind == "translation" and event.get("lang") != session.read_lang:
             return
@@ -71,6 +74,10 @@ class Membership:
             return
         offset = event.get("offset")
         if offset is not None:
+            epoch = event.get("epoch")
+            if epoch is not None and epoch != self.epoch:
+                # The room's history was reset (e.g. Redis lost it): offsets start again.
+                self.epoch, self.last_offset = epoch, 0
             if offset <= self.last_offset:
                 return
             self.last_offset = offset
@@ -204,7 +211,7 @@ class Session:
             "history": result.events, "members": members, "settings": settings,
         }
         self.send(p.with_ref(joined, frame.ref))
-        membership.go_live(result.position.offset)
+        membership.go_live(result.position.offset, result.position.epoch)
         if self.metrics is not None:
             self.metrics.rooms.set(len(self.hub.rooms()))
         if first_connection:

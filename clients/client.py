@@ -273,6 +273,10 @@ class LiveBridgeClient:
         if offset is None or room not in self.rooms or frame.get("type") in ("joined", "history", "ack"):
             return True
         position = self.rooms[room]
+        epoch = frame.get("epoch")
+        if epoch is not None and position.get("epoch") is not None and epoch != position["epoch"]:
+            # The room's history was reset on the server: its offsets start again.
+            position["epoch"], position["offset"] = epoch, 0
         if offset <= position["offset"]:
             return False
         position["offset"] = offset

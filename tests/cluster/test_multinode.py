@@ -179,6 +179,9 @@ async def test_redis_restart_while_chatting(fresh_redis, start_nodes, clients):
     await ann.send(room, "and chat goes on")
     (live,) = await messages(late, room, 1)
     assert live["text"] == "and chat goes on" and live["epoch"] == ack["epoch"]
+    # A member connected through the outage follows the new epoch without rejoining.
+    texts = [m["text"] for m in await messages(bo, room, 2)]
+    assert texts == ["after the outage", "and chat goes on"]
 
 
 async def test_core_scenario_on_a_redis_cluster(redis_cluster, start_nodes, clients):

@@ -186,3 +186,20 @@ async def test_rate_limits_answer_with_retry_after(start_server):
         assert results[:3] == ["ok"] * 3 and "rate_limited" in results[3:]
     finally:
         await ann.close()
+
+
+async def test_appointing_a_moderator_updates_everyone_and_their_powers(server):
+    owner, guest, _ = await hosted_room(server, "role-room")
+    try:
+        guest_id = guest.welcome["user"]["id"]
+        await owner.moderate("role-room", "add_moderator", user_id=guest_id)
+        mine = await guest.wait_for(lambda e: e["type"] == "role")
+        assert mine["role"] == "moderator"
+        seen = await owner.wait_for(lambda e: e["type"] == "presence" and e["event"] == "role")
+        assert seen["member"] == {"id": guest_id, "role": "moderator"}
+        # The new moderator now receives review events and may lock the room.
+        await guest.moderate("role-room", "lock")
+        await owner.wait_for(lambda e: e["type"] == "room_settings" and e["locked"])
+    finally:
+        await owner.close()
+        await guest.close()
