@@ -25,9 +25,9 @@ from typing import Any, Iterable
 from rooms.engine import Engine, Event
 
 from moderation import roles as R
-from moderation.normalize import fingerprint
+from moderation.normalize import Normalized, normalize
 from moderation.ratelimit import Limits, RateLimiter, Rejection
-from moderation.terms import Matcher, Term, TermError, check, mask
+from moderation.terms import Matcher, Term, TermError, check, mask, verdict
 
 NS_ROLES = "roles"
 NS_ADMINS = "admins"
@@ -241,14 +241,21 @@ class Moderation:
                 return self._rejection(rej)
             slow_claimed = True
         rej = await self.limiter.take(room, actor.user_id, conn_id, limits)
-        if rej is None and not exempt:
-            rej = await self.limiter.flood(room, actor.user_id, fingerprint(text), text, limits)
+        # The text is normalized at most once, and only when something reads it: the flood
+        # fingerprint (flood control on, sender not exempt) and the term scan (any terms).
+        norm: Normalized | None = None
+        if rej is None and not exempt and limits.flood_max > 0:
+            norm = normalize(text)
+            rej = await self.limiter.flood(room, actor.user_id, norm.dedup, text, limits)
         if rej is not None:
             if slow_claimed:
                 await self.limiter.release_slow_mode(room, actor.user_id)
             return self._rejection(rej)
 
-        v = check(await self.matcher(room), text)
+        matcher = await self.matcher(room)
+        if len(matcher) == 0:
+            return Decision("allow", text)
+        v = verdict(text, matcher.scan(norm if norm is not None else normalize(text)))
         if v.hits:
             await self._audit(room, "automod", "", "filter_hit", target=actor.user_id, details={
                 "source": "message", "result": "allow" if (v.action == "hold" and exempt) else v.action,
@@ -275,7 +282,10 @@ class Moderation:
     async def check_translation(self, room: str, text: str, lang: str) -> Decision:
         """Gate a translation into ``lang`` against that language's terms: block -> reject
         (do not publish it); mask and hold terms are starred out."""
-        v = check(await self.matcher(room), text, langs=[lang])
+        matcher = await self.matcher(room)
+        if lang not in matcher.langs:
+            return Decision("allow", text)  # no term of that language: nothing to scan for
+        v = check(matcher, text, langs=[lang])
         if not v.hits:
             return Decision("allow", text)
         await self._audit(room, "automod", "", "filter_hit", target=None, details={

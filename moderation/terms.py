@@ -167,6 +167,14 @@ class Matcher:
     terms: tuple[Term, ...]
     _automaton: Any = field(default=None, repr=False)
 
+    @property
+    def langs(self) -> frozenset[str]:
+        """Languages of the compiled terms (empty when there are none)."""
+        langs = self.__dict__.get("_langs")
+        if langs is None:
+            langs = self.__dict__["_langs"] = frozenset(t.lang for t in self.terms)
+        return langs
+
     @classmethod
     def build(cls, terms: Iterable[Term]) -> "Matcher":
         uniq: dict[str, Term] = {}
@@ -201,8 +209,10 @@ class Matcher:
     def scan(self, text: str | Normalized) -> list[Hit]:
         """Every hit in ``text`` by start position. A hit lying inside a longer hit is dropped
         (the longest match wins); partial overlaps are kept."""
+        if self._automaton is None:
+            return []  # no terms: do not even normalize
         norm = text if isinstance(text, Normalized) else normalize(text)
-        if self._automaton is None or not norm.dedup:
+        if not norm.dedup:
             return []
         hits: dict[tuple[int, int, int], Hit] = {}
         for end_k, (length, variants) in self._automaton.iter(norm.dedup):

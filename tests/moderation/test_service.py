@@ -335,3 +335,56 @@ async def test_report_on_owner_message_cannot_be_upheld_by_moderator(nodes):
     assert [i["id"] for i in await nodes.a.review_queue(ROOM, MOD)] == [r["id"]]
     await nodes.a.reject(ROOM, OWNER, r["id"])  # an owner may delete their own message
     assert await nodes.engine.broker.get_event(ROOM, offset) is None
+
+
+async def test_text_is_normalized_at_most_once_and_only_when_needed(nodes, monkeypatch):
+    import moderation.service as service
+    from moderation.normalize import normalize as real_normalize
+
+    calls: list[str] = []
+
+    def counting(text):
+        calls.append(text)
+        return real_normalize(text)
+
+    monkeypatch.setattr(service, "normalize", counting)
+    # No terms, flood control off: the text is never normalized.
+    await nodes.a.act(ROOM, OWNER, "set_limits", {"flood_max": 0})
+    assert (await nodes.a.check_send(ROOM, BOB, "hello there", conn_id="c")).action == "allow"
+    assert calls == []
+    # Flood control on, still no terms: once, for the fingerprint; the flood still works.
+    await nodes.a.act(ROOM, OWNER, "set_limits", {"flood_max": 1})
+    assert (await nodes.a.check_send(ROOM, BOB, "Hello!!", conn_id="c")).action == "allow"
+    assert calls == ["Hello!!"]
+    assert (await nodes.b.check_send(ROOM, BOB, "h e l l o", conn_id="c")).code == "flood"
+    calls.clear()
+    # Flood control on and terms: once, shared by the fingerprint and the scan.
+    await nodes.a.act(ROOM, MOD, "add_term", {"term": "fuck", "action": "mask"})
+    d = await nodes.b.check_send(ROOM, BOB, "ｆｕｃｋ this", conn_id="c")
+    assert (d.action, d.text) == ("allow", "**** this")
+    assert calls == ["ｆｕｃｋ this"]
+    calls.clear()
+    # Terms but flood control off: once, for the scan.
+    await nodes.a.act(ROOM, OWNER, "set_limits", {"flood_max": 0})
+    d = await nodes.a.check_send(ROOM, BOB, "f.u.c.k again", conn_id="c")
+    assert (d.action, d.text) == ("allow", "******* again")
+    assert calls == ["f.u.c.k again"]
+    calls.clear()
+    # Moderators skip flood control: once, for the scan.
+    await nodes.a.act(ROOM, OWNER, "set_limits", {"flood_max": 5})
+    assert (await nodes.a.check_send(ROOM, MOD, "fuck", conn_id="m")).text == "****"
+    assert calls == ["fuck"]
+
+
+async def test_translation_with_no_terms_of_its_language_is_not_scanned(nodes, monkeypatch):
+    import moderation.terms as terms
+
+    await nodes.a.act(ROOM, MOD, "add_term", {"term": "傻逼"})
+    await nodes.a.matcher(ROOM)  # compile first: building normalizes the terms
+    calls: list[str] = []
+    real = terms.normalize
+    monkeypatch.setattr(terms, "normalize", lambda t: calls.append(t) or real(t))
+    assert (await nodes.a.check_translation(ROOM, "you are 傻逼", "en")).action == "allow"
+    assert calls == []
+    assert (await nodes.a.check_translation(ROOM, "你是傻逼", "zh")).code == "blocked_term"
+    assert calls == ["你是傻逼"]
