@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import time
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 
 from chatserver import http_api, protocol, web
 from chatserver.auth import TokenIssuer
@@ -88,8 +89,6 @@ class LiveBridge:
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         ts = event.get("ts")
         if ts is not None and event.get("type") == "message":
-            import time
-
             self.metrics.fanout_latency.observe(max(0.0, time.time() - ts / 1000))
 
     def translation_status(self) -> dict:

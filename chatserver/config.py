@@ -160,7 +160,7 @@ def validate(s: Settings) -> None:
     need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
     need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")
-    need(s.translation_backend in ("transformers", "ctranslate2"), f"--translation-backend must be transformers or ctranslate2")
+    need(s.translation_backend in ("transformers", "ctranslate2"), "--translation-backend must be transformers or ctranslate2")
     need(s.translation != "workers" or bool(s.redis_url), "--translation workers needs --redis-url")
     need(s.rate_user > 0 and s.rate_connection > 0, "--rate-user and --rate-connection must be positive")
     need(s.rate_user_burst >= 1 and s.rate_connection_burst >= 1, "rate bursts must be at least 1")

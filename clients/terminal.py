@@ -33,7 +33,7 @@ def render(event: dict) -> str | None:
         verb = "joined" if event["event"] == "join" else "left"
         return f"  * {_safe(member.get('name'))} ({member.get('lang')}) {verb}"
     if kind == "deleted":
-        return f"  * a message was deleted by a moderator"
+        return "  * a message was deleted by a moderator"
     if kind == "disconnected":
         return "  * connection lost, reconnecting..."
     if kind == "resumed":

@@ -31,7 +31,6 @@ import math
 import os
 import random
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
