@@ -246,7 +246,8 @@ class Run:
         gen_pids = [p.pid for p in self.workers]
         server_pids = [n.pid for n in self.nodes]
         meter = CpuMeter(server_pids + gen_pids + ([self.redis.pid] if self.redis else []))
-        ready = self._gather("ready", timeout=60 + (total / cfg.connect_rate if cfg.connect_rate else total / 100))
+        # the wanted connect rate may be more than a server takes: allow for 50 connections/s
+        ready = self._gather("ready", timeout=60 + total / min(cfg.connect_rate or 50.0, 50.0))
         connect_wall = time.monotonic() - t0
         cpu = meter.read()
         connected = sum(m[2]["connected"] for m in ready.values())
