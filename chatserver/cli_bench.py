@@ -43,6 +43,8 @@ def _fanout_options(parser: argparse.ArgumentParser, preset: bool) -> None:
     parser.add_argument("--workers", type=int, default=d, help="generator processes")
     parser.add_argument("--connect-rate", type=float, default=d, help="connections/s (0: as fast as possible)")
     parser.add_argument("--connect-timeout", type=float, default=d)
+    parser.add_argument("--connect-concurrency", type=int, default=d,
+                        help="connections each generator process opens at once (default 200)")
     parser.add_argument("--idle", type=float, default=d, help="seconds idle before measuring idle memory")
     parser.add_argument("--drain", type=float, default=d, help="longest wait for late deliveries per step")
     parser.add_argument("--socketio-manager", choices=["redis", "memory"], default=d)
