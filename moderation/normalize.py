@@ -34,9 +34,12 @@ recorded here.
 
 from __future__ import annotations
 
+import itertools
+import operator
+import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, NamedTuple, Sequence
 
 import opencc
 
@@ -94,12 +97,12 @@ def _invisible(ch: str) -> bool:
     return cat == "Cc" and not ch.isspace()
 
 
-@lru_cache(maxsize=65536)
-def canon_char(ch: str) -> str:
-    """Steps 1-5 for one code point; "" when it is invisible. Result may be several chars."""
+def _fold(ch: str) -> list[tuple[str, bool]]:
+    """Steps 1-3 and 5 for one code point, before traditional -> simplified: a list of
+    (char, needs_t2s). Step 4 is applied by the callers (one OpenCC call per char or batch)."""
     if _invisible(ch):
-        return ""
-    out = []
+        return []
+    out: list[tuple[str, bool]] = []
     for c in unicodedata.normalize("NFKC", ch):
         if _invisible(c):
             continue
@@ -109,15 +112,82 @@ def canon_char(ch: str) -> str:
             if base and base.isascii():
                 c = base
         for f in c.casefold():
-            if is_cjk(f):
-                f = _T2S.convert(f) or f
-            out.append(HOMOGLYPHS.get(f, f))
+            out.append((f, is_cjk(f)))
+    return out
+
+
+def _finish(folded: list[tuple[str, bool]], t2s: dict[str, str]) -> str:
+    out = []
+    for f, cjk in folded:
+        if cjk:
+            f = t2s[f] or f
+        out.append(HOMOGLYPHS.get(f, f))
     return "".join(out)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One token: skeleton positions ``[lo, hi)``, script, and the gap kind before it."""
+def _t2s_chars(chars: set[str]) -> dict[str, str]:
+    """OpenCC t2s of each char on its own, in one call: the chars are joined by newlines,
+    which no OpenCC phrase spans, so each converts exactly as it would alone. Falls back to
+    one call per char if the result does not split back into one piece per char."""
+    ordered = sorted(chars)
+    if not ordered:
+        return {}
+    pieces = _T2S.convert("\n".join(ordered)).split("\n")
+    if len(pieces) != len(ordered):  # pragma: no cover - defensive
+        pieces = [_T2S.convert(c) for c in ordered]
+    return dict(zip(ordered, pieces))
+
+
+@lru_cache(maxsize=4096)
+def canon_char(ch: str) -> str:
+    """Steps 1-5 for one code point; "" when it is invisible. Result may be several chars."""
+    folded = _fold(ch)
+    return _finish(folded, {f: _T2S.convert(f) for f, cjk in folded if cjk})
+
+
+class _CanonTable(dict):
+    """``ord(ch) -> canon_char(ch)`` for ``str.translate``, filled a message at a time.
+
+    Bounded: past ``limit`` entries it starts over, so a flood of distinct code points
+    costs memory at most ``limit`` entries; refilling costs about 1-2 us per new code point
+    (OpenCC is called once per message for all new CJK characters, not once per character).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.known: set[str] = set()
+        self.irregular: set[str] = set()  # chars whose canonical form is not exactly one char
+
+    def fill(self, chars: set[str]) -> None:
+        missing = chars - self.known
+        if not missing:
+            return
+        if len(self) + len(missing) > self.limit:
+            self.clear()
+            self.known.clear()
+            self.irregular.clear()
+        folded = [_fold(c) for c in missing]
+        t2s = _t2s_chars({f for fs in folded for f, cjk in fs if cjk})
+        for c, fs in zip(missing, folded):
+            out = _finish(fs, t2s)
+            self[ord(c)] = out
+            self.known.add(c)
+            if len(out) != 1:
+                self.irregular.add(c)
+
+    def __missing__(self, key: int) -> str:  # pragma: no cover - fill() runs first
+        out = canon_char(chr(key))
+        self[key] = out
+        return out
+
+
+_CANON = _CanonTable(limit=1 << 17)
+
+
+class Token(NamedTuple):
+    """One token: skeleton positions ``[lo, hi)``, script, and the gap kind before it.
+    (A named tuple: built thousands of times per long message, it must be cheap.)"""
 
     lo: int
     hi: int
@@ -129,25 +199,99 @@ class Token:
         return self.hi - self.lo
 
 
-@dataclass(frozen=True, slots=True)
 class Normalized:
     """The matching view of a text.
 
     ``skeleton[i]`` came from ``original[start[i]:end[i]]`` and belongs to token ``tok[i]``.
     ``dedup[k]`` stands for skeleton positions ``[run_lo[k], run_hi[k])`` (all the same char);
     ``run_of[i]`` is the dedup index of skeleton position ``i``.
+
+    ``original``, ``skeleton`` and ``dedup`` are computed up front (the flood fingerprint and
+    the Aho-Corasick pass need only ``dedup``); the position maps and tokens are computed on
+    first use (the matcher needs them only to check a candidate hit) and then kept. Treat it
+    as immutable.
     """
 
-    original: str
-    skeleton: str
-    start: tuple[int, ...]
-    end: tuple[int, ...]
-    tok: tuple[int, ...]
-    tokens: tuple[Token, ...]
-    dedup: str
-    run_lo: tuple[int, ...]
-    run_hi: tuple[int, ...]
-    run_of: tuple[int, ...]
+    __slots__ = ("original", "skeleton", "dedup", "_canon", "_classes", "_src", "_cache")
+
+    def __init__(self, original: str, skeleton: str, dedup: str, canon: str,
+                 classes: str | None, src: Sequence[int]) -> None:
+        self.original = original
+        self.skeleton = skeleton
+        self.dedup = dedup
+        self._canon = canon        # canonical chars (steps 1-5), aligned with _classes
+        self._classes = classes    # their classes after context rules; None: not needed yet
+        self._src = src            # canonical index -> original code point index
+        self._cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Normalized({self.original!r}, skeleton={self.skeleton!r})"
+
+    def _maps(self) -> dict[str, Any]:
+        c = self._cache
+        if c:
+            return c
+        classes = self._classes
+        if classes is None:  # no leet characters: no context rules apply
+            classes = self._canon.translate(_CLASS)
+        kinds = classes.translate(_TOKEN_CLASS)
+        keep = kinds.translate(_KEEP).encode("latin-1")
+        start = tuple(itertools.compress(self._src, keep))
+        if self.skeleton:
+            gaps, words = zip(*_TOKEN_WITH_GAP.findall(kinds))
+        else:
+            gaps, words = (), ()
+        lengths = list(map(len, words))
+        his = list(itertools.accumulate(lengths))
+        los = [0, *his[:-1]]
+        gap_kinds = [GAP_NONE, *map(_gap_kind, gaps[1:])]
+        n = len(self.skeleton)
+        sk = self.skeleton
+        run_lo = [0] if n else []
+        run_lo.extend(itertools.compress(range(1, n), map(operator.ne, sk[1:], sk)))
+        run_hi = run_lo[1:]
+        if n:
+            run_hi.append(n)
+        c.update(
+            start=start,
+            end=tuple(map(_PLUS_ONE, start)),
+            tokens=tuple(map(Token, los, his, map(operator.itemgetter(0), words), gap_kinds)),
+            tok=tuple(itertools.chain.from_iterable(
+                map(itertools.repeat, range(len(lengths)), lengths))),
+            run_lo=tuple(run_lo),
+            run_hi=tuple(run_hi),
+            run_of=tuple(itertools.chain.from_iterable(
+                map(itertools.repeat, range(len(run_lo)), map(operator.sub, run_hi, run_lo)))),
+        )
+        return c
+
+    @property
+    def start(self) -> tuple[int, ...]:
+        return self._maps()["start"]
+
+    @property
+    def end(self) -> tuple[int, ...]:
+        return self._maps()["end"]
+
+    @property
+    def tok(self) -> tuple[int, ...]:
+        return self._maps()["tok"]
+
+    @property
+    def tokens(self) -> tuple[Token, ...]:
+        return self._maps()["tokens"]
+
+    @property
+    def run_lo(self) -> tuple[int, ...]:
+        return self._maps()["run_lo"]
+
+    @property
+    def run_hi(self) -> tuple[int, ...]:
+        return self._maps()["run_hi"]
+
+    @property
+    def run_of(self) -> tuple[int, ...]:
+        return self._maps()["run_of"]
 
     def span(self, lo: int, hi: int) -> tuple[int, int]:
         """Original ``[start, end)`` of skeleton positions ``lo..hi`` (inclusive)."""
@@ -166,106 +310,112 @@ def _cls(ch: str) -> str:
     return "s"
 
 
+class _ClassTable(dict):
+    """``ord(c) -> class letter`` of a canonical char for ``str.translate``:
+    ``h`` CJK, ``a`` letter, ``d`` digit, ``y`` ``@ $``, ``p`` ``! | +`` (leet only between
+    word characters), ``w`` whitespace or apostrophe (a loose gap), ``s`` any other gap."""
+
+    def __missing__(self, key: int) -> str:
+        if len(self) > 1 << 17:
+            self.clear()
+        ch = chr(key)
+        k = _cls(ch)
+        if k == "y" and ch in _EDGE_ONLY_INTERIOR:
+            k = "p"
+        elif k == "s" and (ch.isspace() or ch in _APOSTROPHES):
+            k = "w"
+        self[key] = k
+        return k
+
+
+_CLASS = _ClassTable()
+
+
+class _GapTable(dict):
+    """``ord(c) -> None`` (delete) for characters that are always a gap (classes ``s`` and
+    ``w``), else the character itself: the skeleton is the canonical text through this."""
+
+    def __missing__(self, key: int) -> int | None:
+        if len(self) > 1 << 17:
+            self.clear()
+        out = None if _CLASS[key] in "sw" else key
+        self[key] = out
+        return out
+
+
+_GAP = _GapTable()
+_LEET_TABLE = str.maketrans(LEET)
+_LEET_CHAR = re.compile("[" + re.escape("".join(LEET)) + "]")
+_INTERIOR_LEET = re.compile(r"(?<=[ady])p+(?=[ady])")   # "sh!t": ! between word chars
+_NO_LETTER_RUN = re.compile(r"(?<![ady])[dy]+(?![ady])")  # a Latin run without a letter
+_CONTEXT_RUN = re.compile(r"[pq]+|D+")
+_TOKEN_WITH_GAP = re.compile(r"([sqwp]*)(h+|l+)")
+_DEDUP = re.compile(r"(.)\1+", re.DOTALL)
+# Class -> token class: "l" Latin token char, "h" CJK, "w" loose gap, "s"/"q"/"p" other gap.
+_TOKEN_CLASS = str.maketrans({"a": "l", "d": "l", "y": "l", "D": "l", "h": "h",
+                              "w": "w", "s": "s", "p": "s", "q": "s"})
+_KEEP = str.maketrans({"l": "\x01", "h": "\x01", "w": "\x00", "s": "\x00"})
+_PLUS_ONE = (1).__add__
+
+
+def _y_run(m: re.Match) -> str:
+    return "y" * (m.end() - m.start())
+
+
+def _no_letter_run(m: re.Match) -> str:
+    # Digits without a letter ("555", "$5") are a token kept as typed (D: no leet); a run
+    # of only "@"/"$" is punctuation (q: part of the gap).
+    n = m.end() - m.start()
+    return "D" * n if "d" in m.group() else "q" * n
+
+
+def _gap_kind(gap: str) -> int:
+    if not gap:
+        return GAP_NONE
+    return GAP_LOOSE if "w" in gap else GAP_TIGHT
+
+
 def normalize(text: str) -> Normalized:
-    """Normalize ``text`` for matching (see the module docstring). Never raises on str input."""
-    # 1-5: canonical characters with their original spans.
-    chars: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for i, ch in enumerate(text):
-        c = canon_char(ch)
-        for f in c:
-            chars.append(f)
-            spans.append((i, i + 1))
-    classes = [_cls(c) for c in chars]
-    n = len(chars)
+    """Normalize ``text`` for matching (see the module docstring). Never raises on str input.
 
-    # ``! | +`` only count as word characters between two word characters.
-    # A run of them ("!!") counts only when word characters sit on both sides of the run.
-    i = 0
-    while i < n:
-        if classes[i] == "y" and chars[i] in _EDGE_ONLY_INTERIOR:
-            j = i
-            while j < n and classes[j] == "y" and chars[j] in _EDGE_ONLY_INTERIOR:
-                j += 1
-            left = classes[i - 1] if i > 0 else "s"
-            right = classes[j] if j < n else "s"
-            if left not in "ady" or right not in "ady":
-                for x in range(i, j):
-                    classes[x] = "s"
-            i = j
-        else:
-            i += 1
+    Works on whole strings (``str.translate`` tables, regexes, ``itertools``) rather than
+    one Python step per character; tests/moderation/test_normalize_equivalence.py checks
+    every field against the original per-character implementation.
+    """
+    # 1-5: canonical characters, and for each the index of the original code point.
+    uniq = set(text)
+    _CANON.fill(uniq)
+    canon = text.translate(_CANON)
+    if _CANON.irregular.isdisjoint(uniq):
+        src: Sequence[int] = range(len(text))  # one canonical char per original code point
+    else:
+        table = _CANON
+        src = list(itertools.chain.from_iterable(
+            itertools.repeat(i, len(table[ord(ch)])) for i, ch in enumerate(text)))
 
-    skeleton: list[str] = []
-    start: list[int] = []
-    end: list[int] = []
-    tok: list[int] = []
-    tokens: list[Token] = []
-    gap_chars: list[str] = []
-    i = 0
-    while i < n:
-        k = classes[i]
-        if k == "s":
-            gap_chars.append(chars[i])
-            i += 1
-            continue
-        script = SCRIPT_CJK if k == "h" else SCRIPT_LATIN
-        j = i
-        while j < n and (classes[j] == "h") == (script == SCRIPT_CJK) and classes[j] != "s":
-            j += 1
-        piece = chars[i:j]
-        if script == SCRIPT_LATIN:
-            kinds = classes[i:j]
-            has_letter = "a" in kinds
-            if not has_letter and all(x == "y" for x in kinds):
-                # A lone "@" or "$": punctuation, not a word.
-                gap_chars.extend(piece)
-                i = j
-                continue
-            if has_letter:
-                piece = [LEET.get(c, c) if kk != "a" else c for c, kk in zip(piece, kinds)]
-        if not tokens or not gap_chars:
-            gap = GAP_NONE
-        elif any(c.isspace() or c in _APOSTROPHES for c in gap_chars):
-            gap = GAP_LOOSE
-        else:
-            gap = GAP_TIGHT
-        lo = len(skeleton)
-        for off, c in enumerate(piece):
-            skeleton.append(c)
-            s, e = spans[i + off]
-            start.append(s)
-            end.append(e)
-            tok.append(len(tokens))
-        tokens.append(Token(lo, len(skeleton), script, gap))
-        gap_chars = []
-        i = j
-
-    dedup: list[str] = []
-    run_lo: list[int] = []
-    run_hi: list[int] = []
-    run_of: list[int] = []
-    for p, c in enumerate(skeleton):
-        if dedup and dedup[-1] == c:
-            run_hi[-1] = p + 1
-        else:
-            dedup.append(c)
-            run_lo.append(p)
-            run_hi.append(p + 1)
-        run_of.append(len(dedup) - 1)
-
-    return Normalized(
-        original=text,
-        skeleton="".join(skeleton),
-        start=tuple(start),
-        end=tuple(end),
-        tok=tuple(tok),
-        tokens=tuple(tokens),
-        dedup="".join(dedup),
-        run_lo=tuple(run_lo),
-        run_hi=tuple(run_hi),
-        run_of=tuple(run_of),
-    )
+    classes = None
+    chars = canon
+    if _LEET_CHAR.search(canon):
+        # Leet and the rules that depend on neighbours. Classes: h CJK, a letter, d digit,
+        # y "@ $", p "! | +", w loose gap, s other gap.
+        classes = canon.translate(_CLASS)
+        if "p" in classes:  # "! | +" are leet only between two word characters
+            classes = _INTERIOR_LEET.sub(_y_run, classes)
+        classes = _NO_LETTER_RUN.sub(_no_letter_run, classes)
+        chars = canon.translate(_LEET_TABLE)
+        if "p" in classes or "q" in classes or "D" in classes:
+            # Edge "! | +" (p) and lone "@ $" (q) are gaps: cut; letterless runs (D) as typed.
+            parts, prev = [], 0
+            for m in _CONTEXT_RUN.finditer(classes):
+                lo, hi = m.span()
+                parts.append(chars[prev:lo])
+                if classes[lo] == "D":
+                    parts.append(canon[lo:hi])
+                prev = hi
+            parts.append(chars[prev:])
+            chars = "".join(parts)
+    skeleton = chars.translate(_GAP)
+    return Normalized(text, skeleton, _DEDUP.sub(r"\1", skeleton), canon, classes, src)
 
 
 def fingerprint(text: str) -> str:
