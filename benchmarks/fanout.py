@@ -111,7 +111,9 @@ class Run:
         redis_url = self.redis.url if self.redis else None  # type: ignore[attr-defined]
         extra = []
         if self.server == "livebridge":
-            extra = ["--secret", secrets.token_urlsafe(24), "--allow-guests"]
+            # one secret for all nodes, so a token from one works on any; "=" form and hex,
+            # as a urlsafe secret may begin with "-" and read as an option
+            extra = [f"--secret={secrets.token_hex(24)}", "--allow-guests"]
         for node in range(cfg.nodes):
             self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
                                                  redis_url=redis_url, node=node, extra=extra))
