@@ -38,7 +38,7 @@ import itertools
 import operator
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple, Sequence
 
 import opencc
@@ -212,8 +212,6 @@ class Normalized:
     as immutable.
     """
 
-    __slots__ = ("original", "skeleton", "dedup", "_canon", "_classes", "_src", "_cache")
-
     def __init__(self, original: str, skeleton: str, dedup: str, canon: str,
                  classes: str | None, src: Sequence[int]) -> None:
         self.original = original
@@ -222,15 +220,13 @@ class Normalized:
         self._canon = canon        # canonical chars (steps 1-5), aligned with _classes
         self._classes = classes    # their classes after context rules; None: not needed yet
         self._src = src            # canonical index -> original code point index
-        self._cache: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Normalized({self.original!r}, skeleton={self.skeleton!r})"
 
     def _maps(self) -> dict[str, Any]:
-        c = self._cache
-        if c:
-            return c
+        """Compute every lazy field at once into the instance dict (then plain attributes)."""
+        c = self.__dict__
         classes = self._classes
         if classes is None:  # no leet characters: no context rules apply
             classes = self._canon.translate(_CLASS)
@@ -265,31 +261,31 @@ class Normalized:
         )
         return c
 
-    @property
+    @cached_property
     def start(self) -> tuple[int, ...]:
         return self._maps()["start"]
 
-    @property
+    @cached_property
     def end(self) -> tuple[int, ...]:
         return self._maps()["end"]
 
-    @property
+    @cached_property
     def tok(self) -> tuple[int, ...]:
         return self._maps()["tok"]
 
-    @property
+    @cached_property
     def tokens(self) -> tuple[Token, ...]:
         return self._maps()["tokens"]
 
-    @property
+    @cached_property
     def run_lo(self) -> tuple[int, ...]:
         return self._maps()["run_lo"]
 
-    @property
+    @cached_property
     def run_hi(self) -> tuple[int, ...]:
         return self._maps()["run_hi"]
 
-    @property
+    @cached_property
     def run_of(self) -> tuple[int, ...]:
         return self._maps()["run_of"]
 
@@ -351,6 +347,7 @@ _NO_LETTER_RUN = re.compile(r"(?<![ady])[dy]+(?![ady])")  # a Latin run without 
 _CONTEXT_RUN = re.compile(r"[pq]+|D+")
 _TOKEN_WITH_GAP = re.compile(r"([sqwp]*)(h+|l+)")
 _DEDUP = re.compile(r"(.)\1+", re.DOTALL)
+_GROUP1 = operator.methodcaller("group", 1)
 # Class -> token class: "l" Latin token char, "h" CJK, "w" loose gap, "s"/"q"/"p" other gap.
 _TOKEN_CLASS = str.maketrans({"a": "l", "d": "l", "y": "l", "D": "l", "h": "h",
                               "w": "w", "s": "s", "p": "s", "q": "s"})
@@ -415,7 +412,7 @@ def normalize(text: str) -> Normalized:
             parts.append(chars[prev:])
             chars = "".join(parts)
     skeleton = chars.translate(_GAP)
-    return Normalized(text, skeleton, _DEDUP.sub(r"\1", skeleton), canon, classes, src)
+    return Normalized(text, skeleton, _DEDUP.sub(_GROUP1, skeleton), canon, classes, src)
 
 
 def fingerprint(text: str) -> str:

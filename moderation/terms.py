@@ -226,15 +226,26 @@ class Matcher:
                     (span[0], span[1], v.index),
                     Hit(span[0], span[1], term.pattern, term.action, term.lang),
                 )
-        found = sorted(hits.values(), key=lambda h: (h.start, -h.end))
         # The longest match wins: "b u l l s h i t" is "bullshit", not also "shit".
-        return [
-            h for h in found
-            if not any(
-                g.start <= h.start and h.end <= g.end and (g.end - g.start) > (h.end - h.start)
-                for g in found
-            )
-        ]
+        return _drop_contained(sorted(hits.values(), key=lambda h: (h.start, -h.end)))
+
+
+def _drop_contained(found: list[Hit]) -> list[Hit]:
+    """Drop every hit that a strictly longer hit contains. ``found`` is sorted by
+    ``(start, -end)``, so such a hit comes earlier with a different ``(start, end)``: one
+    sweep keeping the furthest end of the earlier groups decides it (O(n), not O(n^2))."""
+    kept: list[Hit] = []
+    reach = -1          # furthest end among earlier (start, end) groups
+    group_reach = -1    # the same, including the current group
+    group = None
+    for h in found:
+        if (h.start, h.end) != group:
+            group = (h.start, h.end)
+            reach = group_reach
+        if reach < h.end:
+            kept.append(h)
+        group_reach = max(group_reach, h.end)
+    return kept
 
 
 def _accept(norm: Normalized, start_k: int, end_k: int, v: _Variant) -> tuple[int, int] | None:

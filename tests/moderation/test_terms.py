@@ -108,3 +108,22 @@ def test_matching_never_crashes_and_mask_keeps_length_semantics(text):
 def test_mask_keeps_whitespace_and_clamps():
     assert mask("a b c", [(0, 5)]) == "* * *"
     assert mask("abc", [(-3, 99)]) == "***"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(1, 8), st.sampled_from("abc")), max_size=40))
+def test_drop_contained_equals_the_quadratic_definition(raw):
+    from moderation.terms import Hit, _drop_contained
+
+    found = sorted({Hit(s, s + n, t, "mask", "en") for s, n, t in raw}, key=lambda h: (h.start, -h.end))
+    brute = [h for h in found if not any(
+        g.start <= h.start and h.end <= g.end and (g.end - g.start) > (h.end - h.start) for g in found)]
+    assert _drop_contained(found) == brute
+
+
+def test_many_hits_in_one_long_message_are_all_found():
+    m = Matcher.build([Term("ass", "mask"), Term("bullshit")])
+    text = "ass " * 500
+    assert len(m.scan(text)) == 500
+    assert check(m, text).text == "*** " * 500
+    assert [h.term for h in m.scan("b u l l s h i t ass")] == ["bullshit", "ass"]
