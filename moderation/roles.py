@@ -32,7 +32,7 @@ PERMISSIONS: dict[str, str] = {
     "send": GUEST,
     "send_locked": MODERATOR,       # post while the room is locked
     "bypass_filters": MODERATOR,    # hold-terms and slow mode do not apply (block/mask still do)
-    "report": MEMBER,
+    "report": GUEST,                # guests too (web client); reports are rate-limited per user
     "delete": MODERATOR,
     "timeout": MODERATOR,
     "kick": MODERATOR,

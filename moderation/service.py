@@ -672,7 +672,9 @@ class Moderation:
         await self.state.delete(room, NS_REVIEW, item_id)
         await self.broker.broadcast(room, {"type": "review", "room": room, "action": "resolved",
                                            "id": item_id, "kind": item["kind"],
-                                           "resolution": resolution, "by": actor.user_id})
+                                           "resolution": resolution, "by": actor.user_id,
+                                           # the author, so the server can tell them
+                                           "user_id": item.get("user_id")})
         await self._audit(room, actor, role, "approve" if resolution == "approved" else "reject",
                           target=item.get("user_id"),
                           details={"id": item_id, "kind": item["kind"], "text": str(item.get("text", ""))[:200]})

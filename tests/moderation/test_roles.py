@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "moderation.md"
 
 def test_rank_order_and_table():
     assert ROLES == ("guest", "member", "moderator", "owner", "admin")
-    assert can("guest", "send") and not can("guest", "report")
+    assert can("guest", "send") and can("guest", "report") and not can("guest", "delete")
     assert can("member", "report") and not can("member", "ban")
     assert can("moderator", "ban") and not can("moderator", "add_moderator")
     assert can("owner", "add_moderator") and not can("owner", "global_terms")

@@ -204,7 +204,8 @@ async def test_hold_goes_to_review_and_approve_returns_payload_once(nodes):
     assert err.value.code == "not_found"
     resolved = [e for e in nodes.events if e["type"] == "review" and e["action"] == "resolved"]
     assert resolved == [{"type": "review", "room": ROOM, "action": "resolved", "id": d.hold_id,
-                         "kind": "held", "resolution": "approved", "by": MOD2.user_id}]
+                         "kind": "held", "resolution": "approved", "by": MOD2.user_id,
+                         "user_id": BOB.user_id}]
     assert await nodes.a.review_queue(ROOM, MOD) == []
     # Moderators' own messages are not held.
     assert (await nodes.a.check_send(ROOM, MOD, "习近平", conn_id="m")).action == "allow"
@@ -216,6 +217,8 @@ async def test_reject_held_message(nodes):
     assert d.action == "hold"
     assert await nodes.b.reject(ROOM, MOD2, d.hold_id) is None
     assert await nodes.a.review_queue(ROOM, MOD) == []
+    [event] = [e for e in nodes.events if e["type"] == "review" and e["action"] == "resolved"]
+    assert (event["id"], event["resolution"], event["user_id"]) == (d.hold_id, "rejected", BOB.user_id)
 
 
 async def test_delete_retracts_message_and_translation_everywhere(nodes):
@@ -250,9 +253,6 @@ async def test_moderator_cannot_delete_owners_message(nodes):
 
 async def test_report_joins_review_queue_and_reject_deletes(nodes):
     offset = await post(nodes.engine, CAROL, "rude thing", "m-r")
-    with pytest.raises(ModerationError) as err:
-        await nodes.a.report(ROOM, GUEST, offset, "bad")
-    assert err.value.code == "forbidden"
     r = await nodes.a.report(ROOM, BOB, offset, "rude")
     assert r["duplicate"] is False
     assert (await nodes.b.report(ROOM, BOB, "m-r", "again"))["duplicate"] is True
@@ -262,6 +262,24 @@ async def test_report_joins_review_queue_and_reject_deletes(nodes):
     await nodes.b.reject(ROOM, MOD2, r["id"])
     assert await nodes.engine.broker.get_event(ROOM, offset) is None
     assert any(e["type"] == "deleted" and e["message_id"] == "m-r" for e in nodes.events)
+    resolved = [e for e in nodes.events if e["type"] == "review" and e["action"] == "resolved"]
+    assert resolved == [{"type": "review", "room": ROOM, "action": "resolved", "id": r["id"],
+                         "kind": "report", "resolution": "rejected", "by": MOD2.user_id,
+                         "user_id": CAROL.user_id}]
+
+
+async def test_guests_may_report_within_the_report_rate_limit(nodes):
+    offsets = [await post(nodes.engine, CAROL, f"line {i}", f"m-g{i}") for i in range(6)]
+    r = await nodes.a.report(ROOM, GUEST, offsets[0], "bad")
+    assert r["duplicate"] is False
+    [item] = await nodes.b.review_queue(ROOM, MOD)
+    assert item["reporter"] == {"id": GUEST.user_id, "name": GUEST.name}
+    assert item["user_id"] == CAROL.user_id
+    for offset in offsets[1:5]:
+        assert (await nodes.b.report(ROOM, GUEST, offset, "bad"))["duplicate"] is False
+    with pytest.raises(ModerationError) as err:  # 5 at once, then one per 10 s
+        await nodes.a.report(ROOM, GUEST, offsets[5], "bad")
+    assert err.value.code == "rate_limited"
 
 
 async def test_approving_a_report_keeps_the_message(nodes):
