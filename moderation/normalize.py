@@ -383,7 +383,7 @@ def normalize(text: str) -> Normalized:
     uniq = set(text)
     _CANON.fill(uniq)
     canon = text.translate(_CANON)
-    if _CANON.irregular.isdisjoint(uniq):
+    if len(canon) == len(text) and _CANON.irregular.isdisjoint(uniq):
         src: Sequence[int] = range(len(text))  # one canonical char per original code point
     else:
         table = _CANON
