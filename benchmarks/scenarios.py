@@ -15,7 +15,7 @@ SCENARIOS: dict[str, dict] = {
     "bigroom": dict(
         help="one big room: 1 sender to 1,000 and 5,000 members, a rate sweep per server",
         servers=ALL_SERVERS, rooms=1, members=[1000, 5000], senders=1,
-        rates=[5, 10, 20, 40, 60, 80, 120, 160], duration=5.0, workers=2),
+        rates=[5, 10, 20, 40, 60, 80, 120, 160, 240], duration=5.0, workers=2),
     "smallrooms": dict(
         help="many small rooms: 500 rooms of 10 members, every member chatting",
         servers=ALL_SERVERS, rooms=500, members=[10], senders=10,
