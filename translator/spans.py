@@ -37,8 +37,10 @@ _EMOJI_CHARS = (
 _PROTECTED = [
     ("code", r"```[\s\S]*?```|`[^`\n]+`"),
     ("url", rf"(?:https?://|ftp://|www\.)(?:{_URL_PARENS}|{_URL_BODY})*(?:{_URL_PARENS}|{_NOT_URL_END})"),
-    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
-    ("url", rf"\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:{_TLDS})\b(?:/{_URL_BODY}*{_NOT_URL_END})?"),
+    # Bounded repeats and a start anchor: with "+" these tried every start position of a long
+    # word and ran to its end each time (quadratic: ~10 ms for a 2,000-letter message).
+    ("email", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"),
+    ("url", rf"(?<![A-Za-z0-9.-])[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}}){{0,8}}\.(?:{_TLDS})\b(?:/{_URL_BODY}*{_NOT_URL_END})?"),
     ("mention", r"(?<![\w@])@\w(?:[\w.-]*\w)?"),
     ("tag", r"(?<![\w#&])#\w+"),
     ("emoji", rf"[{_EMOJI_CHARS}]+"),
