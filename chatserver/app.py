@@ -87,6 +87,7 @@ class LiveBridge:
         return TranslationBridge(self.settings, self.engine, self.metrics)
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
+        self.metrics.frames_out.inc(recipients)
         ts = event.get("ts")
         if ts is not None and event.get("type") == "message":
             self.metrics.fanout_latency.observe(max(0.0, time.time() - ts / 1000))

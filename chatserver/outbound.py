@@ -97,8 +97,7 @@ class Outbound:
         # A single frame on an idle connection is never "too slow", however large (a joined
         # frame with a long recovery); a backlog is.
         if len(self._pending) > 1 and (
-            len(self._pending) > self.max_messages
-            or self._pending_bytes + self.sink.buffered() > self.max_bytes
+            len(self._pending) > self.max_messages or self._pending_bytes > self.max_bytes
         ):
             self.overflow()
             return False
@@ -128,6 +127,11 @@ class Outbound:
     def flush(self) -> None:
         """Write everything pending, if the transport takes writes now."""
         if self.closed or not self._pending or not self.sink.writable():
+            return
+        # The byte bound also counts what the socket has not sent yet; checked here, once
+        # per write, rather than on every push.
+        if len(self._pending) > 1 and self._pending_bytes + self.sink.buffered() > self.max_bytes:
+            self.overflow()
             return
         frames = list(self._pending)
         self._pending.clear()

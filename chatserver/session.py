@@ -81,7 +81,8 @@ class Membership:
             if offset <= self.last_offset:
                 return
             self.last_offset = offset
-        session.push(encoded.get(self.codec))
+        # Fan-out frames go straight to the queue; they are counted once per fan-out.
+        session.outbound.push(encoded.get(self.codec))
 
 
 class Session:
@@ -196,9 +197,10 @@ class Session:
                 result = await self.engine.broker.history(room, limit=RECENT_HISTORY)
             member = Member(conn_id=self.conn_id, user_id=self.user.id, name=self.user.name,
                             lang=self.user.lang, role=role, node=self.node_id)
-            first_connection = not any(m.user_id == self.user.id for m in await self.engine.presence.members(room))
             await self.engine.presence.add(room, member)
-            members = _unique_members(await self.engine.presence.members(room))
+            present = await self.engine.presence.members(room)
+            first_connection = sum(m.user_id == self.user.id for m in present) == 1
+            members, member_count = _unique_members(present)
             settings = await gate.room_settings(room) if gate is not None else {}
         except BaseException:
             self.rooms.pop(room, None)
@@ -208,7 +210,8 @@ class Session:
             "type": "joined", "room": room, "title": meta.get("title", room), "role": role,
             "offset": result.position.offset, "epoch": result.position.epoch,
             "recovered": result.recovered if since is not None else True,
-            "history": result.events, "members": members, "settings": settings,
+            "history": result.events, "members": members, "member_count": member_count,
+            "settings": settings,
         }
         self.send(p.with_ref(joined, frame.ref))
         membership.go_live(result.position.offset, result.position.epoch)
@@ -313,8 +316,14 @@ class Session:
                 log.exception("room %s: leave on close failed", room)
 
 
-def _unique_members(members: list[Member]) -> list[dict[str, Any]]:
+MEMBER_LIST_MAX = 200  # a joined frame lists at most this many users; member_count has them all
+
+
+def _unique_members(members: list[Member]) -> tuple[list[dict[str, Any]], int]:
+    """One entry per user, hosts first then by name, capped; and the number of users."""
     seen: dict[str, dict[str, Any]] = {}
     for member in members:
         seen.setdefault(member.user_id, member.public())
-    return sorted(seen.values(), key=lambda m: m["name"].lower())
+    rank = {"admin": 0, "owner": 1, "moderator": 2}
+    listed = sorted(seen.values(), key=lambda m: (rank.get(m["role"], 3), m["name"].lower()))
+    return listed[:MEMBER_LIST_MAX], len(seen)

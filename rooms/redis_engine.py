@@ -56,6 +56,9 @@ from rooms.engine import (
 
 log = logging.getLogger(__name__)
 
+# Redis connections per node (per shard on a cluster).
+MAX_CONNECTIONS = 256
+
 CLUSTER_SCHEME = "redis+cluster://"
 FILL_BATCH = 500
 
@@ -323,8 +326,13 @@ class RedisEngine(Engine):
             url = self.url
             if url.startswith(CLUSTER_SCHEME):
                 url = "redis://" + url[len(CLUSTER_SCHEME):]
-            return RedisCluster.from_url(url, **common)
-        return aioredis.Redis.from_url(self.url, health_check_interval=0, **common)
+            return RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **common)
+        # A blocking pool: a burst of joins waits a moment for a connection instead of
+        # failing with "too many connections" (redis-py's default pool raises at its cap).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=MAX_CONNECTIONS, timeout=self.socket_timeout,
+            health_check_interval=0, **common)
+        return aioredis.Redis(connection_pool=pool)
 
     def _pubsub_factory(self, node=None):
         if node is None:

@@ -52,12 +52,21 @@ async def test_message_bound_overflows_once_and_drops_the_queue():
     assert overflowed == [True] and ob.closed and ob.pending == 0
 
 
-async def test_byte_bound_counts_the_transport_buffer():
+async def test_byte_bound_counts_the_transport_buffer_when_writing():
     sink = FakeSink()
     sink.extra_buffered = 9_991
     ob, overflowed = make_outbound(sink, max_bytes=10_000)
     assert ob.push(SharedFrame("123456789"))
-    assert not ob.push(SharedFrame("a"))
+    assert ob.push(SharedFrame("a"))  # our own queue is within the bound
+    await asyncio.sleep(0)  # the flush sees the socket's backlog too
+    assert overflowed == [True] and sink.writes == []
+
+
+async def test_byte_bound_on_our_own_queue_is_checked_on_push():
+    sink = FakeSink(writable=False)
+    ob, overflowed = make_outbound(sink, max_bytes=100)
+    assert ob.push(SharedFrame("x" * 60))
+    assert not ob.push(SharedFrame("x" * 60))
     assert overflowed == [True]
 
 

@@ -13,6 +13,8 @@ class FakeSession:
         self.pushed = []
         self.controls = []
         self.user = type("U", (), {"id": "u1"})()
+        self.outbound = self  # fan-out pushes straight to the connection's queue
+
 
     def push(self, frame):
         self.pushed.append(frame)
