@@ -12,7 +12,6 @@ of the last send; the sweep stops after the first step that is not.
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import secrets
 import time
