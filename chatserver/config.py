@@ -52,6 +52,8 @@ class Settings:
     rate_user_burst: float = _opt(10.0, "messages one user may send at once in a room")
     rate_connection: float = _opt(5.0, "messages per second one connection may sustain across its rooms")
     rate_connection_burst: float = _opt(20.0, "messages one connection may send at once")
+    rate_frames: float = _opt(20.0, "frames of any kind per second one connection may sustain")
+    rate_frames_burst: float = _opt(60.0, "frames of any kind one connection may send at once")
     flood_max: int = _opt(3, "identical messages one user may repeat within 30 s (0: no flood control)")
     admin_ids: str = _opt("", "comma-separated user ids of server admins (may edit global blocked terms)")
     translation: str = _opt("inline", "inline, workers or off")
@@ -165,6 +167,7 @@ def validate(s: Settings) -> None:
     need(s.rate_user > 0 and s.rate_connection > 0, "--rate-user and --rate-connection must be positive")
     need(s.rate_user_burst >= 1 and s.rate_connection_burst >= 1, "rate bursts must be at least 1")
     need(0 <= s.flood_max <= 20, "--flood-max must be 0-20")
+    need(s.rate_frames > 0 and s.rate_frames_burst >= 1, "--rate-frames must be positive and its burst at least 1")
     need(s.translation_beam_size >= 1, "--translation-beam-size must be at least 1")
     if s.secret is not None:
         need(len(s.secret) >= 16, "--secret must be at least 16 characters")

@@ -108,6 +108,12 @@ class Session:
         self._last_typing: dict[str, float] = {}
         self.closing = False
         self.errors_sent = 0
+        # Frames of any kind: messages have their own shared limits in moderation; this caps
+        # everything else (history reads, joins, pings) so one connection cannot keep the node busy.
+        self._frame_rate = settings.rate_frames
+        self._frame_burst = settings.rate_frames_burst
+        self._frame_tokens = self._frame_burst
+        self._frame_stamp = time.monotonic()
 
     # Output --------------------------------------------------------------------------------
 
@@ -138,8 +144,24 @@ class Session:
 
     # Input ---------------------------------------------------------------------------------
 
+    def _take_frame_token(self) -> float:
+        """0 when this frame may be handled now, else the seconds until one may."""
+        now = time.monotonic()
+        self._frame_tokens = min(self._frame_burst,
+                                 self._frame_tokens + (now - self._frame_stamp) * self._frame_rate)
+        self._frame_stamp = now
+        if self._frame_tokens >= 1:
+            self._frame_tokens -= 1
+            return 0.0
+        return (1 - self._frame_tokens) / self._frame_rate
+
     async def receive(self, data: str | bytes) -> None:
         """Handle one raw client frame; every refusal becomes an error frame."""
+        wait = self._take_frame_token()
+        if wait:
+            self.send_error("rate_limited", "too many frames on this connection; slow down",
+                            retry_after=wait)
+            return
         try:
             frame = p.decode(data, self.codec, self.limits)
         except p.ProtocolError as exc:

@@ -100,7 +100,8 @@ class ServerProcess:
         if relaxed_limits and "--rate-user" not in args:
             # Tests send faster than people type; tests of the limits pass their own.
             self.args += ["--rate-user", "1000", "--rate-user-burst", "1000", "--rate-connection", "1000",
-                          "--rate-connection-burst", "1000", "--flood-max", "0"]
+                          "--rate-connection-burst", "1000", "--flood-max", "0",
+                          "--rate-frames", "100000", "--rate-frames-burst", "100000"]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="lb-server-", suffix=".log")[1])

@@ -166,3 +166,15 @@ async def test_bad_input_is_counted_in_metrics(server):
     assert status == 200
     line = next(l for l in text.splitlines() if l.startswith('livebridge_errors_total{code="unknown_type"}'))
     assert float(line.split()[-1]) >= 1
+
+
+async def test_a_connection_flooding_frames_is_rate_limited(start_server):
+    server = start_server(relaxed_limits=False)
+    ws = await open_ws(server)
+    for i in range(80):
+        await ws.send(json.dumps({"type": "ping", "ref": i}))
+    replies = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(80)]
+    limited = [r for r in replies if r["type"] == "error"]
+    assert limited and all(r["code"] == "rate_limited" and r["retry_after"] > 0 for r in limited)
+    assert sum(r["type"] == "pong" for r in replies) >= 60
+    await ws.close()

@@ -337,3 +337,155 @@ def test_composer_limit_scroll_marker_and_rate_limit_notice(start_server, pages)
     expect(bob.locator("button.send-btn")).to_be_disabled()
     expect(bob.locator("textarea.composer-input")).not_to_have_value("")
     shot(bob, "rate-limited")
+
+
+def test_roles_held_messages_reports_and_people_count(start_server, pages):
+    srv = start_server()
+    host = pages.new()
+    create_room_from_home(host, srv.url, "Hana", "en", "townhall", "Town hall")
+    ming = pages.new()
+    join_room(ming, srv.url, "townhall", "小明", "zh")
+    bob = pages.new()
+    join_room(bob, srv.url, "townhall", "Bob", "en")
+    for page in (host, bob):
+        expect(page.locator(".people-count")).to_have_text("3 people here")
+    expect(ming.locator(".people-count")).to_have_text("3 人在线")
+
+    # 1. The owner appoints 小明: everyone's member list shows the badge (presence `role`),
+    # and 小明 gets the host panel at once, without rejoining (her own `role` frame).
+    row = members(host).filter(has_text="小明")
+    row.locator("summary").click()
+    row.get_by_role("button", name="Make moderator").click()
+    expect(members(bob).filter(has_text="小明").locator(".badge")).to_have_text("Mod")
+    expect(members(ming).filter(has_text="小明").locator(".badge")).to_have_text("管理员")
+    expect(ming.locator("#tab-host")).to_be_visible()
+    ming.click("#tab-host")
+    expect(ming.locator(".host-team .host-member")).to_have_count(2)
+    expect(ming.locator(".host-team .host-member").filter(has_text="小明").locator(".badge")).to_have_text("管理员")
+    host.click("#tab-host")
+    expect(host.locator(".host-team .host-member").filter(has_text="小明").locator(".badge")).to_have_text("Mod")
+    shot(ming, "role-appointed-zh")
+    # ... and removed again: the badge and the panel go away.
+    host.click("#tab-members")
+    row.locator("summary").click()
+    row.get_by_role("button", name="Remove moderator").click()
+    expect(members(bob).filter(has_text="小明").locator(".badge")).to_have_count(0)
+    expect(ming.locator("#tab-host")).to_be_hidden()
+    expect(ming.locator("#members-panel")).to_be_visible()
+    expect(host.locator(".host-team .host-member")).to_have_count(1)
+
+    # 3. A held message: "held for review", then approved -> the real message replaces it.
+    host.click("#tab-host")
+    host.fill(".term-form input", "maybe")
+    host.select_option(".term-form select", "hold")
+    host.click(".term-form button[type=submit]")
+    expect(host.locator(".term-list .term-text")).to_have_text(["maybe"])
+    send(bob, "maybe approve me")
+    held = bob.locator("li.msg.held")
+    expect(held).to_have_count(1)
+    expect(held.locator(".msg-status")).to_have_text("held for review")
+    expect(message(host, "maybe approve me")).to_have_count(0)
+    shot(bob, "held-for-review")
+    host.locator(".review-item", has_text="maybe approve me").locator("button.btn-ok").click()
+    expect(message(bob, "maybe approve me")).to_have_count(1)
+    expect(message(bob, "maybe approve me").locator(".msg-status")).to_have_count(0)
+    expect(bob.locator("li.msg.held")).to_have_count(0)
+    expect(bob.locator("li.msg .msg-text", has_text="maybe approve me")).to_have_count(1)
+    expect(message(ming, "maybe approve me")).to_have_count(1)
+
+    # ... and rejected: a short "rejected by a moderator" note on it, then it goes.
+    send(bob, "maybe reject me")
+    expect(bob.locator("li.msg.held")).to_have_count(1)
+    host.locator(".review-item", has_text="maybe reject me").locator("button.btn-danger").click()
+    rejected = bob.locator("li.msg.rejected")
+    expect(rejected.locator(".msg-status")).to_have_text("rejected by a moderator")
+    expect(rejected.locator(".msg-text")).to_have_text("maybe reject me")
+    shot(bob, "held-rejected")
+    expect(bob.locator("li.msg", has_text="maybe reject me")).to_have_count(0, timeout=8000)
+    expect(message(host, "maybe reject me")).to_have_count(0)
+    expect(message(ming, "maybe reject me")).to_have_count(0)
+
+    # 4. Guests report: a Report action on others' messages (not on one's own), a reason,
+    # a confirmation from the `reported` reply, and the report in the host's queue.
+    send(ming, "buy cheap watches")
+    target = message(bob, "buy cheap watches")
+    expect(target).to_have_count(1)
+    expect(message(bob, "maybe approve me").locator("button.report-btn")).to_have_count(0)
+    target.hover()
+    target.locator("button.report-btn").click()
+    dialog = bob.locator("dialog.report-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".report-quoted")).to_have_text("buy cheap watches")
+    dialog.get_by_label("Reason (optional)").fill("spam")
+    shot(bob, "report-dialog")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_have_count(0)
+    expect(bob.locator(".notice[data-code=reported]")).to_have_text(re.compile("^Reported, thank you."))
+    report = host.locator(".review-item[data-kind=report]")
+    expect(report).to_have_count(1)
+    expect(report.locator(".review-text")).to_have_text("buy cheap watches")
+    expect(report).to_contain_text("spam")
+    # Reporting it again is recognised; cancelling sends nothing.
+    target.hover()
+    target.locator("button.report-btn").click()
+    bob.locator("dialog.report-dialog button[type=submit]").click()
+    expect(bob.locator(".notice[data-code=reported]")).to_have_text(re.compile("^You already reported"))
+    target.locator("button.report-btn").click()
+    bob.locator("dialog.report-dialog").get_by_role("button", name="Cancel").click()
+    expect(bob.locator("dialog.report-dialog")).to_have_count(0)
+    expect(report).to_have_count(1)
+
+    # 5. The count follows presence: Bob leaves.
+    bob.close()
+    expect(host.locator(".people-count")).to_have_text("2 people here")
+    expect(members(host)).to_have_count(2)
+
+
+def test_load_older_messages_keeps_the_scroll_position(start_server, pages):
+    import asyncio
+    import threading
+
+    from clients.client import LiveBridgeClient
+
+    srv = start_server()
+
+    async def seed() -> None:
+        async with LiveBridgeClient(srv.url, name="Archivist", lang="en") as client:
+            await client.join("archive")
+            for i in range(1, 121):
+                await client.send("archive", f"old {i}")
+
+    # Playwright's sync API owns this thread's event loop: seed from another thread.
+    seeder = threading.Thread(target=lambda: asyncio.run(seed()))
+    seeder.start()
+    seeder.join(30)
+    assert not seeder.is_alive()
+    ann = pages.new(height=600)
+    join_room(ann, srv.url, "archive", "Ann", "en")
+    texts = ann.locator("li.msg .msg-text")
+    expect(texts).to_have_count(50)  # joined.history: the 50 most recent
+    expect(texts.first).to_have_text("old 71")
+    older = ann.locator(".older button")
+    expect(older).to_be_visible()
+
+    # Scroll to the top, note where "old 71" is, load a page: it stays exactly there.
+    scroller = ann.locator(".messages")
+    scroller.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+    anchor = message(ann, "old 71")
+    y_before = anchor.bounding_box()["y"]
+    older.click()
+    expect(texts).to_have_count(100)
+    expect(texts.first).to_have_text("old 21")
+    assert abs(anchor.bounding_box()["y"] - y_before) < 2
+    assert scroller.evaluate("el => el.scrollTop") > 0
+    shot(ann, "older-loaded")
+
+    # The last page: has_more is false, the control goes away; every message once, in order.
+    scroller.evaluate("el => { el.scrollTop = 0; }")
+    older.click()
+    expect(texts).to_have_count(120)
+    expect(ann.locator(".older")).to_be_hidden()
+    expect(texts).to_have_text([f"old {i}" for i in range(1, 121)])
+    # New messages still go to the bottom.
+    send(ann, "fresh")
+    expect(texts.last).to_have_text("fresh")
