@@ -132,7 +132,9 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
     if kind == "livebridge":
         argv = [py, "-m", "chatserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--translation", "off", "--log-level", "warning", "--node-id", f"bench-{node}",
-                "--max-connections-per-user", "1000000", *(extra or [])]
+                "--max-connections-per-user", "1000000",
+                # the load generator sends faster than a person: lift the per-connection frame cap
+                "--rate-frames", "1000000", "--rate-frames-burst", "1000000", *(extra or [])]
         if redis_url:
             argv += ["--redis-url", redis_url]
     elif kind == "socketio":
