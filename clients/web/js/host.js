@@ -5,6 +5,7 @@
 import { h, clear, nextId } from "./dom.js";
 import { t, lang as uiLang } from "./i18n.js";
 import { reviewQueue, reviewDecide, auditLog } from "./api.js";
+import { roleBadge } from "./roles.js";
 
 const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
 
@@ -154,6 +155,17 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     auditTimer = setTimeout(loadAudit, 400);
   }
 
+  // Hosts in the room (from the member list; badges follow role changes) ---------------------
+  const hostList = h("ul", { class: "host-team" });
+  function setHosts(hosts) {
+    clear(hostList);
+    if (!hosts.length) hostList.append(h("li", { class: "muted empty" }, t("no_hosts")));
+    for (const m of hosts) {
+      hostList.append(h("li", { class: "host-member", data: { id: m.id, role: m.role } },
+        h("span", { class: "author" }, m.name || m.id), roleBadge(m.role)));
+    }
+  }
+
   const section = (title, ...body) => {
     const id = nextId("hs");
     return h("section", { class: "host-block", "aria-labelledby": id }, h("h3", { id, class: "host-h" }, title), ...body);
@@ -165,6 +177,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
       h("div", { class: "field row" }, h("label", { for: ids.slow, class: "label" }, t("slow_mode")), slow),
       h("div", { class: "field row switch-row" }, lock, h("label", { for: ids.lock }, t("lock_room")))),
     section(queueTitle, queueList),
+    section(t("hosts_here"), hostList),
     section(t("blocked_terms"), termForm, termList),
     section(h("span", null, t("audit_log"), " ",
       h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => loadAudit() } }, t("refresh"))), auditList));
@@ -184,6 +197,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     el,
     refresh,
     onSettings: apply,
+    setHosts,
     onReview(frame) {
       if (frame.action === "added" && frame.item) queue.set(frame.item.id, frame.item);
       else if (frame.action === "resolved") queue.delete(frame.id);

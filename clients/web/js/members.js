@@ -1,0 +1,116 @@
+// The member list: who is here (at most 200 listed, hosts first; "N people here" counts
+// everyone), their language and role badge, and for hosts a menu on each member they outrank.
+
+import { h, clear, colorClass, icon } from "./dom.js";
+import { t } from "./i18n.js";
+import { RANK, roleBadge, langChip, isHost } from "./roles.js";
+
+export class MemberList {
+  /** ctx: {me(): user, role(): string, moderate(action, params), onChange()} */
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.members = new Map();
+    this.names = new Map(); // every name seen, for the audit log
+    this.count = 0;
+    this.list = h("ul", { class: "member-list" });
+    this.head = h("h2", { class: "side-title", id: "members-h" }, t("members"));
+    this.more = h("p", { class: "muted small members-more", hidden: true });
+    this.countEl = h("span", { class: "people-count", "aria-live": "off" });
+  }
+
+  /** From `joined`: the listed members and the room's member_count. */
+  reset(members, count) {
+    this.members.clear();
+    for (const m of members) this.add(m);
+    this.count = Math.max(typeof count === "number" ? count : 0, this.members.size);
+    this.changed();
+  }
+
+  add(m) {
+    this.members.set(m.id, { ...m });
+    if (m.name) this.names.set(m.id, m.name);
+  }
+
+  join(m) {
+    if (!this.members.has(m.id)) this.count += 1;
+    this.add(m);
+    this.changed();
+  }
+
+  leave(m) {
+    this.members.delete(m.id);
+    this.count = Math.max(this.members.size, this.count - 1);
+    this.changed();
+  }
+
+  /** A member's role changed; returns whether that member is listed. */
+  setRole(userId, role) {
+    const m = this.members.get(userId);
+    if (m) m.role = role;
+    this.changed();
+    return !!m;
+  }
+
+  nameOf(id) {
+    return this.names.get(id) || null;
+  }
+
+  hosts() {
+    return this.sorted().filter((m) => isHost(m.role));
+  }
+
+  sorted() {
+    return [...this.members.values()].sort((a, b) =>
+      (RANK[b.role] || 0) - (RANK[a.role] || 0) || String(a.name).localeCompare(String(b.name)));
+  }
+
+  changed() {
+    this.render();
+    this.ctx.onChange?.();
+  }
+
+  render() {
+    clear(this.list);
+    const sorted = this.sorted();
+    const people = this.count === 1 ? t("people_here_one") : t("people_here", { n: this.count });
+    this.head.textContent = people;
+    this.countEl.textContent = people;
+    this.countEl.dataset.count = String(this.count);
+    for (const m of sorted) this.list.append(this.memberEl(m));
+    this.more.hidden = this.count <= sorted.length;
+    this.more.textContent = t("members_more", { n: this.count - sorted.length });
+  }
+
+  memberEl(m) {
+    const me = this.ctx.me();
+    const isMe = m.id === me.id;
+    const li = h("li", { class: "member", data: { id: m.id, role: m.role || "" } },
+      h("span", { class: ["avatar", colorClass(m.id)], "aria-hidden": "true" }, String(m.name || "?").slice(0, 1).toUpperCase()),
+      h("span", { class: "member-main" },
+        h("span", { class: ["author", colorClass(m.id)] }, m.name || ""),
+        isMe ? h("span", { class: "you-tag" }, `(${t("you")})`) : null),
+      roleBadge(m.role),
+      m.lang ? langChip(m.lang) : null);
+    const role = this.ctx.role();
+    if (isHost(role) && !isMe && (RANK[role] || 0) > (RANK[m.role] || 0)) li.append(this.menu(m, role));
+    return li;
+  }
+
+  menu(m, role) {
+    const target = { user_id: m.id };
+    const item = (label, action, params, danger = false) =>
+      h("button", { type: "button", class: ["menu-item", danger ? "danger" : ""], on: { click: () => this.ctx.moderate(action, params) } }, label);
+    const buttons = [
+      item(t("timeout_5m"), "timeout", { ...target, seconds: 300 }),
+      item(t("kick"), "kick", target),
+      item(t("ban"), "ban", target, true),
+    ];
+    if (RANK[role] >= RANK.owner) {
+      buttons.push(m.role === "moderator" ? item(t("remove_mod"), "remove_moderator", target) : item(t("make_mod"), "add_moderator", target));
+    }
+    const label = t("member_actions", { name: m.name || "" });
+    return h("details", { class: "member-menu" },
+      h("summary", { class: "icon-btn", "aria-label": label, title: label }, icon("more")),
+      h("div", { class: "menu", role: "group", "aria-label": label }, buttons));
+  }
+}
