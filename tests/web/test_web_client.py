@@ -471,6 +471,7 @@ def test_load_older_messages_keeps_the_scroll_position(start_server, pages):
     # Scroll to the top, note where "old 71" is, load a page: it stays exactly there.
     scroller = ann.locator(".messages")
     scroller.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+    shot(ann, "older-control")
     anchor = message(ann, "old 71")
     y_before = anchor.bounding_box()["y"]
     older.click()
