@@ -46,6 +46,7 @@ INTERNAL = "internal"
 
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LANGS = ("en", "zh")
+SCRIPTS = ("hans", "hant")
 _REF_MAX = 64
 _ID_MAX = 64
 
@@ -97,7 +98,7 @@ _SPECS: dict[str, dict[str, tuple[str, bool]]] = {
         "room": ("room", True), "before": ("offset", False), "limit": ("limit", False),
     },
     "ping": {},
-    "set_lang": {"lang": ("lang", True)},
+    "set_lang": {"lang": ("lang", True), "script": ("script", False)},
     "moderate": {"room": ("room", True), "action": ("id", True), "params": ("object", False)},
     "report": {
         "room": ("room", True), "offset": ("offset", True), "reason": ("short_text", False),
@@ -197,6 +198,10 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
     if field_kind == "lang":
         if value not in LANGS:
             raise bad("'en' or 'zh'")
+        return value
+    if field_kind == "script":
+        if value not in SCRIPTS:
+            raise bad("'hans' (simplified) or 'hant' (traditional)")
         return value
     if field_kind == "object":
         if not isinstance(value, dict):

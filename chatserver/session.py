@@ -18,6 +18,7 @@ from chatserver.chat import ChatError, ChatService, Held
 from chatserver.outbound import Outbound, SharedFrame
 from rooms.engine import EngineError, Event, Member
 from rooms.hub import Encoded, Hub
+from translator.chinese import to_traditional
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,13 @@ class Membership:
         if kind == "review" and self.role not in MODERATOR_ROLES:
             session.on_control(self, event)  # the author may still need to hear the outcome
             return
-        if kind == "translation" and event.get("lang") != session.read_lang:
-            return
+        if kind == "translation":
+            if event.get("lang") != session.read_lang:
+                return
+            if session.script == "hant" and event.get("lang") == "zh":
+                # Converted once per event for all traditional-script readers on this node.
+                session.outbound.push(encoded.variant("hant", self.codec, _traditional))
+                return
         if kind == "presence" and event.get("conn") == session.conn_id:
             return
         offset = event.get("offset")
@@ -83,6 +89,10 @@ class Membership:
             self.last_offset = offset
         # Fan-out frames go straight to the queue; they are counted once per fan-out.
         session.outbound.push(encoded.get(self.codec))
+
+
+def _traditional(event: Event) -> Event:
+    return {**event, "text": to_traditional(event["text"]), "script": "hant"}
 
 
 class Session:
@@ -103,6 +113,7 @@ class Session:
         self.translation_status = translation_status
         self.conn_id = secrets.token_hex(8)
         self.read_lang = user.lang
+        self.script = "hans"  # Chinese translations in simplified (hans) or traditional (hant)
         self.rooms: dict[str, Membership] = {}
         self.limits = p.Limits(max_text_chars=settings.max_text_chars)
         self._last_typing: dict[str, float] = {}
@@ -192,7 +203,8 @@ class Session:
 
     async def on_set_lang(self, frame: p.ClientFrame) -> None:
         self.read_lang = frame["lang"]
-        self.send(p.with_ref({"type": "lang", "lang": self.read_lang}, frame.ref))
+        self.script = frame.get("script", self.script)
+        self.send(p.with_ref({"type": "lang", "lang": self.read_lang, "script": self.script}, frame.ref))
 
     async def on_join(self, frame: p.ClientFrame) -> None:
         room = frame["room"]
@@ -232,7 +244,7 @@ class Session:
             "type": "joined", "room": room, "title": meta.get("title", room), "role": role,
             "offset": result.position.offset, "epoch": result.position.epoch,
             "recovered": result.recovered if since is not None else True,
-            "history": result.events, "members": members, "member_count": member_count,
+            "history": self._for_reader(result.events), "members": members, "member_count": member_count,
             "settings": settings,
         }
         self.send(p.with_ref(joined, frame.ref))
@@ -298,7 +310,15 @@ class Session:
         self._membership(frame)
         page = await self.chat.history(frame["room"], before=frame.get("before"),
                                        limit=frame.get("limit", RECENT_HISTORY))
+        page["events"] = self._for_reader(page["events"])
         self.send(p.with_ref({"type": "history", **page}, frame.ref))
+
+    def _for_reader(self, events: list[Event]) -> list[Event]:
+        """History as this reader sees it live: Chinese translations in its script."""
+        if self.script != "hant":
+            return events
+        return [_traditional(e) if e.get("type") == "translation" and e.get("lang") == "zh" else e
+                for e in events]
 
     async def on_moderate(self, frame: p.ClientFrame) -> None:
         membership = self._membership(frame)

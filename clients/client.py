@@ -185,8 +185,11 @@ class LiveBridgeClient:
     async def ping(self) -> dict:
         return await self.request({"type": "ping"})
 
-    async def set_lang(self, lang: str) -> dict:
-        return await self.request({"type": "set_lang", "lang": lang})
+    async def set_lang(self, lang: str, *, script: str | None = None) -> dict:
+        frame = {"type": "set_lang", "lang": lang}
+        if script is not None:
+            frame["script"] = script
+        return await self.request(frame)
 
     async def moderate(self, room: str, action: str, /, **params: Any) -> dict:
         return await self.request({"type": "moderate", "room": room, "action": action, "params": params})

@@ -35,6 +35,14 @@ class Encoded:
             encoded = self._cache[codec] = self._encode(self.event, codec)
         return encoded
 
+    def variant(self, key: str, codec: str, transform: Callable[[Event], Event]) -> Any:
+        """The encoding of ``transform(event)``, made once per key and codec and shared."""
+        cache_key = f"{key}\0{codec}"
+        encoded = self._cache.get(cache_key)
+        if encoded is None:
+            encoded = self._cache[cache_key] = self._encode(transform(self.event), codec)
+        return encoded
+
 
 class Subscriber(Protocol):
     """A local member of a room. ``deliver`` must not block: it queues and returns."""

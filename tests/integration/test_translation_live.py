@@ -133,3 +133,23 @@ async def test_translations_are_moderated_against_the_target_language(translatin
     finally:
         await host.close()
         await li.close()
+
+
+async def test_readers_may_choose_traditional_characters(translating_server):
+    server = translating_server
+    ann, mei, li = await client(server, "Ann", "en"), await client(server, "Mei", "zh"), await client(server, "Li", "zh")
+    try:
+        reply = await mei.set_lang("zh", script="hant")
+        assert (reply["lang"], reply["script"]) == ("zh", "hant")
+        for c in (ann, mei, li):
+            await c.join("scripts")
+        await ann.send("scripts", "thank you")
+        traditional = await mei.wait_for(lambda e: e["type"] == "translation", timeout=30)
+        simplified = await li.wait_for(lambda e: e["type"] == "translation", timeout=30)
+        assert (traditional["text"], traditional["script"]) == ("謝謝", "hant")
+        assert simplified["text"] == "谢谢" and "script" not in simplified
+        history = await mei.history("scripts")
+        assert [e["text"] for e in history["events"] if e["type"] == "translation"] == ["謝謝"]
+    finally:
+        for c in (ann, mei, li):
+            await c.close()

@@ -8,6 +8,7 @@ class FakeSession:
     codec = "json"
     conn_id = "c1"
     read_lang = "zh"
+    script = "hans"
 
     def __init__(self):
         self.pushed = []
