@@ -30,14 +30,18 @@ def start_pair(url: str, names: tuple[str, str], *extra: str, **kwargs) -> list[
     return servers
 
 
+def stop_all(servers: list[ServerProcess]) -> None:
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda s: s.stop(), servers))
+
+
 @pytest.fixture(scope="module")
 def pair(redis_server):
     """Nodes A and B on one Redis, shared by the module's tests (distinct rooms)."""
     redis_server.cli("FLUSHALL")
     servers = start_pair(redis_server.url, ("mod-a", "mod-b"))
     yield servers
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +50,7 @@ def limited_pair(redis_server):
     servers = start_pair(redis_server.url, ("rate-c", "rate-d"), "--rate-user", "1",
                          "--rate-user-burst", "3", relaxed_limits=False)
     yield servers
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 ISSUER = TokenIssuer(SECRET, ttl=600)
@@ -319,6 +322,10 @@ async def test_appointing_a_moderator_on_a_is_live_on_b(pair, clients):
 async def test_terms_added_on_a_apply_to_a_send_on_b(pair, clients):
     a, b = pair
     h = await hosted(pair, clients, "terms")
+    # B has already checked a message of the room (and compiled its matcher) before the change
+    assert (await h.guest.send(h.room, "darn spamword, before the rules"))["status"] == "published"
+    first = await h.owner.wait_for(is_type("message"), timeout=2)
+    assert first["text"] == "darn spamword, before the rules"
     await h.owner.moderate(h.room, "add_term", term="spamword", action="block")
     await h.owner.moderate(h.room, "add_term", term="darn", action="mask")
     await h.owner.moderate(h.room, "add_term", term="坏蛋", action="hold")
