@@ -185,3 +185,15 @@ class ServerProcess:
         status, body = self.post("/api/token", {"name": name, "lang": lang})
         assert status == 201, body
         return body["token"]
+
+
+async def drain(client, quiet: float = 0.5) -> list[dict]:
+    """Every event a LiveBridgeClient receives until nothing arrives for ``quiet`` seconds."""
+    import asyncio
+
+    events = []
+    while True:
+        try:
+            events.append(await client.next_event(quiet))
+        except asyncio.TimeoutError:
+            return events

@@ -1,10 +1,10 @@
 """Host actions and filters over the real protocol, against a real server process."""
 
-import asyncio
 
 import pytest
 
 from clients.client import LiveBridgeClient, ServerError
+from tests.harness import drain
 
 
 async def client(server, name, lang="en", token=None):
@@ -155,7 +155,7 @@ async def test_reports_reach_the_review_queue_live(start_server):
         assert review["item"]["kind"] == "report" and review["item"]["id"] == reported["result"]["id"]
         assert review["item"]["reason"] == "rude"
         # Review events go to moderators only; guests may report too (the web client's users).
-        assert not [e for e in await _drain(member) if e["type"] == "review"]
+        assert not [e for e in await drain(member) if e["type"] == "review"]
         by_guest = await guest.report("report-room", ack["offset"], "also rude")
         assert by_guest["result"]["duplicate"] is False
     finally:
@@ -163,14 +163,6 @@ async def test_reports_reach_the_review_queue_live(start_server):
         await guest.close()
         await member.close()
 
-
-async def _drain(c, timeout=0.5):
-    events = []
-    while True:
-        try:
-            events.append(await c.next_event(timeout))
-        except asyncio.TimeoutError:
-            return events
 
 
 async def test_rate_limits_answer_with_retry_after(start_server):

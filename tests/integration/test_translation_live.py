@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from clients.client import LiveBridgeClient
+from tests.harness import drain
 from tests.tinymodel import ensure_tiny_models
 
 
@@ -43,7 +44,7 @@ async def test_each_reader_gets_the_original_first_then_its_translation(translat
         back = await ben.wait_for(lambda e: e["type"] == "translation", timeout=30)
         assert (back["lang"], back["text"]) == ("en", "see you tomorrow")
         # English readers never receive the zh translation of an English message.
-        assert all(e.get("lang") != "zh" for e in await _drain(ben) if e["type"] == "translation")
+        assert all(e.get("lang") != "zh" for e in await drain(ben) if e["type"] == "translation")
     finally:
         for c in (ann, li, ben):
             await c.close()
@@ -101,19 +102,11 @@ async def test_without_models_chat_works_untranslated_and_says_why(start_server)
         await ann.send("plain", "hello")
         got = await li.wait_for(lambda e: e["type"] == "message")
         assert got["text"] == "hello"
-        assert not [e for e in await _drain(li) if e["type"].startswith("translation")]
+        assert not [e for e in await drain(li) if e["type"].startswith("translation")]
     finally:
         await ann.close()
         await li.close()
 
-
-async def _drain(c, timeout=0.5):
-    events = []
-    while True:
-        try:
-            events.append(await c.next_event(timeout))
-        except asyncio.TimeoutError:
-            return events
 
 
 async def test_translations_are_moderated_against_the_target_language(translating_server):

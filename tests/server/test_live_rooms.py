@@ -1,6 +1,5 @@
 """One node, real server process, real WebSocket clients: chat, history, recovery, presence."""
 
-import asyncio
 import json
 
 import msgpack
@@ -8,6 +7,7 @@ import pytest
 import websockets
 
 from clients.client import ConnectionLost, LiveBridgeClient, ServerError
+from tests.harness import drain
 
 
 async def connect(server, name="Ann", lang="en", **kw):
@@ -19,14 +19,6 @@ async def connect(server, name="Ann", lang="en", **kw):
 def messages(events):
     return [e for e in events if e.get("type") == "message"]
 
-
-async def drain(client, timeout=0.3):
-    got = []
-    while True:
-        try:
-            got.append(await client.next_event(timeout))
-        except asyncio.TimeoutError:
-            return got
 
 
 async def test_two_clients_chat_and_a_late_joiner_gets_history(server):
