@@ -437,3 +437,34 @@ async def test_user_rate_limit_is_shared_by_connections_on_two_nodes(limited_pai
     await asyncio.sleep(errors[-1].retry_after + 0.05)
     assert (await on_d.send(room, "after waiting"))["status"] == "published"
     await expect_error(on_c.send(room, "too soon"), "rate_limited")
+
+
+async def test_a_server_admin_on_a_gets_review_events_from_b(pair, clients):
+    # docs/moderation.md: review events go to members whose role is moderator+ (admin included)
+    a, b = pair
+    h = await hosted(pair, clients, "admin")
+    token, _, _ = ISSUER.issue(name="Ada", lang="en", kind="member", admin=True)
+    admin = await clients(a, "Ada", token=token, reconnect=False)
+    assert (await admin.join(h.room))["role"] == "admin"
+    await admin.moderate(h.room, "add_term", term="坏蛋", action="hold")
+    held = await h.guest.send(h.room, "你是坏蛋")
+    assert held["status"] == "held"
+    review = await h.owner.wait_for(is_type("review", action="added"), timeout=2)
+    assert review["item"]["id"] == held["hold_id"]
+    review = await admin.wait_for(is_type("review", action="added"), timeout=2)
+    assert review["item"]["id"] == held["hold_id"]
+
+
+async def test_a_joiner_on_b_sees_a_moderator_appointed_on_a_in_the_member_list(pair, clients):
+    a, b = pair
+    h = await hosted(pair, clients, "roster")
+    token, mod_id = member_token("Mo")
+    mod = await clients(a, "Mo", token=token, reconnect=False)
+    await mod.join(h.room)
+    await h.owner.moderate(h.room, "add_moderator", user_id=mod_id)
+    await mod.wait_for(is_type("role"), timeout=LIVE)
+    late = await clients(b, "Late", reconnect=False)
+    roles = {m["id"]: m["role"] for m in (await late.join(h.room))["members"]}
+    assert roles[mod_id] == "moderator" and roles[h.owner_id] == "owner"
+    status, info = await asyncio.to_thread(b.get, f"/api/rooms/{h.room}")
+    assert {m["id"]: m["role"] for m in info["members"]}[mod_id] == "moderator"
