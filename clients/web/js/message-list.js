@@ -7,7 +7,7 @@ import { t } from "./i18n.js";
 import { messageEl, messageActions, pendingEl, translationEl, setStatus } from "./message-item.js";
 
 const NEAR_BOTTOM_PX = 48;
-const REJECTED_SHOW_MS = 4000;
+const REJECTED_SHOW_MS = 3000;
 const ORPHANS_MAX = 500;
 
 export class MessageList {
