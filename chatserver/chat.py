@@ -109,7 +109,8 @@ class ChatService:
             if earlier is not None:
                 return earlier
         if self.moderation is not None:
-            decision = await self.moderation.check_send(room, user, role, text, conn_id=conn_id)
+            decision = await self.moderation.check_send(room, user, role, text, conn_id=conn_id,
+                                                        client_msg_id=client_msg_id)
             if decision.action == "reject":
                 raise ChatError(decision.code or "forbidden", decision.message or "message refused",
                                 retry_after=decision.retry_after, status=403)

@@ -39,6 +39,7 @@ class ModerationGate:
         self.moderation = Moderation(engine, node_id=node_id, admin_ids=admin_ids,
                                      default_limits=default_limits)
         self._state = engine.state
+        self._engine = engine
         self._tasks: set[asyncio.Task] = set()
 
     async def role_of(self, room: str, user: User) -> str:
@@ -55,9 +56,10 @@ class ModerationGate:
         if decision.action == "reject":
             raise ChatError(decision.code or "banned", decision.message or "you may not join", status=403)
 
-    async def check_send(self, room: str, user: User, role: str, text: str, *, conn_id: str) -> Decision:
+    async def check_send(self, room: str, user: User, role: str, text: str, *, conn_id: str,
+                         client_msg_id: str | None = None) -> Decision:
         return await self.moderation.check_send(room, actor_of(user), text, conn_id=conn_id,
-                                                extra={"lang": user.lang})
+                                                extra={"lang": user.lang, "client_msg_id": client_msg_id})
 
     async def check_translation(self, room: str, text: str, lang: str) -> Decision:
         return await self.moderation.check_translation(room, text, lang)
@@ -106,7 +108,10 @@ class ModerationGate:
         if item.get("kind") == "held":
             extra = item.get("extra") or {}
             author = {"id": item["user_id"], "name": item.get("name", ""), "lang": extra.get("lang", "en")}
-            published = await chat.publish(room, author, item.get("role", "member"), item["text"])
+            # The author's client_msg_id lets their client put the approved message in place
+            # of its "held" marker.
+            published = await chat.publish(room, author, item.get("role", "member"), item["text"],
+                                           client_msg_id=extra.get("client_msg_id"))
             result.update(message_id=published.event["id"], offset=published.offset)
         return result
 
@@ -140,6 +145,13 @@ class ModerationGate:
         elif action == "role" and event.get("role"):
             membership.role = event["role"]
             session.send({"type": "role", "room": room, "role": event["role"]})
+            # Each node re-registers its own connections of the user, so member lists read
+            # from presence (joins, the API) show the new role on every node.
+            self._spawn(self._update_presence(session, membership))
+
+    async def _update_presence(self, session, membership) -> None:
+        if session.rooms.get(membership.room) is membership and not session.closing:
+            await self._engine.presence.add(membership.room, session.member_of(membership.room, membership.role))
 
     @staticmethod
     def _review_outcome(session, room: str, event: dict) -> None:

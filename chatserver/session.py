@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 RECENT_HISTORY = 50
 TYPING_INTERVAL = 2.0  # seconds between typing events one connection may cause
-MODERATOR_ROLES = ("owner", "moderator")
+MODERATOR_ROLES = ("admin", "owner", "moderator")
 
 
 class Membership:
@@ -274,6 +274,10 @@ class Session:
             log.warning("room %s: presence not updated for %s (engine unavailable)", room, self.conn_id)
         if self.metrics is not None:
             self.metrics.rooms.set(len(self.hub.rooms()))
+
+    def member_of(self, room: str, role: str) -> Member:
+        return Member(conn_id=self.conn_id, user_id=self.user.id, name=self.user.name,
+                      lang=self.user.lang, role=role, node=self.node_id)
 
     async def _presence(self, room: str, event: str, member: Member) -> None:
         await self.engine.broker.broadcast(room, {

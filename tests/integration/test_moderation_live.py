@@ -114,6 +114,7 @@ async def test_blocked_masked_and_held_terms(server):
         assert outcome["code"] == "held_approved" and outcome["id"] == held["hold_id"]
         published = await guest.wait_for(lambda e: e["type"] == "message" and e["text"] == "你 是 坏 蛋")
         assert published["author"]["name"] == "Guest"
+        assert published["client_msg_id"] == held["client_msg_id"]  # the author's client can match it
         status, body = server.post(f"/api/rooms/terms-room/review/{held['hold_id']}/approve", {}, token=owner_token)
         assert status == 404
     finally:
