@@ -1,0 +1,106 @@
+"""The vocabulary of moderation: who acts, what a gate answers, how refusals are raised,
+and where moderation keeps its state in the engine (namespaces of ``engine.state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rooms.engine import Event
+
+NS_ROLES = "roles"
+NS_ADMINS = "admins"
+NS_BANS = "bans"
+NS_MUTES = "mutes"
+NS_SETTINGS = "settings"
+NS_TERMS = "terms"
+NS_META = "meta"
+NS_REVIEW = "review"
+NS_RESOLVED = "review_done"
+NS_REPORTED = "reported"
+NS_DELETED = "deleted"
+AUDIT_LOG = "audit"
+GLOBAL = ""
+
+MAX_TIMEOUT = 14 * 86400.0
+MAX_SLOW_MODE = 3600.0
+MAX_REASON = 500
+MAX_TERMS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: the user id and name from their token, and whether the token is a
+    guest token (``role_hint`` "guest") or a member token ("member")."""
+
+    user_id: str
+    name: str
+    role_hint: str = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A gate's answer. ``action`` is "allow", "reject" or "hold".
+
+    ``text`` is what to publish (masked if needed); on "reject" ``code``/``message`` say why
+    and ``retry_after`` (seconds) says when to try again where that applies; on "hold"
+    ``hold_id`` names the review-queue item.
+    """
+
+    action: str
+    text: str = ""
+    code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    hold_id: str | None = None
+
+    @classmethod
+    def reject(cls, code: str, message: str, retry_after: float | None = None, text: str = "") -> "Decision":
+        return cls("reject", text, code, message, retry_after)
+
+
+class ModerationError(Exception):
+    """An action refused: ``code`` is "forbidden", "not_found", "invalid" or "rate_limited"."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _author_id(event: Event | None) -> str | None:
+    if not event:
+        return None
+    author = event.get("author")
+    if isinstance(author, dict) and author.get("id") is not None:
+        return str(author["id"])
+    if event.get("user_id") is not None:
+        return str(event["user_id"])
+    return None
+
+
+def _author_name(event: Event | None) -> str | None:
+    author = (event or {}).get("author")
+    return author.get("name") if isinstance(author, dict) else None
+
+
+def _reason(params: dict[str, Any]) -> str:
+    reason = params.get("reason") or ""
+    if not isinstance(reason, str):
+        raise ModerationError("invalid", "reason must be a string")
+    return reason[:MAX_REASON]
+
+
+def _user_param(params: dict[str, Any]) -> str:
+    user_id = params.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        raise ModerationError("invalid", "user_id is required")
+    return user_id
+
+
+def _number(params: dict[str, Any], key: str, lo: float, hi: float) -> float:
+    v = params.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise ModerationError("invalid", f"{key} must be a number in [{lo:g}, {hi:g}]")
+    return float(v)
