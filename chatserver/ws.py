@@ -72,6 +72,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
 
     session = _new_session(websocket, app, user, codec)
+    forget_handshake(websocket)
     app.add_session(session)
     try:
         session.send(session.welcome())
@@ -79,6 +80,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         app.remove_session(session)
         await session.close()
+
+
+def forget_handshake(websocket: WebSocket) -> None:
+    """Drop what the handshake left in the ASGI scope once the connection is accepted and
+    authenticated: headers, the query string (the token), the offered subprotocols, and
+    Starlette's parsed copies of them. Nothing reads them after this point, and an idle
+    connection would otherwise keep ~2 KB of them (and its token) for its whole life."""
+    scope = websocket.scope
+    scope["headers"] = []
+    scope["query_string"] = b""
+    scope["subprotocols"] = []
+    for cached in ("_headers", "_query_params", "_url", "_cookies"):
+        websocket.__dict__.pop(cached, None)
 
 
 def _new_session(websocket: WebSocket, app: Any, user, codec: str) -> Session:

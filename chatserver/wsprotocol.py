@@ -8,12 +8,24 @@ that does not read. Everything else (handshake, reading, pings, closing) stays u
 
 It also makes server shutdown close each connection with 1001 (going away) instead of
 uvicorn's 1012, as docs/protocol.md promises.
+
+Memory: an idle connection is mostly what it keeps, so this protocol keeps less. The parsed
+handshake (websockets' ``Request``/``Response`` and their ``Headers``) is emptied once the
+connection is accepted (uvicorn never reads it again; websockets' parser generator keeps the
+``Request`` alive, so its headers are cleared rather than the reference dropped), and the ASGI
+receive queue and the ``writable`` flag are lean equivalents of ``asyncio.Queue`` and
+``asyncio.Event`` that allocate their deques only while something waits or is queued (the
+asyncio ones hold five deques, ~3.8 KB, per connection). The application drops what it kept of
+the handshake itself (``chatserver.ws.forget_handshake``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
@@ -23,6 +35,107 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 # How long a connection closed for not reading gets to take its close frame.
 ABORT_AFTER = 2.0
+
+
+class LeanEvent:
+    """What uvicorn uses of ``asyncio.Event`` (set, clear, is_set, wait), without a deque per instance."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(True)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(fut)
+        try:
+            await fut
+            return True
+        finally:
+            if self._waiters is not None and fut in self._waiters:
+                self._waiters.remove(fut)
+                if not self._waiters:
+                    self._waiters = None
+
+
+class LeanQueue:
+    """What uvicorn uses of ``asyncio.Queue`` (put_nowait, get, empty, qsize): unbounded, FIFO,
+    any number of getters; the item deque and the getters' list exist only while in use."""
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: deque | None = None
+        self._getters: list[asyncio.Future] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._getters:
+            fut = self._getters.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                break
+        if not self._getters:
+            self._getters = None
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    async def get(self) -> Any:
+        while not self._items:
+            fut = asyncio.get_running_loop().create_future()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                # cancelled: leave the queue as asyncio.Queue would (an item we were woken
+                # for goes to the next getter)
+                if self._getters is not None and fut in self._getters:
+                    self._getters.remove(fut)
+                    if not self._getters:
+                        self._getters = None
+                elif self._items:
+                    self._wake_one()
+                raise
+        return self.get_nowait()
 
 
 class RawConnection:
@@ -64,12 +177,37 @@ class RawConnection:
 class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol with :class:`RawConnection` in the scope."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+        self.writable.set()
+
     def handle_connect(self, event) -> None:  # type: ignore[override]
         super().handle_connect(event)
+        if self.handshake_complete:  # refused by websockets (bad upgrade): nothing more to keep
+            self._forget_handshake()
         scope = getattr(self, "scope", None)
         if scope is not None and not self.close_sent:
             self.raw_connection = RawConnection(self)
             scope["extensions"]["livebridge.raw"] = self.raw_connection
+
+    async def send(self, message) -> None:  # type: ignore[override]
+        await super().send(message)
+        if self.handshake_complete and getattr(self, "request", None) is not None:
+            self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        """The handshake is answered: empty the parsed request and response (uvicorn does not
+        read them again; the application has the ASGI scope)."""
+        request, response = getattr(self, "request", None), getattr(self, "response", None)
+        if request is not None:
+            request.headers.clear()  # websockets' parser generator still refers to the Request
+            request.path = ""  # the path has the query string, and so the token
+        if response is not None:
+            response.headers.clear()
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
 
     def resume_writing(self) -> None:
         super().resume_writing()
