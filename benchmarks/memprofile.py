@@ -1,0 +1,171 @@
+"""Where an idle connection's memory goes: tracemalloc inside a real LiveBridge node.
+
+``python -m benchmarks.memprofile --connections 3000 --rooms 20`` starts one node (in-memory
+engine, translation off) in a child process with tracemalloc on, opens the connections with
+the benchmark's lean clients, joins each to a room, waits, and prints the node's Python heap
+and RSS growth per connection, with the allocation sites that hold it (grouped by line).
+Loopback only; the node is stopped at the end (and dies with this process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from benchmarks import procs
+from benchmarks.adapters import LiveBridgeAdapter
+from benchmarks.sysinfo import raise_nofile, rss_bytes
+from benchmarks.wsclient import connect
+
+
+def _serve(port: int, out: str, frames: int) -> None:
+    """The child: a LiveBridge node that writes heap snapshots on SIGUSR1 (baseline) and SIGUSR2."""
+    from chatserver import config
+    from chatserver.server import _Server, configure_logging, uvicorn_config
+
+    tracemalloc.start(frames)
+    settings = config.load(argparse.Namespace(host="127.0.0.1", port=port, translation="off",
+                                              log_level="warning", max_connections_per_user=1_000_000))
+    configure_logging(settings.log_level)
+    state: dict = {}
+
+    def snap(signum, _frame) -> None:
+        gc.collect()
+        shot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen*>")])
+        if signum == signal.SIGUSR1:
+            state["base"] = shot
+            Path(out + ".base").write_text("ok")
+            return
+        stats = shot.compare_to(state["base"], "lineno")
+        tb_stats = shot.compare_to(state["base"], "traceback")
+        rows = [{"where": f"{s.traceback[0].filename}:{s.traceback[0].lineno}", "size_diff": s.size_diff,
+                 "count_diff": s.count_diff} for s in stats if s.size_diff]
+        chains = [{"size_diff": s.size_diff, "count_diff": s.count_diff,
+                   "traceback": [f"{f.filename}:{f.lineno}" for f in s.traceback]}
+                  for s in tb_stats[:40] if s.size_diff > 0]
+        Path(out).write_text(json.dumps({"total_diff": sum(s.size_diff for s in stats), "rows": rows,
+                                         "chains": chains}))
+
+    signal.signal(signal.SIGUSR1, snap)
+    signal.signal(signal.SIGUSR2, snap)
+    _Server(uvicorn_config(settings)).run()
+
+
+async def _clients(port: int, n: int, rooms: int, token: str, concurrency: int, timeout: float) -> list:
+    adapter = LiveBridgeAdapter("json")
+    adapter.token = token
+    conns: list = []
+    sem = asyncio.Semaphore(concurrency)
+
+    class Member:
+        def __init__(self) -> None:
+            self.inbox: asyncio.Queue = asyncio.Queue()
+            self.ws = None
+
+        async def expect(self, match, timeout_: float) -> bytes:
+            deadline = time.monotonic() + timeout_
+            while True:
+                payload = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - time.monotonic()))
+                if match(payload):
+                    return payload
+
+    async def one(i: int) -> None:
+        async with sem:
+            m = Member()
+            m.ws = await connect("127.0.0.1", port, adapter.path("", 0), m.inbox.put_nowait,
+                                 subprotocol=adapter.subprotocol, timeout=timeout)
+            await adapter.join(m, f"mem-{i % rooms}", timeout)
+            m.inbox = asyncio.Queue()  # presence frames keep coming; drop them
+            m.ws.on_frame = lambda _p: None
+            conns.append(m)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return conns
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.memprofile", description=__doc__.splitlines()[0])
+    ap.add_argument("--connections", type=int, default=3000)
+    ap.add_argument("--rooms", type=int, default=20)
+    ap.add_argument("--idle", type=float, default=2.0)
+    ap.add_argument("--frames", type=int, default=12, help="traceback depth kept by tracemalloc")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--json", help="also write the raw result here")
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        _serve(args.serve, args.out, args.frames)
+        return 0
+
+    raise_nofile()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the node
+    out = tempfile.mktemp(prefix="lb-memprofile-", suffix=".json")
+    port = procs.free_port()
+    child = procs.Child("memprofile-node", [sys.executable, "-m", "benchmarks.memprofile", "--serve", str(port),
+                                            "--out", out, "--frames", str(args.frames)], port, None).start()
+    try:
+        token = procs.http_json(f"http://127.0.0.1:{port}/api/token", {"name": "mem", "lang": "en"})["token"]
+
+        async def run() -> dict:
+            # warm-up: one connection through the whole path, so imports and caches are in the baseline
+            warm = await _clients(port, 1, 1, token, 1, 30)
+            warm[0].ws.close()
+            await asyncio.sleep(0.5)
+            rss0 = rss_bytes(child.pid)
+            os.kill(child.pid, signal.SIGUSR1)
+            while not os.path.exists(out + ".base"):
+                await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            conns = await _clients(port, args.connections, args.rooms, token, args.concurrency, 30)
+            took = time.monotonic() - t0
+            await asyncio.sleep(args.idle)
+            rss1 = rss_bytes(child.pid)
+            os.kill(child.pid, signal.SIGUSR2)
+            deadline = time.monotonic() + 300
+            while not os.path.exists(out) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+            result = json.loads(Path(out).read_text())
+            for c in conns:
+                c.ws.close()
+            await asyncio.sleep(0.5)
+            result.update(connections=len(conns), connect_seconds=round(took, 2), rss_before=rss0, rss_after=rss1)
+            return result
+
+        result = asyncio.run(run())
+    finally:
+        child.stop()
+        for path in (out, out + ".base"):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    n = result["connections"]
+    print(f"{n} idle connections joined to {args.rooms} rooms (connected in {result['connect_seconds']} s)")
+    print(f"python heap (tracemalloc): {result['total_diff'] / n / 1024:.2f} KB per connection")
+    print(f"RSS (with tracemalloc's own overhead): {(result['rss_after'] - result['rss_before']) / n / 1024:.2f}"
+          " KB per connection")
+    print(f"\ntop {args.top} allocation sites, bytes per connection:")
+    root = str(Path(procs.ROOT))
+    for row in sorted(result["rows"], key=lambda r: -r["size_diff"])[:args.top]:
+        where = row["where"].replace(root + "/", "")
+        where = where[where.find("site-packages/") + 14:] if "site-packages/" in where else where
+        print(f"{row['size_diff'] / n:9.1f}  {row['count_diff'] / n:6.2f} blocks  {where}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
