@@ -43,6 +43,8 @@ export class MessageList {
     const mine = ev.author && ev.author.id === this.ctx.me().id;
     this.removeEmpty();
     let el = mine && ev.client_msg_id ? this.pendingEls.get(ev.client_msg_id) : null;
+    // An approved held message carries the client_msg_id we sent it with.
+    if (!el && mine && ev.client_msg_id) el = this.heldByClientId(ev.client_msg_id);
     if (!el && mine && !fromHistory && !ev.client_msg_id) el = this.heldFor(ev.text);
     const fresh = this.build(ev);
     if (el) {
@@ -137,12 +139,18 @@ export class MessageList {
     const el = this.pendingEls.get(clientMsgId);
     if (!el) return;
     this.pendingEls.delete(clientMsgId);
+    el.dataset.clientMsgId = clientMsgId;
     el.classList.replace("pending", "held");
     setStatus(el, t("held"));
     if (holdId) {
       el.dataset.holdId = holdId;
       this.heldEls.set(holdId, el);
     }
+  }
+
+  /** The held message we sent with this client_msg_id, if it is still shown. */
+  heldByClientId(clientMsgId) {
+    return [...this.heldEls.values()].find((li) => li.dataset.clientMsgId === clientMsgId) || null;
   }
 
   /** The held message our own un-tagged `message` stands for: approved ones first. */
