@@ -1,7 +1,7 @@
 """Outbound frames of one connection: a bounded queue, flushed in batches, never awaited.
 
 Fan-out puts the same :class:`SharedFrame` into many connections' queues. Pushing is a
-deque append and nothing else; one callback per event-loop turn then writes each
+list append and nothing else; one callback per event-loop turn then writes each
 connection's pending frames with a single ``transport.write`` (the WebSocket frame bytes are
 built once per shared frame, since unmasked server frames are the same for every recipient).
 So a room costs no task, no await and no encoding per recipient, and a connection that
@@ -75,6 +75,9 @@ class Outbound:
     (the connection is closing). ``on_overflow`` is called once, when a bound is passed.
     """
 
+    __slots__ = ("sink", "max_messages", "max_bytes", "_on_overflow", "_flusher", "_pending",
+                 "_pending_bytes", "_scheduled", "closed")
+
     def __init__(
         self, sink: Sink, *, max_messages: int, max_bytes: int,
         on_overflow: Callable[[], Any], flusher: "Flusher",
@@ -84,7 +87,8 @@ class Outbound:
         self.max_bytes = max_bytes
         self._on_overflow = on_overflow
         self._flusher = flusher
-        self._pending: deque[SharedFrame] = deque()
+        # A list made on first use: most idle connections never hold one (memory per connection).
+        self._pending: list[SharedFrame] | None = None
         self._pending_bytes = 0
         self._scheduled = False
         self.closed = False
@@ -92,6 +96,8 @@ class Outbound:
     def push(self, frame: SharedFrame) -> bool:
         if self.closed:
             return False
+        if self._pending is None:
+            self._pending = []
         self._pending.append(frame)
         self._pending_bytes += len(frame)
         # A single frame on an idle connection is never "too slow", however large (a joined
@@ -116,7 +122,7 @@ class Outbound:
         if self.closed:
             return
         self.closed = True
-        self._pending.clear()
+        self._pending = None
         self._pending_bytes = 0
         self._on_overflow()
 
@@ -133,8 +139,7 @@ class Outbound:
         if len(self._pending) > 1 and self._pending_bytes + self.sink.buffered() > self.max_bytes:
             self.overflow()
             return
-        frames = list(self._pending)
-        self._pending.clear()
+        frames, self._pending = self._pending, None
         self._pending_bytes = 0
         try:
             self.sink.write(frames)
@@ -145,12 +150,12 @@ class Outbound:
     def close(self) -> None:
         """Stop queueing; what is pending is dropped (the connection is going away)."""
         self.closed = True
-        self._pending.clear()
+        self._pending = None
         self._pending_bytes = 0
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) if self._pending else 0
 
 
 class Flusher:
