@@ -12,7 +12,7 @@ import pytest
 
 from playwright.sync_api import Page, expect
 
-from tests.harness import ROOT
+from tests.harness import ROOT, ServerProcess
 from tests.web.conftest import SECRET_ARGS, join_room, message, send, shot
 
 WEB = ROOT / "clients" / "web"
@@ -130,12 +130,20 @@ def test_english_and_chinese_users_exchange_messages(start_server, pages):
     shot(ming, "room-zh")
 
 
-def test_translation_line_under_each_message(start_server, pages):
+@pytest.fixture(scope="module")
+def translating_server():
+    """One server with the tiny offline MarianMT models, shared by the translation tests."""
     from tests.tinymodel import ensure_tiny_models
 
     models = ensure_tiny_models()
-    srv = start_server("--translation", "inline", "--model-en-zh", str(models["en-zh"]),
-                       "--model-zh-en", str(models["zh-en"]))
+    srv = ServerProcess("--translation", "inline", "--model-en-zh", str(models["en-zh"]),
+                        "--model-zh-en", str(models["zh-en"])).start()
+    yield srv
+    srv.stop()
+
+
+def test_translation_line_under_each_message(translating_server, pages):
+    srv = translating_server
     ann = pages.new()
     join_room(ann, srv.url, "translate", "Ann", "en")
     ming = pages.new()
@@ -167,6 +175,43 @@ def test_translation_line_under_each_message(start_server, pages):
     expect(thanks.locator(".msg-tr")).to_be_visible()
     shot(ann, "room-translated-en")
     shot(ming, "room-translated-zh")
+
+
+def test_chinese_reader_picks_traditional_characters(translating_server, pages):
+    srv = translating_server
+    ann = pages.new()
+    join_room(ann, srv.url, "script", "Ann", "en")
+    # Only Chinese readers get the choice.
+    expect(ann.locator(".script-switch")).to_have_count(0)
+    mei = pages.new()
+    join_room(mei, srv.url, "script", "美", "zh")
+    switch = mei.get_by_label("字形")
+    expect(switch).to_have_value("hans")
+    expect(switch.locator("option")).to_have_text(["简体", "繁體"])
+    # Keyboard: focus the select and pick the second option with the arrow key.
+    switch.focus()
+    switch.press("ArrowDown")
+    expect(switch).to_have_value("hant")
+
+    send(ann, "thank you")
+    thanks = message(mei, "thank you")
+    expect(thanks.locator(".msg-tr")).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(thanks.locator(".tr-text")).to_have_text("謝謝")
+    shot(mei, "room-traditional-zh")
+
+    # Kept across a reload; set_lang goes out before the join, so history is traditional too.
+    mei.reload()
+    expect(mei.locator(".conn")).to_have_attribute("data-state", "live")
+    expect(mei.get_by_label("字形")).to_have_value("hant")
+    expect(message(mei, "thank you").locator(".tr-text")).to_have_text("謝謝")
+
+    # Back to simplified: new translations follow, nothing else is re-requested.
+    mei.get_by_label("字形").select_option("hans")
+    send(ann, "thanks")
+    again = message(mei, "thanks")
+    expect(again.locator(".msg-tr")).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(again.locator(".tr-text")).to_have_text("谢谢")
+    expect(message(mei, "thank you").locator(".tr-text")).to_have_text("謝謝")
 
 
 def test_host_moderates_and_bans_a_user(start_server, pages):

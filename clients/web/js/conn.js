@@ -119,8 +119,9 @@ export class Connection {
     if (r && r.live) this.raw({ type: "typing", room });
   }
 
-  setLang(lang) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.raw({ type: "set_lang", lang });
+  /** The language (and, for Chinese, the script: "hans" / "hant") translations come in. */
+  setLang(lang, script) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.raw({ type: "set_lang", lang, ...(script ? { script } : {}) });
   }
 
   /** Send a frame that gets a reply with the same ref; resolves with the reply. */

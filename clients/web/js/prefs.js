@@ -1,10 +1,13 @@
-// Per-tab preferences: interface language (before a name is picked) and the display mode.
+// Preferences: interface language (before a name is picked, per tab), the display mode and,
+// for Chinese readers, simplified or traditional characters (both kept in localStorage).
 
 import { loadIdentity } from "./api.js";
 
 const UI_KEY = "livebridge.ui_lang";
 const MODE_KEY = "livebridge.display";
+const SCRIPT_KEY = "livebridge.script";
 export const MODES = ["both", "translation", "original"];
+export const SCRIPTS = ["hans", "hant"]; // simplified (the server's default), traditional
 
 export function uiLang() {
   const ident = loadIdentity();
@@ -26,4 +29,15 @@ export function displayMode() {
 
 export function setDisplayMode(mode) {
   try { localStorage.setItem(MODE_KEY, mode); } catch { /* storage off */ }
+}
+
+/** Chinese characters for translations: "hans" (simplified) or "hant" (traditional). */
+export function chineseScript() {
+  let script = null;
+  try { script = localStorage.getItem(SCRIPT_KEY); } catch { /* storage off */ }
+  return SCRIPTS.includes(script) ? script : "hans";
+}
+
+export function setChineseScript(script) {
+  try { localStorage.setItem(SCRIPT_KEY, script); } catch { /* storage off */ }
 }

@@ -6,7 +6,7 @@ import { h, clear, icon } from "./dom.js";
 import { t, setLang } from "./i18n.js";
 import { saveIdentity, newGuest } from "./api.js";
 import { Connection } from "./conn.js";
-import { rememberUiLang, displayMode, setDisplayMode, MODES } from "./prefs.js";
+import { rememberUiLang, displayMode, setDisplayMode, MODES, chineseScript, setChineseScript } from "./prefs.js";
 import { createHostPanel } from "./host.js";
 import { isHost } from "./roles.js";
 import { MessageList } from "./message-list.js";
@@ -72,6 +72,7 @@ export class RoomController {
     }, {
       retry: () => this.conn.retryNow(),
       mode: (m) => this.setMode(m),
+      script: this.readLang === "zh" ? (sc) => this.setScript(sc) : null,
       lang: (lang) => { this.ident.readLang = lang; saveIdentity(this.ident); rememberUiLang(lang); location.reload(); },
       hostShown: () => this.host?.refresh(),
     });
@@ -137,7 +138,9 @@ export class RoomController {
     this.translation = frame.translation || { enabled: false };
     if (frame.limits && frame.limits.max_text_chars) this.composer.setLimit(frame.limits.max_text_chars);
     if (frame.user) this.me = { ...this.me, ...frame.user };
-    if (this.readLang !== frame.user?.lang) this.conn.setLang(this.readLang);
+    // Before the joins that follow, so history comes in our language and script too.
+    const script = this.script();
+    if (this.readLang !== frame.user?.lang || script !== "hans") this.conn.setLang(this.readLang, script);
     const banner = this.shell.translationBanner;
     banner.hidden = this.translation.enabled !== false;
     if (!banner.hidden) banner.textContent = t("translation_off", { reason: this.translation.reason || "—" });
@@ -380,6 +383,17 @@ export class RoomController {
     setDisplayMode(mode);
     for (const m of MODES) this.messages.scroller.classList.toggle(`mode-${m}`, m === mode);
     if (this.messages.atBottom) this.messages.scrollToBottom();
+  }
+
+  /** The script Chinese translations come in: only Chinese readers choose one. */
+  script() {
+    return this.readLang === "zh" ? chineseScript() : "hans";
+  }
+
+  /** Simplified / traditional: new translations follow; what is shown stays as it is. */
+  setScript(script) {
+    setChineseScript(script);
+    this.conn.setLang(this.readLang, this.script());
   }
 
   // Requests ----------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 // The room page's frame: the header (title, people count, connection pill, display mode,
-// language), the banners, the chat column and the sidebar with its Members / Host tools tabs.
+// simplified / traditional for Chinese readers, language), the banners, the chat column and the sidebar with its Members / Host tools tabs.
 // It only lays out parts built elsewhere and switches tabs.
 
 import { h, nextId } from "./dom.js";
 import { t } from "./i18n.js";
 import { topbar, languageSwitch } from "./home.js";
-import { displayMode, MODES } from "./prefs.js";
+import { displayMode, MODES, chineseScript, SCRIPTS } from "./prefs.js";
 
-/** parts: {messages, typing, notices, composer, members} elements; on: {retry, mode(m), lang(l)} */
+/** parts: {messages, typing, notices, composer, members} elements;
+ * on: {retry, mode(m), lang(l), script(s) (only for Chinese readers, else null)} */
 export function buildShell(root, room, parts, on) {
   const s = {};
   const modeId = nextId("mode");
@@ -19,6 +20,15 @@ export function buildShell(root, room, parts, on) {
   const modeSelect = h("select", { id: modeId, class: "select select-sm", on: { change: () => on.mode(modeSelect.value) } },
     MODES.map((m) => h("option", { value: m }, t(`display_${m}`))));
   modeSelect.value = displayMode();
+  let scriptSwitch = null;
+  if (on.script) {
+    const scriptId = nextId("script");
+    const scriptSelect = h("select", { id: scriptId, class: "select select-sm", on: { change: () => on.script(scriptSelect.value) } },
+      SCRIPTS.map((sc) => h("option", { value: sc }, t(`script_${sc}`))));
+    scriptSelect.value = chineseScript();
+    scriptSwitch = h("div", { class: "mode-switch script-switch" },
+      h("label", { for: scriptId, class: "mode-label" }, t("script")), scriptSelect);
+  }
   const sidebarToggle = h("button", { type: "button", class: "btn btn-ghost btn-sm sidebar-toggle", "aria-expanded": "false",
     "aria-controls": "sidebar" }, t("members"));
   const header = topbar([
@@ -27,6 +37,7 @@ export function buildShell(root, room, parts, on) {
       h("div", { class: "room-name" }, s.titleEl, h("span", { class: "room-slug" }, "#" + room), parts.peopleCount)),
     s.status, s.retryBtn,
     h("div", { class: "mode-switch" }, h("label", { for: modeId, class: "mode-label" }, t("show")), modeSelect),
+    scriptSwitch,
     languageSwitch(on.lang),
     sidebarToggle,
   ]);
