@@ -124,7 +124,10 @@ class ChatService:
         """Publish a message that has passed the gate (also used for approved held messages)."""
         author = user.public() if isinstance(user, User) else dict(user)
         author["role"] = role
-        lang = self.translation.detect(text, author.get("lang", "en")) if self.translation else author.get("lang", "en")
+        # Detected once here; translation reuses it. "other" (no en/zh text) shows as the
+        # author's language and is not translated.
+        source = self.translation.detect(text) if self.translation else "other"
+        lang = source if source in ("en", "zh") else author.get("lang", "en")
         event: Event = {
             "type": "message", "id": new_message_id(), "room": room, "author": author,
             "text": text, "lang": lang, "ts": now_ms(),
@@ -136,7 +139,7 @@ class ChatService:
             if self.metrics is not None:
                 self.metrics.messages.inc()
             if self.translation is not None:
-                self.translation.schedule(room, result.event)
+                self.translation.schedule(room, result.event, source)
         return result
 
     async def history(self, room: str, *, before: int | None, limit: int) -> dict:

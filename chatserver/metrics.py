@@ -17,7 +17,7 @@ class Metrics:
         self.connections = Gauge("livebridge_connections", "open WebSocket connections", registry=r)
         self.rooms = Gauge("livebridge_rooms", "rooms with members on this node", registry=r)
         self.frames_in = Counter("livebridge_frames_in_total", "client frames received", ["type"], registry=r)
-        self.frames_out = Counter("livebridge_frames_out_total", "server frames queued to clients", registry=r)
+        self.frames_out = Counter("livebridge_frames_out_total", "frames queued to members by fan-out (one per member per event)", registry=r)
         self.errors = Counter("livebridge_errors_total", "error frames and error closes", ["code"], registry=r)
         self.slow_consumers = Counter(
             "livebridge_slow_consumer_disconnects_total", "clients closed for not reading", registry=r)

@@ -56,9 +56,8 @@ class Membership:
         pending, self._pending = self._pending or [], None
         self.last_offset = after_offset
         self.epoch = epoch
-        for event, encoded in pending:
-            if event.get("offset", after_offset + 1) > after_offset:
-                self._forward(event, encoded)
+        for event, encoded in pending:  # _forward drops what the history already held
+            self._forward(event, encoded)
 
     def _forward(self, event: Event, encoded: Encoded) -> None:
         kind = event.get("type")

@@ -86,15 +86,15 @@ class TranslationBridge:
         return self.service.status
 
     @staticmethod
-    def detect(text: str, fallback: str) -> str:
-        """The message's language for its ``lang`` field: en, zh, or the author's when unclear."""
-        lang = detect_language(text)
-        return lang if lang in ("en", "zh") else fallback
+    def detect(text: str) -> str:
+        """The message's source language: "en", "zh" or "other"."""
+        return detect_language(text)
 
-    def schedule(self, room: str, message: Event) -> None:
-        if not self.service.status["enabled"]:
+    def schedule(self, room: str, message: Event, source: str) -> None:
+        """Translate ``message`` (whose text :meth:`detect` found to be in ``source``)."""
+        if not self.service.status["enabled"] or source not in ("en", "zh"):
             return
-        task = asyncio.get_running_loop().create_task(self._translate_message(room, message))
+        task = asyncio.get_running_loop().create_task(self._translate_message(room, message, source))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -109,9 +109,8 @@ class TranslationBridge:
             self._reader_langs = {r: v for r, v in self._reader_langs.items() if v[0] > now}
         return langs
 
-    async def _translate_message(self, room: str, message: Event) -> None:
+    async def _translate_message(self, room: str, message: Event, source: str) -> None:
         try:
-            source = detect_language(message["text"])
             targets = targets_for(source, await self._languages_read_in(room))
             await asyncio.gather(*(self._translate_into(room, message, source, t) for t in targets))
         except asyncio.CancelledError:
