@@ -168,39 +168,33 @@ async def room_messages(request: Request) -> Response:
     return JSONResponse(await bridge.chat.history(room, before=before, limit=limit))
 
 
-def _gate(request: Request):
+async def _acting(request: Request):
+    """(user, room, gate, role) for a moderation route: the caller, and their role in the room."""
+    user = _user(request)
+    room = _room_name(request)
     gate = _bridge(request).moderation
     if gate is None:
         raise ApiError(501, "unavailable", "moderation is not enabled on this server")
-    return gate
+    return user, room, gate, await gate.role_of(room, user)
 
 
 async def moderate(request: Request) -> Response:
-    user = _user(request)
-    room = _room_name(request)
+    user, room, gate, role = await _acting(request)
     body = await _json_body(request)
     action, params = body.get("action"), body.get("params") or {}
     if not isinstance(action, str) or not isinstance(params, dict):
         raise ApiError(422, "invalid_parameter", "body must be {\"action\": str, \"params\": object}")
-    gate = _gate(request)
-    role = await gate.role_of(room, user)
     result = await gate.act(room, user, role, action, params)
     return JSONResponse({"room": room, "action": action, "result": result})
 
 
 async def review_queue(request: Request) -> Response:
-    user = _user(request)
-    room = _room_name(request)
-    gate = _gate(request)
-    role = await gate.role_of(room, user)
+    user, room, gate, role = await _acting(request)
     return JSONResponse({"room": room, "items": await gate.review_queue(room, user, role)})
 
 
 async def review_decide(request: Request) -> Response:
-    user = _user(request)
-    room = _room_name(request)
-    gate = _gate(request)
-    role = await gate.role_of(room, user)
+    user, room, gate, role = await _acting(request)
     decision = request.path_params["decision"]
     if decision not in ("approve", "reject"):
         raise ApiError(404, "not_found", "use /approve or /reject")
@@ -209,23 +203,17 @@ async def review_decide(request: Request) -> Response:
 
 
 async def audit_log(request: Request) -> Response:
-    user = _user(request)
-    room = _room_name(request)
-    gate = _gate(request)
-    role = await gate.role_of(room, user)
+    user, room, gate, role = await _acting(request)
     limit = _int_param(request, "limit", minimum=1, maximum=500) or 100
     return JSONResponse({"room": room, "entries": await gate.audit_log(room, user, role, limit)})
 
 
 async def report(request: Request) -> Response:
-    user = _user(request)
-    room = _room_name(request)
+    user, room, gate, role = await _acting(request)
     body = await _json_body(request)
     offset = body.get("offset")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 1:
         raise ApiError(422, "invalid_parameter", "offset must be a positive integer")
-    gate = _gate(request)
-    role = await gate.role_of(room, user)
     result = await gate.report(room, user, role, offset, str(body.get("reason") or "")[:500])
     return JSONResponse({"room": room, "result": result}, status_code=201)
 
