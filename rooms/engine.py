@@ -26,6 +26,9 @@ Event = dict[str, Any]
 # Called once per event per node for each room the node subscribes to. Persistent events
 # carry "offset" and "epoch"; ephemeral ones carry neither.
 EventHandler = Callable[[str, Event], Awaitable[None] | None]
+# Called with (room, members) when presence removes members on its own (a dead node's
+# connections swept): the caller decides what, if anything, to tell the room.
+ExpiryHandler = Callable[[str, list["Member"]], Awaitable[None]]
 
 
 class EngineError(Exception):
@@ -159,7 +162,15 @@ class Broker(abc.ABC):
 
 
 class Presence(abc.ABC):
-    """Who is in each room, across every node."""
+    """Who is in each room, across every node.
+
+    Members leave through :meth:`remove`, or, when the node that added them dies, through
+    expiry: the engine removes them and reports them to :attr:`on_expired` (set by the
+    edge), which decides what the room is told. Presence itself builds no room events.
+    """
+
+    #: Set by the edge; called once per room with the members expiry removed from it.
+    on_expired: ExpiryHandler | None = None
 
     @abc.abstractmethod
     async def add(self, room: str, member: Member) -> None: ...
