@@ -13,7 +13,8 @@ are guarded (empty -> failure, runaway repetition collapsed), numbers are checke
 re-planned with numbers protected if the model changed them, and the message is rebuilt.
 
 Mode "workers" sends whole messages to translation worker processes over a Redis stream
-(``translator.worker``); mode "off" answers every request with "translation off".
+(``translator.jobs.WorkerClient`` here, ``translator.worker`` in the workers); mode "off"
+answers every request with "translation off".
 
 ``start()`` never raises because a model is missing: it records the reason in ``status`` and
 every ``translate()`` then answers ``ok=False, error="translation off: <reason>"``.
@@ -32,56 +33,15 @@ import time
 from dataclasses import dataclass, field
 
 from translator import spans
-from translator.backends import (
-    DEFAULT_MODELS,
-    GenerationSettings,
-    ModelUnavailable,
-    make_backend,
-)
+from translator.backends import ModelUnavailable, make_backend
 from translator.batcher import Batcher, BatcherClosed, BacklogFull, call_metric
 from translator.cache import LRUCache, RedisCache, cache_key
+from translator.jobs import WorkerClient
+from translator.types import MODES, Translation, TranslatorConfig
+
+__all__ = ["MODES", "Translation", "TranslationFailed", "TranslationService", "TranslatorConfig"]
 
 log = logging.getLogger(__name__)
-
-MODES = ("inline", "workers", "off")
-
-
-@dataclass
-class TranslatorConfig:
-    """Everything that configures translation; the server fills it from its own config/CLI."""
-
-    mode: str = "inline"  # inline | workers | off
-    backend: str = "transformers"  # transformers | ctranslate2
-    model_en_zh: str = DEFAULT_MODELS[("en", "zh")]
-    model_zh_en: str = DEFAULT_MODELS[("zh", "en")]
-    cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
-    beam_size: int = 1
-    no_repeat_ngram_size: int = 4
-    threads: int = 0  # intra-op threads per model, 0 = library default
-    max_batch: int = 16
-    max_wait_ms: float = 5.0
-    max_backlog: int = 256
-    cache_size: int = 10000
-    redis_url: str | None = None  # Redis cache layer (inline) / job stream (workers)
-    redis_cache_ttl_s: int = 7 * 24 * 3600
-    redis_prefix: str = "lb:tr:"
-    worker_timeout_s: float = 30.0  # workers mode: give up waiting for a result after this
-
-    def models(self) -> dict[tuple[str, str], str]:
-        return {("en", "zh"): self.model_en_zh, ("zh", "en"): self.model_zh_en}
-
-    def generation(self) -> GenerationSettings:
-        return GenerationSettings(
-            beam_size=self.beam_size, no_repeat_ngram_size=self.no_repeat_ngram_size, threads=self.threads
-        )
-
-
-@dataclass(frozen=True)
-class Translation:
-    text: str | None
-    ok: bool
-    error: str | None = None
-    cached: bool = False
 
 
 class TranslationFailed(RuntimeError):
@@ -110,7 +70,7 @@ class TranslationService:
         self._batcher: Batcher | None = None
         self._lru = LRUCache(self.config.cache_size)
         self._rcache: RedisCache | None = None
-        self._client = None  # workers mode: translator.worker.WorkerClient
+        self._client: WorkerClient | None = None  # workers mode
         self._st = _Status()
         self.load_seconds: float | None = None
 
@@ -127,8 +87,6 @@ class TranslationService:
             self._redis = aioredis.from_url(cfg.redis_url)
             self._own_redis = True
         if cfg.mode == "workers":
-            from translator.worker import WorkerClient
-
             if self._redis is None:
                 self._set_status(False, "workers mode needs a Redis URL", [])
                 return

@@ -21,6 +21,9 @@ Results go over pub/sub because the waiting server is the only reader and it tim
 (``config.worker_timeout_s``): a lost result costs one "translation unavailable: timeout",
 never a stuck request.
 
+The server side (``WorkerClient``, which ``TranslationService`` uses in workers mode, and the
+stream and group names) is in ``translator.jobs``; this module re-exports those names.
+
 ``run_worker`` is a coroutine that returns cleanly when cancelled or when ``stop`` is set;
 ``run_worker_blocking`` wraps it for the CLI and turns SIGTERM/SIGINT into a clean stop.
 """
@@ -34,118 +37,15 @@ import os
 import signal
 import socket
 import time
-import uuid
 from dataclasses import replace
 
-from translator.batcher import call_metric
-from translator.service import Translation, TranslationService, TranslatorConfig
+from translator.jobs import WorkerClient, as_str, group_name, stream_key
+from translator.service import TranslationService
+from translator.types import TranslatorConfig
 
 log = logging.getLogger(__name__)
 
-
-def stream_key(config: TranslatorConfig) -> str:
-    return config.redis_prefix + "jobs"
-
-
-def group_name(config: TranslatorConfig) -> str:
-    return config.redis_prefix + "workers"
-
-
-def _s(v) -> str:
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
-
-
-class WorkerClient:
-    """Server side of workers mode: enqueue a job, await its result on this process's channel."""
-
-    def __init__(self, redis, config: TranslatorConfig, metrics=None):
-        self.redis = redis
-        self.config = config
-        self.metrics = metrics
-        self.reply_channel = f"{config.redis_prefix}reply:{uuid.uuid4().hex}"
-        self._pending: dict[str, asyncio.Future] = {}
-        self._pubsub = None
-        self._task: asyncio.Task | None = None
-
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
-
-    async def start(self) -> None:
-        self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(self.reply_channel)  # before any job can be answered
-        self._task = asyncio.create_task(self._listen(), name="translation-replies")
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Redis blip: waiters time out, we retry
-                log.warning("translation reply channel error: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if msg is None or msg.get("type") != "message":
-                continue
-            try:
-                data = json.loads(_s(msg["data"]))
-                fut = self._pending.get(data["id"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            if fut is not None and not fut.done():
-                fut.set_result(Translation(data.get("text"), bool(data.get("ok")), data.get("error"), bool(data.get("cached"))))
-
-    async def translate(self, text: str, source: str, target: str) -> Translation:
-        if len(self._pending) >= self.config.max_backlog:
-            call_metric(self.metrics, "inc_shed", f"{source}-{target}")
-            return Translation(None, False, "translation unavailable: backlog full")
-        job_id = uuid.uuid4().hex
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[job_id] = fut
-        call_metric(self.metrics, "set_queue_depth", len(self._pending))
-        timeout = self.config.worker_timeout_s
-        try:
-            await self.redis.xadd(
-                stream_key(self.config),
-                {"id": job_id, "text": text, "source": source, "target": target,
-                 "reply": self.reply_channel, "deadline": f"{time.time() + timeout:.3f}"},
-                maxlen=100000,
-                approximate=True,
-            )
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return Translation(None, False, "translation unavailable: timeout waiting for a worker")
-        except Exception as exc:  # noqa: BLE001 - Redis down: chat goes on untranslated
-            return Translation(None, False, f"translation unavailable: {type(exc).__name__}: {exc}")
-        finally:
-            self._pending.pop(job_id, None)
-            call_metric(self.metrics, "set_queue_depth", len(self._pending))
-
-    async def workers_alive(self) -> list[dict]:
-        out = []
-        async for key in self.redis.scan_iter(match=self.config.redis_prefix + "worker:*"):
-            raw = await self.redis.get(key)
-            if raw:
-                out.append(json.loads(_s(raw)))
-        return out
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.unsubscribe(self.reply_channel)
-                await self._pubsub.aclose()
-            except Exception:  # noqa: BLE001
-                pass
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_result(Translation(None, False, "translation unavailable: shutting down"))
+__all__ = ["WorkerClient", "ensure_group", "group_name", "run_worker", "run_worker_blocking", "stream_key"]
 
 
 async def ensure_group(redis, config: TranslatorConfig) -> None:
@@ -195,7 +95,7 @@ async def run_worker(
     hb_key = f"{config.redis_prefix}worker:{consumer}"
 
     async def handle(entry_id, fields) -> None:
-        f = {_s(k): _s(v) for k, v in fields.items()}
+        f = {as_str(k): as_str(v) for k, v in fields.items()}
         try:
             if float(f.get("deadline", "inf")) >= time.time():
                 tr = await service.translate(f["text"], f["source"], f["target"])
