@@ -1,64 +1,30 @@
 """Where an idle connection's memory goes: tracemalloc inside a real LiveBridge node.
 
 ``python -m benchmarks.memprofile --connections 3000 --rooms 20`` starts one node (in-memory
-engine, translation off) in a child process with tracemalloc on, opens the connections with
-the benchmark's lean clients, joins each to a room, waits, and prints the node's Python heap
-and RSS growth per connection, with the allocation sites that hold it (grouped by line).
-Loopback only; the node is stopped at the end (and dies with this process).
+engine, translation off) in a child process with tracemalloc on
+(``python -m chatserver.memprofile_node``, which takes heap snapshots on SIGUSR1/SIGUSR2), opens
+the connections with the benchmark's lean clients, joins each to a room, waits, and prints the
+node's Python heap and RSS growth per connection, with the allocation sites that hold it
+(grouped by line). Loopback only; the node is stopped at the end (and dies with this process).
+Like every benchmark, this imports nothing of chatserver: the node is a process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import signal
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 from benchmarks import procs
 from benchmarks.adapters import LiveBridgeAdapter
 from benchmarks.sysinfo import raise_nofile, rss_bytes
 from benchmarks.wsclient import connect
-
-
-def _serve(port: int, out: str, frames: int) -> None:
-    """The child: a LiveBridge node that writes heap snapshots on SIGUSR1 (baseline) and SIGUSR2."""
-    from chatserver import config
-    from chatserver.server import _Server, configure_logging, uvicorn_config
-
-    tracemalloc.start(frames)
-    settings = config.load(argparse.Namespace(host="127.0.0.1", port=port, translation="off",
-                                              log_level="warning", max_connections_per_user=1_000_000))
-    configure_logging(settings.log_level)
-    state: dict = {}
-
-    def snap(signum, _frame) -> None:
-        gc.collect()
-        shot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen*>")])
-        if signum == signal.SIGUSR1:
-            state["base"] = shot
-            Path(out + ".base").write_text("ok")
-            return
-        stats = shot.compare_to(state["base"], "lineno")
-        tb_stats = shot.compare_to(state["base"], "traceback")
-        rows = [{"where": f"{s.traceback[0].filename}:{s.traceback[0].lineno}", "size_diff": s.size_diff,
-                 "count_diff": s.count_diff} for s in stats if s.size_diff]
-        chains = [{"size_diff": s.size_diff, "count_diff": s.count_diff,
-                   "traceback": [f"{f.filename}:{f.lineno}" for f in s.traceback]}
-                  for s in tb_stats[:40] if s.size_diff > 0]
-        Path(out).write_text(json.dumps({"total_diff": sum(s.size_diff for s in stats), "rows": rows,
-                                         "chains": chains}))
-
-    signal.signal(signal.SIGUSR1, snap)
-    signal.signal(signal.SIGUSR2, snap)
-    _Server(uvicorn_config(settings)).run()
 
 
 async def _clients(port: int, n: int, rooms: int, token: str, concurrency: int, timeout: float) -> list:
@@ -102,19 +68,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--json", help="also write the raw result here")
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.serve:
-        _serve(args.serve, args.out, args.frames)
-        return 0
 
     raise_nofile()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the node
     out = tempfile.mktemp(prefix="lb-memprofile-", suffix=".json")
     port = procs.free_port()
-    child = procs.Child("memprofile-node", [sys.executable, "-m", "benchmarks.memprofile", "--serve", str(port),
+    child = procs.Child("memprofile-node", [sys.executable, "-m", "chatserver.memprofile_node", "--port", str(port),
                                             "--out", out, "--frames", str(args.frames)], port, None).start()
+
+    async def wait_file(path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if not child.alive():
+                raise RuntimeError(f"the memprofile node exited\n--- its log ---\n{child.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the memprofile node wrote no {path} in {timeout} s")
+            await asyncio.sleep(0.05)
+
     try:
         token = procs.http_json(f"http://127.0.0.1:{port}/api/token", {"name": "mem", "lang": "en"})["token"]
 
@@ -125,18 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             await asyncio.sleep(0.5)
             rss0 = rss_bytes(child.pid)
             os.kill(child.pid, signal.SIGUSR1)
-            while not os.path.exists(out + ".base"):
-                await asyncio.sleep(0.05)
+            await wait_file(out + ".base", 60)
             t0 = time.monotonic()
             conns = await _clients(port, args.connections, args.rooms, token, args.concurrency, 30)
             took = time.monotonic() - t0
             await asyncio.sleep(args.idle)
             rss1 = rss_bytes(child.pid)
             os.kill(child.pid, signal.SIGUSR2)
-            deadline = time.monotonic() + 300
-            while not os.path.exists(out) and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(0.2)
+            await wait_file(out, 300)  # the node writes it aside and renames it: complete once it exists
             result = json.loads(Path(out).read_text())
             for c in conns:
                 c.ws.close()
