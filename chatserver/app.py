@@ -1,8 +1,11 @@
 """Wiring: one :class:`LiveBridge` per server process, and the Starlette app that serves it.
 
-This is the only module that knows every package: it builds the engine (memory or Redis),
-the hub, the moderation gate and the translation bridge from :class:`Settings`, and
-starts and stops them with the app's lifespan.
+This is the only module that knows every package. :class:`LiveBridge` is the process
+object (``bridge`` wherever it is held; ``app.state.bridge`` in the Starlette app): it
+builds the engine (memory or Redis) and the translator from :class:`Settings` unless they
+are given, the hub, the moderation gate and the chat service, and it opens a
+:class:`Session` on any :class:`Sink`: a WebSocket in :mod:`chatserver.ws`, a list in
+tests/edge.
 """
 
 from __future__ import annotations
@@ -11,17 +14,21 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
+from chatserver import errors as E
 from chatserver import http_api, protocol, web
-from chatserver.auth import TokenIssuer
+from chatserver.auth import TokenIssuer, User
 from chatserver.chat import ChatService
 from chatserver.config import Settings
 from chatserver.metrics import Metrics
-from chatserver.outbound import Flusher, SharedFrame
+from chatserver.moderation_gate import ModerationGate
+from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
+from chatserver.session import Session
+from chatserver.translation import RoomTranslations, Translator, build_translator
 from chatserver.ws import websocket_endpoint
 from rooms.engine import Engine
 from rooms.hub import Hub
@@ -31,7 +38,7 @@ log = logging.getLogger("livebridge")
 
 def build_engine(settings: Settings, node_id: str) -> Engine:
     if settings.redis_url:
-        from rooms.redis_engine import RedisEngine  # imported only when used
+        from rooms.redis_engine import RedisEngine  # redis-py is imported only when used
 
         return RedisEngine(settings.redis_url, node_id=node_id, history_size=settings.history_size,
                            history_ttl=settings.history_ttl)
@@ -46,9 +53,15 @@ def encode_shared(event: dict, codec: str) -> SharedFrame:
 
 
 class LiveBridge:
-    """Everything one server process holds: settings, engine, hub, services, sessions."""
+    """Everything one server process holds: settings, engine, hub, services, sessions.
 
-    def __init__(self, settings: Settings) -> None:
+    ``engine`` and ``translator`` default to what ``settings`` describe; pass them to run
+    a node on parts of your own (tests/edge drives a node over the memory engine and a fake
+    translator, with no socket).
+    """
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+                 translator: Translator | None = None) -> None:
         self.settings = settings
         self.node_id = settings.node_id or "node-" + secrets.token_hex(3)
         if settings.secret is None:
@@ -56,35 +69,21 @@ class LiveBridge:
                         "(tokens will not survive a restart; guest tokens are on)")
         self.tokens = TokenIssuer(settings.secret or secrets.token_urlsafe(32), ttl=settings.token_ttl)
         self.metrics = Metrics()
-        self.engine = build_engine(settings, self.node_id)
+        self.engine = engine if engine is not None else build_engine(settings, self.node_id)
         self.hub = Hub(self.engine.broker, encode_shared)
         self.hub.on_fanout = self._on_fanout
         self.flusher = Flusher()
-        self.moderation = self._build_moderation()
-        self.translation = self._build_translation()
+        admins = tuple(a.strip() for a in settings.admin_ids.split(",") if a.strip())
+        self.moderation = ModerationGate(self.engine, node_id=self.node_id, admin_ids=admins,
+                                         default_limits=settings.default_limits())
+        self.translator = translator if translator is not None else build_translator(settings, self.metrics)
         self.chat = ChatService(self.engine, auto_create_rooms=settings.auto_create_rooms,
-                                moderation=self.moderation, translation=self.translation,
+                                moderation=self.moderation,
+                                translations=RoomTranslations(self.translator, self.engine.presence),
                                 metrics=self.metrics)
-        if self.translation is not None:
-            self.translation.chat = self.chat
-        self.sessions: set[Any] = set()
+        self.engine.presence.on_expired = self.chat.on_presence_expired
+        self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}
-
-    def _build_moderation(self):
-        try:
-            from chatserver.moderation_gate import ModerationGate
-        except ImportError:  # moderation package not present in this build
-            return None
-        admins = tuple(a.strip() for a in self.settings.admin_ids.split(",") if a.strip())
-        return ModerationGate(self.engine, node_id=self.node_id, admin_ids=admins,
-                              default_limits=self.settings.default_limits())
-
-    def _build_translation(self):
-        try:
-            from chatserver.translation import TranslationBridge
-        except ImportError:
-            return None
-        return TranslationBridge(self.settings, self.engine, self.metrics)
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         self.metrics.frames_out.inc(recipients)
@@ -93,43 +92,70 @@ class LiveBridge:
             self.metrics.fanout_latency.observe(max(0.0, time.time() - ts / 1000))
 
     def translation_status(self) -> dict:
-        if self.translation is None:
-            return {"enabled": False, "mode": "off", "reason": "translation is not installed"}
-        return self.translation.status()
+        return self.translator.status
+
+    # Sessions ------------------------------------------------------------------------------
 
     def connections_of(self, user_id: str) -> int:
         return self._per_user.get(user_id, 0)
 
-    def add_session(self, session) -> None:
-        self.sessions.add(session)
-        self._per_user[session.user.id] = self._per_user.get(session.user.id, 0) + 1
-        self.metrics.connections.set(len(self.sessions))
+    def open_session(self, user: User, codec: str, sink: Sink, *,
+                     on_overflow: Callable[[], None] | None = None) -> Session:
+        """A session for ``user`` speaking ``codec`` whose frames go to ``sink``; it is
+        counted until :meth:`close_session`. Queue its ``welcome`` to start."""
 
-    def remove_session(self, session) -> None:
-        self.sessions.discard(session)
-        left = self._per_user.get(session.user.id, 1) - 1
-        if left > 0:
-            self._per_user[session.user.id] = left
-        else:
-            self._per_user.pop(session.user.id, None)
+        def overflow() -> None:
+            self.metrics.slow_consumers.inc()
+            self.metrics.errors.labels(E.SLOW_CONSUMER).inc()
+            log.info("closing %s: outbound queue overflowed", user.id)
+            sink.abort(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue overflowed")
+            if on_overflow is not None:
+                on_overflow()
+
+        outbound = Outbound(sink, max_messages=self.settings.outbound_max_messages,
+                            max_bytes=self.settings.outbound_max_bytes, on_overflow=overflow,
+                            flusher=self.flusher)
+        session = Session(user=user, codec=codec, chat=self.chat, hub=self.hub, settings=self.settings,
+                          outbound=outbound, metrics=self.metrics, node_id=self.node_id,
+                          translation_status=self.translation_status)
+        self.sessions.add(session)
+        self._per_user[user.id] = self._per_user.get(user.id, 0) + 1
         self.metrics.connections.set(len(self.sessions))
+        return session
+
+    async def close_session(self, session: Session) -> None:
+        """The connection is gone: forget it and leave its rooms."""
+        if session in self.sessions:
+            self.sessions.discard(session)
+            left = self._per_user.get(session.user.id, 1) - 1
+            if left > 0:
+                self._per_user[session.user.id] = left
+            else:
+                self._per_user.pop(session.user.id, None)
+            self.metrics.connections.set(len(self.sessions))
+        await session.close()
+
+    # Lifetime ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.engine.start()
-        if self.translation is not None:
-            await self.translation.start()
+        await self.translator.start()
+        status = self.translator.status
+        if status.get("enabled"):
+            log.info("%s", status.get("message"))
+        else:
+            log.warning("%s; chat works untranslated", status.get("message"))
         log.info("node %s ready: engine=%s translation=%s", self.node_id,
-                 self.engine.health().get("engine"), self.translation_status())
+                 self.engine.health().get("engine"), status)
 
     async def close(self) -> None:
-        if self.translation is not None:
-            await self.translation.close()
+        await self.chat.close()
+        await self.translator.close()
         await self.engine.close()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
-    bridge = LiveBridge(settings)
+def create_app(settings: Settings | None = None, *, bridge: LiveBridge | None = None) -> Starlette:
+    bridge = bridge or LiveBridge(settings or Settings())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -145,5 +171,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *web.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=http_api.exception_handlers())
-    app.state.livebridge = bridge
+    app.state.bridge = bridge
     return app

@@ -1,38 +1,39 @@
-"""The chat service: rooms and messages, the same for WebSocket sessions and the HTTP API.
+"""The chat service: rooms, presence announcements and messages, for sessions and the HTTP API.
 
-It owns the path of a message after decoding: moderation gate, publish through the engine
-(one offset, history and live delivery together), then translation, which never holds the
-original back.
+Calls run one way: sessions and HTTP routes call this service, and it calls moderation
+(:class:`ModerationGate`), the rooms engine and the translations
+(:class:`RoomTranslations`); none of them calls back. It is the only code that publishes
+chat messages, approved held messages and translations:
+
+``send`` -> idempotency lookup -> moderation (refuse, hold, or allow with the text to
+publish) -> ``broker.publish`` (one offset; history and live delivery together) -> a
+translation task, which never holds the original back: the translations come back here,
+are moderated against the target language's terms and published with their own offsets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from chatserver import errors as E
+from chatserver import frames
 from chatserver.auth import User
+from chatserver.errors import ChatError
+from chatserver.metrics import Metrics
+from chatserver.moderation_gate import ModerationGate
 from chatserver.protocol import ROOM_NAME
-from rooms.engine import Engine, Event, PublishResult
+from chatserver.translation import RoomTranslations, detect
+from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
 log = logging.getLogger(__name__)
 
 ROOMS_NS = "rooms"  # global scope: room name -> metadata
 TITLE_MAX = 100
-
-
-class ChatError(Exception):
-    """A request we refuse, with the error code documented in docs/protocol.md."""
-
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None,
-                 status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-        self.status = status
+RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
+MEMBER_LIST_MAX = 200  # a joined frame lists at most this many users; member_count has them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,52 +43,70 @@ class Held:
     hold_id: str
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """May this user join this room, and as what: the room's metadata and the user's role."""
+
+    meta: dict[str, Any]
+    role: str
 
 
-def new_message_id() -> str:
-    return "m_" + secrets.token_hex(8)
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """What a joining member learns of the room's people and settings."""
+
+    members: list[dict[str, Any]]
+    member_count: int
+    first_connection: bool  # the user's first connection in the room (others are announced)
+    settings: dict[str, Any]
 
 
 class ChatService:
-    """Rooms, messages and history on top of an engine, with optional gates and translation."""
+    """Rooms, presence announcements, messages and history on top of an engine."""
 
-    def __init__(self, engine: Engine, *, auto_create_rooms: bool, moderation: Any = None,
-                 translation: Any = None, metrics: Any = None) -> None:
+    def __init__(self, engine: Engine, *, auto_create_rooms: bool, moderation: ModerationGate,
+                 translations: RoomTranslations, metrics: Metrics) -> None:
         self.engine = engine
         self.auto_create_rooms = auto_create_rooms
-        self.moderation = moderation  # chatserver.moderation_gate.Gate or None
-        self.translation = translation  # chatserver.translation.Translations or None
+        self.moderation = moderation
+        self.translations = translations
         self.metrics = metrics
+        self._tasks: set[asyncio.Task] = set()
 
     # Rooms ---------------------------------------------------------------------------------
 
-    async def create_room(self, name: str, *, title: str | None, owner: User | None) -> dict:
+    async def create_room(self, name: Any, *, title: Any, owner: User | None) -> dict:
         if not isinstance(name, str) or not ROOM_NAME.match(name):
-            raise ChatError("invalid_room", "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
+            raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
                             status=422)
         if title is not None and (not isinstance(title, str) or len(title) > TITLE_MAX):
-            raise ChatError("invalid_frame", f"title must be a string of at most {TITLE_MAX} characters",
+            raise ChatError(E.INVALID_FRAME, f"title must be a string of at most {TITLE_MAX} characters",
                             status=422)
-        meta = {"name": name, "title": (title or name).strip() or name, "created_at": now_ms(),
+        meta = {"name": name, "title": (title or name).strip() or name, "created_at": frames.now_ms(),
                 "owner": owner.public() if owner else None}
         if not await self.engine.state.add("", ROOMS_NS, name, meta):
-            raise ChatError("room_exists", f"room {name!r} already exists", status=409)
-        if owner is not None and self.moderation is not None:
+            raise ChatError(E.ROOM_EXISTS, f"room {name!r} already exists", status=409)
+        if owner is not None:
             await self.moderation.set_owner(name, owner)
         return meta
 
     async def get_room(self, name: str) -> dict | None:
         return await self.engine.state.get("", ROOMS_NS, name)
 
+    async def room(self, name: str) -> dict:
+        """The room's metadata, or ``room_not_found``."""
+        meta = await self.get_room(name)
+        if meta is None:
+            raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
+        return meta
+
     async def ensure_room(self, name: str) -> dict:
         meta = await self.get_room(name)
         if meta is not None:
             return meta
         if not self.auto_create_rooms:
-            raise ChatError("room_not_found", f"room {name!r} does not exist", status=404)
-        meta = {"name": name, "title": name, "created_at": now_ms(), "owner": None}
+            raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
+        meta = {"name": name, "title": name, "created_at": frames.now_ms(), "owner": None}
         await self.engine.state.add("", ROOMS_NS, name, meta)
         return await self.get_room(name) or meta
 
@@ -98,56 +117,179 @@ class ChatService:
         listed.sort(key=lambda r: (-r["members"], r["name"]))
         return listed
 
+    async def room_info(self, name: str) -> dict:
+        meta = await self.room(name)
+        position = await self.engine.broker.position(name)
+        unique = {m.user_id: m.public() for m in await self.engine.presence.members(name)}
+        return {**meta, "members": list(unique.values()), "member_count": len(unique),
+                "offset": position.offset, "epoch": position.epoch,
+                "settings": await self.room_settings(name)}
+
+    async def room_settings(self, room: str) -> dict[str, Any]:
+        return await self.moderation.room_settings(room)
+
+    # Joining and leaving ------------------------------------------------------------------
+
+    async def admit(self, room: str, user: User) -> Admission:
+        """The room (made if allowed) and the user's role in it, or why they may not join."""
+        meta = await self.ensure_room(room)
+        role = await self.moderation.role_of(room, user)
+        await self.moderation.check_join(room, user)
+        return Admission(meta, role)
+
+    async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:
+        """What a joining connection reads: everything after ``since``, or the recent events."""
+        if since is not None:
+            return await self.engine.broker.history(room, since=since, epoch=epoch, limit=limit)
+        return await self.engine.broker.history(room, limit=RECENT_HISTORY)
+
+    async def enter(self, room: str, member: Member) -> RoomView:
+        """Record the member in presence; the room's people and settings as the member sees them."""
+        await self.engine.presence.add(room, member)
+        present = await self.engine.presence.members(room)
+        members, count = unique_members(present)
+        first = sum(m.user_id == member.user_id for m in present) == 1
+        return RoomView(members, count, first, await self.room_settings(room))
+
+    async def announce_join(self, member: Member, room: str) -> None:
+        await self.engine.broker.broadcast(room, frames.presence(room, "join", member))
+
+    async def exit(self, room: str, member: Member) -> None:
+        """Remove the member from presence; the room hears the user left with their last
+        connection."""
+        await self.engine.presence.remove(room, member.conn_id)
+        if not any(m.user_id == member.user_id for m in await self.engine.presence.members(room)):
+            await self.engine.broker.broadcast(room, frames.presence(room, "leave", member))
+
+    async def on_presence_expired(self, room: str, removed: list[Member]) -> None:
+        """Presence dropped members of a dead node: announce the users who are now gone."""
+        present = {m.user_id for m in await self.engine.presence.members(room)}
+        announced: set[str] = set()
+        for member in removed:
+            if member.user_id in present or member.user_id in announced:
+                continue
+            announced.add(member.user_id)
+            await self.engine.broker.broadcast(room, frames.presence(room, "leave", member))
+
+    async def refresh_member(self, room: str, member: Member) -> None:
+        """Re-record a member whose role changed, so member lists read from presence show it."""
+        await self.engine.presence.add(room, member)
+
+    async def typing(self, room: str, member: Member) -> None:
+        await self.engine.broker.broadcast(room, frames.presence(room, "typing", member))
+
     # Messages ------------------------------------------------------------------------------
 
     async def send(self, room: str, user: User, role: str, text: str, *,
                    client_msg_id: str | None = None, conn_id: str = "") -> PublishResult | Held:
-        """Gate, publish and schedule translation of one message."""
+        """Moderate, publish and translate one message (a retry is answered from its key)."""
         key = f"{user.id}:{client_msg_id}" if client_msg_id else None
         if key is not None:
             earlier = await self.engine.broker.lookup(room, key)
             if earlier is not None:
                 return earlier
-        if self.moderation is not None:
-            decision = await self.moderation.check_send(room, user, role, text, conn_id=conn_id,
-                                                        client_msg_id=client_msg_id)
-            if decision.action == "reject":
-                raise ChatError(decision.code or "forbidden", decision.message or "message refused",
-                                retry_after=decision.retry_after, status=403)
-            if decision.action == "hold":
-                return Held(decision.hold_id or "")
-            text = decision.text
-        return await self.publish(room, user, role, text, client_msg_id=client_msg_id, key=key)
+        decision = await self.moderation.check_send(room, user, text, conn_id=conn_id,
+                                                    client_msg_id=client_msg_id)
+        if decision.action == "hold":
+            return Held(decision.hold_id or "")
+        text = decision.text
+        author = {**user.public(), "role": role}
+        return await self._publish(room, author, text, client_msg_id=client_msg_id, key=key)
 
-    async def publish(self, room: str, user: User | dict, role: str, text: str, *,
-                      client_msg_id: str | None = None, key: str | None = None) -> PublishResult:
-        """Publish a message that has passed the gate (also used for approved held messages)."""
-        author = user.public() if isinstance(user, User) else dict(user)
-        author["role"] = role
+    async def decide(self, room: str, user: User, item_id: str, decision: str) -> dict:
+        """Approve or reject a review item. An approved held message is published now, like
+        any other message (so it is translated), under its author's client_msg_id, so the
+        author's client can put it in place of its "held" marker."""
+        if decision == "reject":
+            await self.moderation.reject(room, user, item_id)
+            return {"id": item_id, "resolution": "rejected"}
+        item = await self.moderation.approve(room, user, item_id)
+        result: dict[str, Any] = {"id": item_id, "resolution": "approved", "kind": item.get("kind")}
+        if item.get("kind") == "held":
+            extra = item.get("extra") or {}
+            author = {"id": item["user_id"], "name": item.get("name", ""), "lang": extra.get("lang", "en"),
+                      "role": item.get("role", "member")}
+            published = await self._publish(room, author, item["text"], client_msg_id=extra.get("client_msg_id"))
+            result.update(message_id=published.event["id"], offset=published.offset)
+        return result
+
+    async def _publish(self, room: str, author: dict[str, Any], text: str, *,
+                       client_msg_id: str | None = None, key: str | None = None) -> PublishResult:
         # Detected once here; translation reuses it. "other" (no en/zh text) shows as the
         # author's language and is not translated.
-        source = self.translation.detect(text) if self.translation else "other"
+        source = detect(text)
         lang = source if source in ("en", "zh") else author.get("lang", "en")
-        event: Event = {
-            "type": "message", "id": new_message_id(), "room": room, "author": author,
-            "text": text, "lang": lang, "ts": now_ms(),
-        }
-        if client_msg_id:
-            event["client_msg_id"] = client_msg_id
+        event = frames.message(room=room, author=author, text=text, lang=lang, client_msg_id=client_msg_id)
         result = await self.engine.broker.publish(room, event, idempotency_key=key)
         if not result.duplicate:
-            if self.metrics is not None:
-                self.metrics.messages.inc()
-            if self.translation is not None:
-                self.translation.schedule(room, result.event, source)
+            self.metrics.messages.inc()
+            if self.translations.enabled and source in ("en", "zh"):
+                self._spawn(self._translate(room, result.event, source))
         return result
+
+    async def _translate(self, room: str, message: Event, source: str) -> None:
+        try:
+            for outcome in await self.translations.translate(room, message["text"], source):
+                await self._publish_translation(room, message, source, outcome)
+        except asyncio.CancelledError:
+            raise
+        except EngineError as exc:
+            log.warning("room %s: translation of %s not published: %s", room, message.get("id"), exc)
+        except Exception:
+            log.exception("room %s: translating %s failed", room, message.get("id"))
+
+    async def _publish_translation(self, room: str, message: Event, source: str, outcome) -> None:
+        if outcome.text is None:
+            await self.engine.broker.broadcast(room, frames.translation_unavailable(
+                room=room, message=message, lang=outcome.lang, reason=outcome.reason or "translation unavailable"))
+            return
+        if await self.moderation.is_deleted(room, message["offset"]):
+            return
+        decision = await self.moderation.check_translation(room, outcome.text, outcome.lang)
+        if decision.action == "reject":
+            return
+        await self.engine.broker.publish(room, frames.translation(
+            room=room, message=message, lang=outcome.lang, source_lang=source, text=decision.text))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel translations still under way (the node is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # History and moderation ----------------------------------------------------------------
 
     async def history(self, room: str, *, before: int | None, limit: int) -> dict:
         result = await self.engine.broker.history(room, before=before, limit=limit)
         events = result.events
         oldest = events[0]["offset"] if events else None
-        return {
-            "room": room, "events": events, "offset": result.position.offset,
-            "epoch": result.position.epoch,
-            "has_more": bool(oldest is not None and oldest > 1 and len(events) >= limit),
-        }
+        return {"room": room, "events": events, "offset": result.position.offset,
+                "epoch": result.position.epoch, "limit": limit,
+                "has_more": bool(oldest is not None and oldest > 1 and len(events) >= limit)}
+
+    async def moderate(self, room: str, user: User, action: str, params: dict) -> dict:
+        return await self.moderation.act(room, user, action, params)
+
+    async def report(self, room: str, user: User, offset: int, reason: str) -> dict:
+        return await self.moderation.report(room, user, offset, reason)
+
+    async def review_queue(self, room: str, user: User) -> list[dict]:
+        return await self.moderation.review_queue(room, user)
+
+    async def audit_log(self, room: str, user: User, limit: int) -> list[dict]:
+        return await self.moderation.audit_log(room, user, limit)
+
+
+def unique_members(members: list[Member]) -> tuple[list[dict[str, Any]], int]:
+    """One entry per user, hosts first then by name, capped; and the number of users."""
+    seen: dict[str, dict[str, Any]] = {}
+    for member in members:
+        seen.setdefault(member.user_id, member.public())
+    rank = {"admin": 0, "owner": 1, "moderator": 2}
+    listed = sorted(seen.values(), key=lambda m: (rank.get(m["role"], 3), m["name"].lower()))
+    return listed[:MEMBER_LIST_MAX], len(seen)

@@ -1,6 +1,8 @@
 """The HTTP API: JSON in and out, errors as ``{"error": {"code", "message"}}`` with a 4xx.
 
-Routes and their schemas are described by :data:`OPENAPI` at ``/openapi.json``.
+Routes read the request, call the chat service and answer; every refusal is a
+:class:`~chatserver.errors.ChatError` with its HTTP status. Routes and their schemas are
+described by :data:`OPENAPI` at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chatserver import errors as E
 from chatserver.auth import AuthError, User, clean_lang, clean_name
-from chatserver.chat import ChatError
+from chatserver.errors import ChatError
 from chatserver.openapi import OPENAPI
 from chatserver.protocol import ROOM_NAME
 from rooms.engine import EngineError
@@ -22,51 +25,42 @@ from rooms.engine import EngineError
 MAX_BODY = 64 * 1024
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 def exception_handlers() -> dict:
-    async def api_error(request: Request, exc: ApiError) -> Response:
-        return _error(exc.status, exc.code, exc.message, **exc.extra)
-
     async def chat_error(request: Request, exc: ChatError) -> Response:
         extra = {"retry_after": exc.retry_after} if exc.retry_after is not None else {}
-        return _error(exc.status, exc.code, exc.message, **extra)
+        return _error(exc.status, exc.code, exc.message, **extra, **exc.extra)
 
     async def engine_error(request: Request, exc: EngineError) -> Response:
         return _error(503, exc.code, f"the server cannot do that right now: {exc}")
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: E.NOT_FOUND, 405: E.METHOD_NOT_ALLOWED}.get(exc.status_code, E.HTTP_ERROR)
         return _error(exc.status_code, code, str(exc.detail))
 
-    return {ApiError: api_error, ChatError: chat_error, EngineError: engine_error,
+    return {ChatError: chat_error, EngineError: engine_error,
             HTTPException: http_error}
 
 
 def _bridge(request: Request):
-    return request.app.state.livebridge
+    return request.app.state.bridge
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body is larger than {MAX_BODY} bytes")
+        raise ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body is larger than {MAX_BODY} bytes")
+        raise ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
     try:
         data = json.loads(body or b"{}")
     except ValueError:
-        raise ApiError(400, "bad_json", "request body is not valid JSON") from None
+        raise ChatError(E.BAD_JSON, "request body is not valid JSON", status=400) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "request body must be a JSON object")
+        raise ChatError(E.BAD_JSON, "request body must be a JSON object", status=400)
     return data
 
 
@@ -74,18 +68,18 @@ def _user(request: Request, *, required: bool = True) -> User | None:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         if required:
-            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <token>' (see POST /api/token)")
+            raise ChatError(E.UNAUTHORIZED, "send 'Authorization: Bearer <token>' (see POST /api/token)", status=401)
         return None
     try:
         return _bridge(request).tokens.verify(header[7:].strip())
     except AuthError as exc:
-        raise ApiError(401, "unauthorized", str(exc)) from None
+        raise ChatError(E.UNAUTHORIZED, str(exc), status=401) from None
 
 
 def _room_name(request: Request) -> str:
     room = request.path_params["room"]
     if not ROOM_NAME.match(room):
-        raise ApiError(422, "invalid_room", "room name must be 1-64 characters of a-z, 0-9, '-' or '_'")
+        raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'", status=422)
     return room
 
 
@@ -96,9 +90,9 @@ def _int_param(request: Request, name: str, *, minimum: int, maximum: int | None
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(422, "invalid_parameter", f"{name} must be an integer") from None
+        raise ChatError(E.INVALID_PARAMETER, f"{name} must be an integer", status=422) from None
     if value < minimum:
-        raise ApiError(422, "invalid_parameter", f"{name} must be at least {minimum}")
+        raise ChatError(E.INVALID_PARAMETER, f"{name} must be at least {minimum}", status=422)
     return min(value, maximum) if maximum is not None else value
 
 
@@ -122,12 +116,12 @@ async def openapi(request: Request) -> Response:
 async def issue_token(request: Request) -> Response:
     bridge = _bridge(request)
     if not bridge.settings.guests_allowed:
-        raise ApiError(403, "guests_disabled", "guest tokens are off on this server (see --allow-guests)")
+        raise ChatError(E.GUESTS_DISABLED, "guest tokens are off on this server (see --allow-guests)", status=403)
     body = await _json_body(request)
     try:
         name, lang = clean_name(body.get("name")), clean_lang(body.get("lang", "en"))
     except ValueError as exc:
-        raise ApiError(422, "invalid_parameter", str(exc)) from None
+        raise ChatError(E.INVALID_PARAMETER, str(exc), status=422) from None
     token, user, expires = bridge.tokens.issue(name=name, lang=lang, kind="guest")
     return JSONResponse({"token": token, "user": {**user.public(), "kind": user.kind},
                          "expires_at": expires}, status_code=201)
@@ -145,76 +139,55 @@ async def create_room(request: Request) -> Response:
 
 
 async def room_info(request: Request) -> Response:
-    bridge = _bridge(request)
-    room = _room_name(request)
-    meta = await bridge.chat.get_room(room)
-    if meta is None:
-        raise ApiError(404, "room_not_found", f"room {room!r} does not exist")
-    position = await bridge.engine.broker.position(room)
-    members = await bridge.engine.presence.members(room)
-    unique = {m.user_id: m.public() for m in members}
-    settings = await bridge.moderation.room_settings(room) if bridge.moderation else {}
-    return JSONResponse({**meta, "members": list(unique.values()), "member_count": len(unique),
-                         "offset": position.offset, "epoch": position.epoch, "settings": settings})
+    return JSONResponse(await _bridge(request).chat.room_info(_room_name(request)))
 
 
 async def room_messages(request: Request) -> Response:
-    bridge = _bridge(request)
+    chat = _bridge(request).chat
     room = _room_name(request)
-    if await bridge.chat.get_room(room) is None:
-        raise ApiError(404, "room_not_found", f"room {room!r} does not exist")
+    await chat.room(room)
     before = _int_param(request, "before", minimum=1)
     limit = _int_param(request, "limit", minimum=1, maximum=100) or 50
-    return JSONResponse(await bridge.chat.history(room, before=before, limit=limit))
-
-
-async def _acting(request: Request):
-    """(user, room, gate, role) for a moderation route: the caller, and their role in the room."""
-    user = _user(request)
-    room = _room_name(request)
-    gate = _bridge(request).moderation
-    if gate is None:
-        raise ApiError(501, "unavailable", "moderation is not enabled on this server")
-    return user, room, gate, await gate.role_of(room, user)
+    return JSONResponse(await chat.history(room, before=before, limit=limit))
 
 
 async def moderate(request: Request) -> Response:
-    user, room, gate, role = await _acting(request)
+    user, room = _user(request), _room_name(request)
     body = await _json_body(request)
     action, params = body.get("action"), body.get("params") or {}
     if not isinstance(action, str) or not isinstance(params, dict):
-        raise ApiError(422, "invalid_parameter", "body must be {\"action\": str, \"params\": object}")
-    result = await gate.act(room, user, role, action, params)
+        raise ChatError(E.INVALID_PARAMETER, "body must be {\"action\": str, \"params\": object}", status=422)
+    result = await _bridge(request).chat.moderate(room, user, action, params)
     return JSONResponse({"room": room, "action": action, "result": result})
 
 
 async def review_queue(request: Request) -> Response:
-    user, room, gate, role = await _acting(request)
-    return JSONResponse({"room": room, "items": await gate.review_queue(room, user, role)})
+    user, room = _user(request), _room_name(request)
+    return JSONResponse({"room": room, "items": await _bridge(request).chat.review_queue(room, user)})
 
 
 async def review_decide(request: Request) -> Response:
-    user, room, gate, role = await _acting(request)
+    user, room = _user(request), _room_name(request)
     decision = request.path_params["decision"]
     if decision not in ("approve", "reject"):
-        raise ApiError(404, "not_found", "use /approve or /reject")
-    result = await gate.decide(room, user, role, request.path_params["item"], decision, _bridge(request).chat)
+        raise ChatError(E.NOT_FOUND, "use /approve or /reject", status=404)
+    result = await _bridge(request).chat.decide(room, user, request.path_params["item"], decision)
     return JSONResponse({"room": room, "decision": decision, "result": result})
 
 
 async def audit_log(request: Request) -> Response:
-    user, room, gate, role = await _acting(request)
+    user, room = _user(request), _room_name(request)
     limit = _int_param(request, "limit", minimum=1, maximum=500) or 100
-    return JSONResponse({"room": room, "entries": await gate.audit_log(room, user, role, limit)})
+    return JSONResponse({"room": room, "entries": await _bridge(request).chat.audit_log(room, user, limit)})
 
 
 async def report(request: Request) -> Response:
-    user, room, gate, role = await _acting(request)
+    user, room = _user(request), _room_name(request)
     body = await _json_body(request)
     offset = body.get("offset")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 1:
-        raise ApiError(422, "invalid_parameter", "offset must be a positive integer")
-    result = await gate.report(room, user, role, offset, str(body.get("reason") or "")[:500])
+        raise ChatError(E.INVALID_PARAMETER, "offset must be a positive integer", status=422)
+    result = await _bridge(request).chat.report(room, user, offset, str(body.get("reason") or "")[:500])
     return JSONResponse({"room": room, "result": result}, status_code=201)
 
 

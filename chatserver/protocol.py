@@ -1,22 +1,24 @@
 """Protocol v1: the frame codec, with no I/O.
 
-Bytes or text in, validated :class:`ClientFrame` out, or a :class:`ProtocolError` that names
-the documented error code. Server frames (plain dicts) in, encoded payloads out. The
-WebSocket handler only moves data between this module and the socket; docs/protocol.md is
-the reference this module implements.
+Bytes or text in, validated :class:`ClientFrame` out, or a :class:`~chatserver.errors.ChatError`
+that names the documented error code. Server frames (plain dicts, built by
+:mod:`chatserver.frames`) in, encoded payloads out. The client frame table
+:data:`CLIENT_FRAMES` is the one place a frame type's fields are defined; the session's
+handler table (:data:`chatserver.session.HANDLERS`) follows it entry for entry.
+docs/protocol.md is the reference this module implements.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-PROTOCOL_VERSION = "livebridge.v1"
+from chatserver.errors import BAD_FRAME, INVALID_FRAME, INVALID_ROOM, TEXT_TOO_LONG, UNKNOWN_TYPE, ChatError
+from chatserver.frames import PROTOCOL_VERSION  # noqa: F401  (the codec speaks this version)
 JSON = "livebridge.v1.json"
 MSGPACK = "livebridge.v1.msgpack"
 SUBPROTOCOLS = (JSON, MSGPACK)
@@ -30,19 +32,7 @@ CLOSE_BAD_REQUEST = 4400  # unsupported subprotocol, or too many malformed frame
 CLOSE_UNAUTHORIZED = 4401  # missing, bad or expired token
 CLOSE_FORBIDDEN = 4403  # the user may not connect
 CLOSE_SLOW_CONSUMER = 4408  # outbound queue overflowed: the client did not read fast enough
-CLOSE_TIMEOUT = 4409  # no traffic within the heartbeat timeout
-
-# Error codes carried by error frames.
-BAD_FRAME = "bad_frame"  # not decodable: malformed JSON/msgpack, not an object
-INVALID_FRAME = "invalid_frame"  # decodable but a field is missing or of the wrong type
-UNKNOWN_TYPE = "unknown_type"
-TEXT_TOO_LONG = "text_too_long"
-NOT_JOINED = "not_joined"
-TOO_MANY_ROOMS = "too_many_rooms"
-INVALID_ROOM = "invalid_room"
-ROOM_NOT_FOUND = "room_not_found"
-UNAVAILABLE = "unavailable"
-INTERNAL = "internal"
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # the user has too many connections on this node
 
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LANGS = ("en", "zh")
@@ -51,25 +41,13 @@ _REF_MAX = 64
 _ID_MAX = 64
 
 
-class ProtocolError(Exception):
-    """A client frame we refuse. ``ref`` is the frame's ref when it could be read."""
-
-    def __init__(self, code: str, message: str, ref: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.ref = ref
-
-    def frame(self) -> dict[str, Any]:
-        return error_frame(self.code, self.message, ref=self.ref)
-
-
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Sizes the codec enforces; the server's config fills them in."""
 
     max_text_chars: int = 2000
-    max_history_limit: int = 100
+    max_history_limit: int = 100  # a larger history limit is lowered to this (the reply says so)
+    default_history_limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +65,14 @@ class ClientFrame:
         return self.fields.get(name, default)
 
 
-# Field specs per client frame type: name -> (kind, required). Kinds are checked by
-# _check_field; unknown fields are ignored so that clients can be newer than servers.
-_SPECS: dict[str, dict[str, tuple[str, bool]]] = {
+def _refuse(code: str, message: str, ref: Any = None) -> ChatError:
+    return ChatError(code, message, ref=ref)
+
+
+# Field specs per client frame type: name -> (kind, required), in docs/protocol.md's order.
+# Kinds are checked by _check_field; unknown fields are ignored so that clients can be
+# newer than servers.
+CLIENT_FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
     "join": {"room": ("room", True), "since": ("offset", False), "epoch": ("id", False)},
     "leave": {"room": ("room", True)},
     "send": {"room": ("room", True), "text": ("text", True), "client_msg_id": ("id", False)},
@@ -104,29 +87,29 @@ _SPECS: dict[str, dict[str, tuple[str, bool]]] = {
         "room": ("room", True), "offset": ("offset", True), "reason": ("short_text", False),
     },
 }
-CLIENT_TYPES = frozenset(_SPECS)
+CLIENT_TYPES = frozenset(CLIENT_FRAMES)
 
 
 def decode(data: str | bytes, codec: str, limits: Limits = Limits()) -> ClientFrame:
-    """Decode and validate one client frame, or raise :class:`ProtocolError`."""
+    """Decode and validate one client frame, or raise :class:`ChatError`."""
     obj = _parse(data, codec)
     if not isinstance(obj, dict):
-        raise ProtocolError(BAD_FRAME, "a frame must be an object")
+        raise _refuse(BAD_FRAME, "a frame must be an object")
     ref = obj.get("ref")
     if ref is not None and not _valid_ref(ref):
-        raise ProtocolError(INVALID_FRAME, "ref must be a string of at most 64 characters or an integer")
+        raise _refuse(INVALID_FRAME, "ref must be a string of at most 64 characters or an integer")
     kind = obj.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError(INVALID_FRAME, "field 'type' must be a string", ref)
-    spec = _SPECS.get(kind)
+        raise _refuse(INVALID_FRAME, "field 'type' must be a string", ref)
+    spec = CLIENT_FRAMES.get(kind)
     if spec is None:
-        raise ProtocolError(UNKNOWN_TYPE, f"unknown frame type {kind[:32]!r}", ref)
+        raise _refuse(UNKNOWN_TYPE, f"unknown frame type {kind[:32]!r}", ref)
     fields: dict[str, Any] = {}
     for name, (field_kind, required) in spec.items():
         value = obj.get(name)
         if value is None:
             if required:
-                raise ProtocolError(INVALID_FRAME, f"{kind}: field {name!r} is required", ref)
+                raise _refuse(INVALID_FRAME, f"{kind}: field {name!r} is required", ref)
             continue
         fields[name] = _check_field(kind, name, field_kind, value, limits, ref)
     return ClientFrame(kind, ref, fields)
@@ -134,18 +117,20 @@ def decode(data: str | bytes, codec: str, limits: Limits = Limits()) -> ClientFr
 
 def _parse(data: str | bytes, codec: str) -> Any:
     if codec == JSON:
+        if not isinstance(data, str):
+            raise _refuse(BAD_FRAME, "JSON frames must be text frames")
         try:
             return json.loads(data)
         except (ValueError, RecursionError):
-            raise ProtocolError(BAD_FRAME, "frame is not valid JSON") from None
+            raise _refuse(BAD_FRAME, "frame is not valid JSON") from None
     if codec == MSGPACK:
         if isinstance(data, str):
-            raise ProtocolError(BAD_FRAME, "msgpack frames must be binary")
+            raise _refuse(BAD_FRAME, "msgpack frames must be binary frames")
         try:
             return msgpack.unpackb(data, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
                 msgpack.StackError, RecursionError, UnicodeDecodeError):
-            raise ProtocolError(BAD_FRAME, "frame is not valid msgpack") from None
+            raise _refuse(BAD_FRAME, "frame is not valid msgpack") from None
     raise ValueError(f"unknown codec {codec!r}")
 
 
@@ -158,12 +143,12 @@ def _valid_ref(ref: Any) -> bool:
 
 
 def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limits, ref: Any) -> Any:
-    def bad(expected: str) -> ProtocolError:
-        return ProtocolError(INVALID_FRAME, f"{kind}: field {name!r} must be {expected}", ref)
+    def bad(expected: str) -> ChatError:
+        return _refuse(INVALID_FRAME, f"{kind}: field {name!r} must be {expected}", ref)
 
     if field_kind == "room":
         if not isinstance(value, str) or not ROOM_NAME.match(value):
-            raise ProtocolError(
+            raise _refuse(
                 INVALID_ROOM,
                 f"{kind}: room must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
                 ref,
@@ -173,7 +158,7 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
         if not isinstance(value, str):
             raise bad("a string")
         if len(value) > limits.max_text_chars:
-            raise ProtocolError(
+            raise _refuse(
                 TEXT_TOO_LONG, f"text is longer than {limits.max_text_chars} characters", ref
             )
         if not value.strip():
@@ -217,22 +202,6 @@ def encode(frame: dict[str, Any], codec: str) -> str | bytes:
     if codec == MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)
     raise ValueError(f"unknown codec {codec!r}")
-
-
-def error_frame(code: str, message: str, *, ref: Any = None, **extra: Any) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if ref is not None:
-        frame["ref"] = ref
-    for key, value in extra.items():
-        if value is not None:
-            frame[key] = round(value, 3) if isinstance(value, float) and math.isfinite(value) else value
-    return frame
-
-
-def with_ref(frame: dict[str, Any], ref: Any) -> dict[str, Any]:
-    if ref is not None:
-        frame["ref"] = ref
-    return frame
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:

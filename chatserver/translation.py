@@ -1,30 +1,52 @@
-"""The bridge between rooms and the translator: once per message per target language.
+"""The chat service's translation side: which translations a message needs, and making them.
 
-After a message is published (the original never waits), :meth:`TranslationBridge.schedule`
-starts one task per message. It detects the source language, asks which languages the room's
-present members read, and for each other language asks the translation service once; the
-result is moderated against the target language's terms and published as a ``translation``
-event with its own offset, so history and late joiners have it. A translation that cannot be
-made in time becomes an ephemeral ``translation_unavailable`` event instead.
+:class:`RoomTranslations` answers one question for the chat service: given a published
+message in ``source``, what are its translations into the other languages the room's
+present members read? It asks presence which languages are read (cached briefly per room),
+asks the translator once per target language, and returns the outcomes. It publishes
+nothing: the chat service moderates each result and publishes it (or says it is
+unavailable), so there is one publishing path.
+
+The translator is anything with the :class:`Translator` shape; the server's is
+:class:`translator.service.TranslationService`, tests may inject a fake.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from rooms.engine import EngineError, Event
+from rooms.engine import Presence
 from translator.detect import detect_language, targets_for
 from translator.service import TranslationService, TranslatorConfig
-
-log = logging.getLogger(__name__)
+from translator.types import Translation
 
 READER_LANGS_TTL = 2.0  # seconds a room's reader languages are reused before asking presence again
+READER_LANGS_ROOMS = 10_000  # rooms whose reader languages are cached at most
 
 
-class _PrometheusMetrics:
+class Translator(Protocol):
+    """What the chat service needs of a translator."""
+
+    @property
+    def status(self) -> dict: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def translate(self, text: str, source: str, target: str) -> Translation: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One target language's result: ``text`` on success, else ``reason``."""
+
+    lang: str
+    text: str | None
+    reason: str | None = None
+
+
+class PrometheusHooks:
     """Adapts the translator's metric hooks to the server's Prometheus metrics."""
 
     def __init__(self, metrics: Any) -> None:
@@ -50,94 +72,51 @@ class _PrometheusMetrics:
         self.m.translation_failures.labels("backlog").inc()
 
 
-def translator_config(settings: Any) -> TranslatorConfig:
-    return TranslatorConfig(
+def build_translator(settings: Any, metrics: Any) -> TranslationService:
+    """The translation service ``settings`` ask for (it may turn out disabled at start)."""
+    config = TranslatorConfig(
         mode=settings.translation, backend=settings.translation_backend,
         model_en_zh=settings.model_en_zh, model_zh_en=settings.model_zh_en,
         cache_dir=settings.model_cache_dir, beam_size=settings.translation_beam_size,
         redis_url=settings.redis_url,
     )
+    return TranslationService(config, metrics=PrometheusHooks(metrics))
 
 
-class TranslationBridge:
-    """Translation for every room on this node."""
+def detect(text: str) -> str:
+    """A message's source language: "en", "zh" or "other"."""
+    return detect_language(text)
 
-    def __init__(self, settings: Any, engine: Any, metrics: Any) -> None:
-        self.engine = engine
-        self.service = TranslationService(translator_config(settings), metrics=_PrometheusMetrics(metrics))
-        self.chat: Any = None  # set by the app; gives the moderation gate
+
+class RoomTranslations:
+    """Translations of room messages into the languages their rooms read."""
+
+    def __init__(self, translator: Translator, presence: Presence) -> None:
+        self.translator = translator
+        self._presence = presence
         self._reader_langs: dict[str, tuple[float, frozenset[str]]] = {}
-        self._tasks: set[asyncio.Task] = set()
 
-    async def start(self) -> None:
-        await self.service.start()
-        status = self.service.status
-        if status["enabled"]:
-            log.info("%s", status["message"])
-        else:
-            log.warning("%s; chat works untranslated", status["message"])
+    @property
+    def enabled(self) -> bool:
+        return bool(self.translator.status.get("enabled"))
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await self.service.close()
-
-    def status(self) -> dict:
-        return self.service.status
-
-    @staticmethod
-    def detect(text: str) -> str:
-        """The message's source language: "en", "zh" or "other"."""
-        return detect_language(text)
-
-    def schedule(self, room: str, message: Event, source: str) -> None:
-        """Translate ``message`` (whose text :meth:`detect` found to be in ``source``)."""
-        if not self.service.status["enabled"] or source not in ("en", "zh"):
-            return
-        task = asyncio.get_running_loop().create_task(self._translate_message(room, message, source))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def translate(self, room: str, text: str, source: str) -> list[Outcome]:
+        """The translations ``text`` (in ``source``) needs in ``room``; [] when none."""
+        if source not in ("en", "zh") or not self.enabled:
+            return []
+        targets = targets_for(source, await self._languages_read_in(room))
+        results = await asyncio.gather(*(self.translator.translate(text, source, t) for t in targets))
+        return [Outcome(t, r.text, None) if r.ok and r.text else
+                Outcome(t, None, r.error or "translation unavailable")
+                for t, r in zip(targets, results)]
 
     async def _languages_read_in(self, room: str) -> frozenset[str]:
         now = time.monotonic()
         cached = self._reader_langs.get(room)
         if cached is not None and cached[0] > now:
             return cached[1]
-        langs = frozenset(m.lang for m in await self.engine.presence.members(room))
+        langs = frozenset(m.lang for m in await self._presence.members(room))
         self._reader_langs[room] = (now + READER_LANGS_TTL, langs)
-        if len(self._reader_langs) > 10_000:
+        if len(self._reader_langs) > READER_LANGS_ROOMS:
             self._reader_langs = {r: v for r, v in self._reader_langs.items() if v[0] > now}
         return langs
-
-    async def _translate_message(self, room: str, message: Event, source: str) -> None:
-        try:
-            targets = targets_for(source, await self._languages_read_in(room))
-            await asyncio.gather(*(self._translate_into(room, message, source, t) for t in targets))
-        except asyncio.CancelledError:
-            raise
-        except EngineError as exc:
-            log.warning("room %s: translation of %s not published: %s", room, message.get("id"), exc)
-        except Exception:
-            log.exception("room %s: translating %s failed", room, message.get("id"))
-
-    async def _translate_into(self, room: str, message: Event, source: str, target: str) -> None:
-        result = await self.service.translate(message["text"], source, target)
-        if not result.ok or not result.text:
-            await self.engine.broker.broadcast(room, {
-                "type": "translation_unavailable", "room": room, "message_id": message["id"],
-                "message_offset": message["offset"], "lang": target,
-                "reason": result.error or "translation unavailable"})
-            return
-        text = result.text
-        gate = getattr(self.chat, "moderation", None)
-        if gate is not None:
-            if await gate.is_deleted(room, message["offset"]):
-                return
-            decision = await gate.check_translation(room, text, target)
-            if decision.action == "reject":
-                return
-            text = decision.text
-        await self.engine.broker.publish(room, {
-            "type": "translation", "room": room, "message_id": message["id"],
-            "message_offset": message["offset"], "lang": target, "source_lang": source,
-            "text": text, "ts": int(time.time() * 1000)})

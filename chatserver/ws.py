@@ -2,7 +2,9 @@
 
 Order of checks: Origin (refused before the upgrade, HTTP 403), subprotocol, token,
 connections per user (each refused after the upgrade with an error frame and a close code,
-so that browsers can read why). Then the connection's frames go to its :class:`Session`.
+so that browsers can read why). Then the connection's frames go to its :class:`Session`,
+opened by the process's :class:`~chatserver.app.LiveBridge` on a sink that writes to this
+socket.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chatserver import errors as E
+from chatserver import frames
 from chatserver import protocol as p
 from chatserver.auth import AuthError, origin_allowed
-from chatserver.outbound import AsgiSink, DirectSink, Outbound
+from chatserver.outbound import AsgiSink, DirectSink
 from chatserver.session import Session
 
 log = logging.getLogger(__name__)
 
-CLOSE_TOO_MANY_CONNECTIONS = 4429
 # A connection that sends more than this many refused frames in ERROR_WINDOW seconds is
 # closed: it is broken or hostile, and answering it costs the room.
 MAX_ERRORS = 50
@@ -38,12 +41,11 @@ def _token(websocket: WebSocket) -> str | None:
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    app = websocket.app.state.livebridge
-    settings = app.settings
-    metrics = app.metrics
+    bridge = websocket.app.state.bridge
+    settings = bridge.settings
 
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), settings.origins):
-        metrics.errors.labels("origin_not_allowed").inc()
+        bridge.metrics.errors.labels(E.ORIGIN_NOT_ALLOWED).inc()
         log.info("refused WebSocket from origin %r", websocket.headers.get("origin"))
         await websocket.close(code=p.CLOSE_FORBIDDEN)
         return
@@ -52,7 +54,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     codec = p.choose_subprotocol(offered)
     if codec is None:
         await websocket.accept()
-        await _refuse(websocket, app, p.JSON, p.CLOSE_BAD_REQUEST, "unsupported_subprotocol",
+        await _refuse(websocket, bridge, p.JSON, p.CLOSE_BAD_REQUEST, E.UNSUPPORTED_SUBPROTOCOL,
                       f"offer one of {', '.join(p.SUBPROTOCOLS)}")
         return
     await websocket.accept(subprotocol=codec if offered else None)
@@ -61,25 +63,27 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         if not token:
             raise AuthError("no token: connect to /ws?token=... (see POST /api/token)")
-        user = app.tokens.verify(token)
+        user = bridge.tokens.verify(token)
     except AuthError as exc:
-        await _refuse(websocket, app, codec, p.CLOSE_UNAUTHORIZED, "unauthorized", str(exc))
+        await _refuse(websocket, bridge, codec, p.CLOSE_UNAUTHORIZED, E.UNAUTHORIZED, str(exc))
         return
 
-    if app.connections_of(user.id) >= settings.max_connections_per_user:
-        await _refuse(websocket, app, codec, CLOSE_TOO_MANY_CONNECTIONS, "too_many_connections",
+    if bridge.connections_of(user.id) >= settings.max_connections_per_user:
+        await _refuse(websocket, bridge, codec, p.CLOSE_TOO_MANY_CONNECTIONS, E.TOO_MANY_CONNECTIONS,
                       f"at most {settings.max_connections_per_user} connections per user")
         return
 
-    session = _new_session(websocket, app, user, codec)
+    raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
+    sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
+    session = bridge.open_session(user, codec, sink)
+    if isinstance(sink, DirectSink):
+        sink.on_writable(session.outbound.flush)
     forget_handshake(websocket)
-    app.add_session(session)
     try:
         session.send(session.welcome())
         await _read_frames(websocket, session)
     finally:
-        app.remove_session(session)
-        await session.close()
+        await bridge.close_session(session)
 
 
 def forget_handshake(websocket: WebSocket) -> None:
@@ -93,27 +97,6 @@ def forget_handshake(websocket: WebSocket) -> None:
     scope["subprotocols"] = []
     for cached in ("_headers", "_query_params", "_url", "_cookies"):
         websocket.__dict__.pop(cached, None)
-
-
-def _new_session(websocket: WebSocket, app: Any, user, codec: str) -> Session:
-    settings = app.settings
-    raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
-    sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
-
-    def overflow() -> None:
-        app.metrics.slow_consumers.inc()
-        app.metrics.errors.labels("slow_consumer").inc()
-        log.info("closing %s: outbound queue overflowed", user.id)
-        sink.abort(p.CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue overflowed")
-
-    outbound = Outbound(sink, max_messages=settings.outbound_max_messages,
-                        max_bytes=settings.outbound_max_bytes, on_overflow=overflow,
-                        flusher=app.flusher)
-    if isinstance(sink, DirectSink):
-        sink.on_writable(outbound.flush)
-    return Session(user=user, codec=codec, chat=app.chat, hub=app.hub, settings=settings,
-                   outbound=outbound, metrics=app.metrics, node_id=app.node_id,
-                   translation_status=app.translation_status)
 
 
 async def _read_frames(websocket: WebSocket, session: Session) -> None:
@@ -142,9 +125,10 @@ async def _read_frames(websocket: WebSocket, session: Session) -> None:
                 return
 
 
-async def _refuse(websocket: WebSocket, app: Any, codec: str, close_code: int, code: str, message: str) -> None:
-    app.metrics.errors.labels(code).inc()
-    payload = p.encode(p.error_frame(code, message), codec)
+async def _refuse(websocket: WebSocket, bridge: Any, codec: str, close_code: int, code: str,
+                  message: str) -> None:
+    bridge.metrics.errors.labels(code).inc()
+    payload = p.encode(frames.error(code, message), codec)
     try:
         if isinstance(payload, str):
             await websocket.send_text(payload)

@@ -1,6 +1,6 @@
 """A membership holds live events while its join reads history, then drops what history had."""
 
-from chatserver.session import Membership
+from chatserver.membership import Membership
 from rooms.hub import Encoded
 
 
@@ -20,7 +20,7 @@ class FakeSession:
     def push(self, frame):
         self.pushed.append(frame)
 
-    def on_control(self, membership, event):
+    def on_moderation_event(self, membership, event):
         self.controls.append(event)
 
 

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chatserver import errors as E
+from chatserver import frames
 from chatserver import protocol as p
 
 
@@ -16,7 +18,7 @@ def dec(obj, codec=p.JSON, **limits):
 
 
 def code_of(data, codec=p.JSON):
-    with pytest.raises(p.ProtocolError) as info:
+    with pytest.raises(E.ChatError) as info:
         p.decode(data, codec)
     return info.value.code
 
@@ -33,40 +35,40 @@ def test_msgpack_and_json_decode_the_same_frame():
 
 
 @pytest.mark.parametrize("data,code", [
-    ("{not json", p.BAD_FRAME),
-    ("[1,2]", p.BAD_FRAME),
-    ('"text"', p.BAD_FRAME),
-    ('{"room": "x"}', p.INVALID_FRAME),
-    ('{"type": 5}', p.INVALID_FRAME),
-    ('{"type": "explode"}', p.UNKNOWN_TYPE),
-    ('{"type": "send", "room": "lobby"}', p.INVALID_FRAME),
-    ('{"type": "send", "room": "lobby", "text": 5}', p.INVALID_FRAME),
-    ('{"type": "send", "room": "lobby", "text": "   "}', p.INVALID_FRAME),
-    ('{"type": "send", "room": "Bad Room", "text": "x"}', p.INVALID_ROOM),
-    ('{"type": "join", "room": "lobby", "since": -1}', p.INVALID_FRAME),
-    ('{"type": "join", "room": "lobby", "since": true}', p.INVALID_FRAME),
-    ('{"type": "history", "room": "lobby", "limit": 0}', p.INVALID_FRAME),
-    ('{"type": "ping", "ref": {"a": 1}}', p.INVALID_FRAME),
-    ('{"type": "set_lang", "lang": "fr"}', p.INVALID_FRAME),
+    ("{not json", E.BAD_FRAME),
+    ("[1,2]", E.BAD_FRAME),
+    ('"text"', E.BAD_FRAME),
+    ('{"room": "x"}', E.INVALID_FRAME),
+    ('{"type": 5}', E.INVALID_FRAME),
+    ('{"type": "explode"}', E.UNKNOWN_TYPE),
+    ('{"type": "send", "room": "lobby"}', E.INVALID_FRAME),
+    ('{"type": "send", "room": "lobby", "text": 5}', E.INVALID_FRAME),
+    ('{"type": "send", "room": "lobby", "text": "   "}', E.INVALID_FRAME),
+    ('{"type": "send", "room": "Bad Room", "text": "x"}', E.INVALID_ROOM),
+    ('{"type": "join", "room": "lobby", "since": -1}', E.INVALID_FRAME),
+    ('{"type": "join", "room": "lobby", "since": true}', E.INVALID_FRAME),
+    ('{"type": "history", "room": "lobby", "limit": 0}', E.INVALID_FRAME),
+    ('{"type": "ping", "ref": {"a": 1}}', E.INVALID_FRAME),
+    ('{"type": "set_lang", "lang": "fr"}', E.INVALID_FRAME),
 ])
 def test_bad_json_frames_get_their_codes(data, code):
     assert code_of(data) == code
 
 
 def test_invalid_utf8_bytes_are_a_bad_frame():
-    assert code_of(b'{"type": "ping", "x": "\xff\xfe"}') == p.BAD_FRAME
+    assert code_of(b'{"type": "ping", "x": "\xff\xfe"}') == E.BAD_FRAME
 
 
 def test_msgpack_refuses_text_and_garbage():
-    assert code_of("not binary", p.MSGPACK) == p.BAD_FRAME
-    assert code_of(b"\xc1\xc1\xc1", p.MSGPACK) == p.BAD_FRAME
-    assert code_of(msgpack.packb({1: 2}), p.MSGPACK) == p.BAD_FRAME
+    assert code_of("not binary", p.MSGPACK) == E.BAD_FRAME
+    assert code_of(b"\xc1\xc1\xc1", p.MSGPACK) == E.BAD_FRAME
+    assert code_of(msgpack.packb({1: 2}), p.MSGPACK) == E.BAD_FRAME
 
 
 def test_text_longer_than_the_limit_is_refused_with_its_ref():
-    with pytest.raises(p.ProtocolError) as info:
+    with pytest.raises(E.ChatError) as info:
         dec({"type": "send", "room": "r", "text": "x" * 11, "ref": "a"}, max_text_chars=10)
-    assert (info.value.code, info.value.ref) == (p.TEXT_TOO_LONG, "a")
+    assert (info.value.code, info.value.ref) == (E.TEXT_TOO_LONG, "a")
     assert dec({"type": "send", "room": "r", "text": "x" * 10}, max_text_chars=10)["text"] == "x" * 10
 
 
@@ -81,7 +83,7 @@ def test_encode_is_compact_utf8_json_and_msgpack_round_trips():
 
 
 def test_error_frame_rounds_retry_after_and_omits_none():
-    assert p.error_frame("rate_limited", "slow down", ref=None, retry_after=1.23456, room=None) == {
+    assert frames.error("rate_limited", "slow down", ref=None, retry_after=1.23456, room=None) == {
         "type": "error", "code": "rate_limited", "message": "slow down", "retry_after": 1.235}
 
 
@@ -107,8 +109,8 @@ frame_like = st.fixed_dictionaries(
 def _decode_never_crashes(data, codec):
     try:
         frame = p.decode(data, codec)
-    except p.ProtocolError as exc:
-        assert exc.code in {p.BAD_FRAME, p.INVALID_FRAME, p.UNKNOWN_TYPE, p.TEXT_TOO_LONG, p.INVALID_ROOM}
+    except E.ChatError as exc:
+        assert exc.code in {E.BAD_FRAME, E.INVALID_FRAME, E.UNKNOWN_TYPE, E.TEXT_TOO_LONG, E.INVALID_ROOM}
         return
     assert frame.type in p.CLIENT_TYPES
 

@@ -1,0 +1,72 @@
+"""The edge's one error type and every code it sends.
+
+A :class:`ChatError` is a request we refuse. The same exception serves both doors: a
+WebSocket session turns it into an ``error`` frame (``code``, ``message``, ``ref``, ``room``,
+``retry_after``) and the HTTP API into ``{"error": {"code", "message"}}`` with ``status``.
+The codec raises it for frames it cannot accept, the chat service for requests it refuses,
+and the moderation gate for moderation's refusals (whose codes, such as ``banned`` or
+``slow_mode``, come from :mod:`moderation` and pass through unchanged).
+
+docs/protocol.md ("Error codes") is the reference for every code below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Frames the codec refuses.
+BAD_FRAME = "bad_frame"  # not decodable: malformed JSON/msgpack, the wrong frame kind, not an object
+INVALID_FRAME = "invalid_frame"  # decodable, but a field is missing or of the wrong type
+UNKNOWN_TYPE = "unknown_type"
+TEXT_TOO_LONG = "text_too_long"
+INVALID_ROOM = "invalid_room"
+
+# Requests the chat service refuses.
+NOT_JOINED = "not_joined"
+ALREADY_JOINED = "already_joined"
+TOO_MANY_ROOMS = "too_many_rooms"
+ROOM_NOT_FOUND = "room_not_found"
+ROOM_EXISTS = "room_exists"
+RATE_LIMITED = "rate_limited"
+UNAVAILABLE = "unavailable"
+INTERNAL = "internal"
+
+# The handshake and the HTTP API.
+UNAUTHORIZED = "unauthorized"
+UNSUPPORTED_SUBPROTOCOL = "unsupported_subprotocol"
+TOO_MANY_CONNECTIONS = "too_many_connections"
+ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+SLOW_CONSUMER = "slow_consumer"  # counted in metrics; the client sees close code 4408
+GUESTS_DISABLED = "guests_disabled"
+INVALID_PARAMETER = "invalid_parameter"
+BAD_JSON = "bad_json"
+TOO_LARGE = "too_large"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+HTTP_ERROR = "http_error"
+
+# Moderation's own refusals, by code, as HTTP statuses (anything else: the caller's default).
+_MODERATION_STATUS = {"forbidden": 403, "not_found": 404, "invalid": 422, "rate_limited": 429}
+
+
+class ChatError(Exception):
+    """A request we refuse, with its documented code.
+
+    ``ref`` is the client frame's ref when it could be read; ``status`` is the HTTP status
+    the API answers with; ``retry_after`` (seconds) says when trying again may work.
+    """
+
+    def __init__(self, code: str, message: str, *, status: int = 400, retry_after: float | None = None,
+                 ref: Any = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.ref = ref
+        self.extra = extra
+
+    @classmethod
+    def from_moderation(cls, code: str, message: str, retry_after: float | None = None, *,
+                        status: int = 400) -> "ChatError":
+        return cls(code, message, status=_MODERATION_STATUS.get(code, status), retry_after=retry_after)
