@@ -45,7 +45,7 @@ from moderation.model import (
     _reason,
 )
 from moderation.normalize import Normalized, normalize
-from moderation.ratelimit import Limits, RateLimiter, Rejection
+from moderation.ratelimit import Limits, RateLimiter, Rejection, report_bucket
 from moderation.terms import Matcher, Term, TermError, check, mask, verdict
 from rooms.engine import Engine
 
@@ -141,7 +141,7 @@ class Moderation(HostActions):
         self, room: str, actor: Actor, text: str, *, conn_id: str = "",
         extra: dict[str, Any] | None = None,
     ) -> Decision:
-        """Gate one message. Order: banned, timed out ("muted"), locked ("room_locked"), slow
+        """Gate one message. Order: banned, timed out ("timed_out"), locked ("room_locked"), slow
         mode, rate limits ("rate_limited"), flood, blocked terms ("blocked_term" / mask /
         hold). ``extra`` is stored with a held message and returned by :meth:`approve`."""
         role = await self.role_of(room, actor)
@@ -151,7 +151,7 @@ class Moderation(HostActions):
         if mute is not None:
             wait = float(mute.get("until", 0)) - self.clock()
             if wait > 0:
-                return Decision.reject("muted", "you are timed out in this room", round(wait, 3))
+                return Decision.reject("timed_out", "you are timed out in this room", round(wait, 3))
         settings = await self.state.get(room, NS_SETTINGS, "room") or {}
         if settings.get("locked") and not R.can(role, "send_locked"):
             return Decision.reject("room_locked", "the room is locked: only moderators can post")
@@ -271,7 +271,7 @@ class Moderation(HostActions):
         existing = await self.state.get(room, NS_REPORTED, claim)
         if existing:
             return {"id": existing, "duplicate": True}
-        wait = await self.state.take_token(f"rl:{room}:report:{actor.user_id}", rate=0.1, burst=5)
+        wait = await self.state.take_token(report_bucket(room, actor.user_id), rate=0.1, burst=5)
         if wait > 0:
             raise ModerationError("rate_limited", f"too many reports: retry in {wait:.1f}s")
         report_id = "r-" + secrets.token_hex(8)

@@ -75,7 +75,7 @@ async def test_timeout_mutes_across_nodes_then_expires(nodes):
     [event] = controls(nodes.events, "timeout")
     assert event["until"] == r["until"] and event["disconnect"] is False
     d = await nodes.b.check_send(ROOM, BOB, "hi", conn_id="c2")
-    assert d.code == "muted" and 0 < d.retry_after <= 0.3
+    assert d.code == "timed_out" and 0 < d.retry_after <= 0.3
     assert (await nodes.b.check_join(ROOM, BOB)).action == "allow"  # muted, not banned
     await asyncio.sleep(0.35)
     assert (await nodes.b.check_send(ROOM, BOB, "hi", conn_id="c2")).action == "allow"

@@ -310,7 +310,6 @@ export class RoomController {
     switch (frame.code) {
       case "rate_limited": return countdown("err_rate_limited", t("err_rate_limited", { s: 1 }));
       case "slow_mode": return countdown("err_slow_mode", t("err_slow_mode", { s: this.settings.slow_mode }));
-      case "muted":
       case "timed_out": return countdown("err_timed_out", t("err_timed_out_plain"));
       case "flood": return countdown("err_flood", t("err_flood"));
       case "banned": return this.end("banned");
