@@ -41,11 +41,11 @@ class HostActions:
     async def act(self, room: str, actor: Actor, action: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Perform a host action (see docs/moderation.md for each action's params/result)."""
         params = dict(params or {})
-        handler = getattr(self, f"_act_{action}", None) if isinstance(action, str) else None
+        handler = ACTIONS.get(action) if isinstance(action, str) else None
         if handler is None:
             raise ModerationError("invalid", f"unknown action {action!r}")
         role = await self.role_of(room, actor)
-        return await handler(room, actor, role, params)
+        return await handler(self, room, actor, role, params)
 
     def _require(self, role: str, action: str) -> None:
         if not R.can(role, action):
@@ -325,3 +325,28 @@ class HostActions:
         await self._audit(room, actor, role, "set_limits", details=merged)
         return {"limits": effective.to_dict()}
 
+
+# Every host action by name, in the order they are defined above.
+ACTIONS = {
+    "timeout": HostActions._act_timeout,
+    "untimeout": HostActions._act_untimeout,
+    "kick": HostActions._act_kick,
+    "ban": HostActions._act_ban,
+    "unban": HostActions._act_unban,
+    "bans": HostActions._act_bans,
+    "slow_mode": HostActions._act_slow_mode,
+    "lock": HostActions._act_lock,
+    "unlock": HostActions._act_unlock,
+    "delete": HostActions._act_delete,
+    "clear": HostActions._act_clear,
+    "pin": HostActions._act_pin,
+    "unpin": HostActions._act_unpin,
+    "add_moderator": HostActions._act_add_moderator,
+    "remove_moderator": HostActions._act_remove_moderator,
+    "moderators": HostActions._act_moderators,
+    "add_term": HostActions._act_add_term,
+    "remove_term": HostActions._act_remove_term,
+    "set_terms": HostActions._act_set_terms,
+    "list_terms": HostActions._act_list_terms,
+    "set_limits": HostActions._act_set_limits,
+}
