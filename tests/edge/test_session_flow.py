@@ -1,0 +1,326 @@
+"""The node's whole client-facing behaviour, in-process: frames in, frames out, milliseconds.
+
+These drive :class:`chatserver.app.LiveBridge` over the memory engine with a fake
+translator. What needs uvicorn, Redis or a browser is tested in tests/server, tests/cluster
+and tests/web with real processes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+
+from chatserver import errors as E
+from chatserver import protocol as p
+from rooms.engine import Member
+
+
+async def test_welcome_states_the_limits_in_force(node):
+    client = await node.connect("Ann")
+    await client.send({"type": "ping"})  # the welcome was taken by connect(); read it again
+    welcome = client.session.welcome()
+    limits = welcome["limits"]
+    s = node.bridge.settings
+    assert limits["max_text_chars"] == s.max_text_chars
+    assert limits["message_rate"] == s.rate_user and limits["message_burst"] == s.rate_user_burst
+    assert limits["frame_rate"] == s.rate_frames and limits["frame_burst"] == s.rate_frames_burst
+    assert welcome["translation"]["enabled"] is True
+    assert welcome["user"] == {"id": client.user.id, "name": "Ann", "lang": "en", "kind": "member"}
+
+
+async def test_join_send_ack_and_fan_out(node):
+    ann = await node.joined("Ann", "lobby")
+    bob = await node.joined("Bob", "lobby")
+    await ann.expect("presence", event="join", member={**bob.user.public(), "role": "member"})
+    ack = await ann.request({"type": "send", "room": "lobby", "text": "hello", "client_msg_id": "c1"}, "ack")
+    assert ack["status"] == "published" and ack["offset"] == 1 and ack["client_msg_id"] == "c1"
+    for client in (ann, bob):
+        message = await client.expect("message", offset=1)
+        assert message["text"] == "hello" and message["author"]["id"] == ann.user.id
+        assert message["author"]["role"] == "member" and message["lang"] == "en"
+        assert message["client_msg_id"] == "c1" and message["epoch"] == ack["epoch"]
+
+
+async def test_the_sender_gets_its_message_before_its_ack(node):
+    ann = await node.joined("Ann", "lobby")
+    await ann.send({"type": "send", "room": "lobby", "text": "first", "ref": 7})
+    await ann.expect("ack", ref=7)
+    assert [f["type"] for f in ann.sink.frames if f["type"] in ("message", "ack")] == ["message"]
+
+
+async def test_a_retry_with_the_same_client_msg_id_is_acked_not_published_twice(node):
+    ann = await node.joined("Ann", "lobby")
+    first = await ann.request({"type": "send", "room": "lobby", "text": "hi", "client_msg_id": "x"}, "ack")
+    again = await ann.request({"type": "send", "room": "lobby", "text": "hi", "client_msg_id": "x"}, "ack")
+    assert again["status"] == "duplicate" and again["offset"] == first["offset"] and again["id"] == first["id"]
+    page = await ann.request({"type": "history", "room": "lobby"}, "history")
+    assert [e["offset"] for e in page["events"] if e["type"] == "message"] == [1]
+
+
+async def test_history_pages_and_says_the_limit_it_applied(node):
+    ann = await node.joined("Ann", "lobby")
+    for i in range(5):
+        await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
+    page = await ann.request({"type": "history", "room": "lobby", "limit": 2}, "history")
+    assert [e["text"] for e in page["events"]] == ["m3", "m4"] and page["has_more"] is True
+    older = await ann.request({"type": "history", "room": "lobby", "limit": 2,
+                               "before": page["events"][0]["offset"]}, "history")
+    assert [e["text"] for e in older["events"]] == ["m1", "m2"]
+    clamped = await ann.request({"type": "history", "room": "lobby", "limit": 5000}, "history")
+    assert clamped["limit"] == 100 and len(clamped["events"]) == 5
+    refused = await ann.error({"type": "history", "room": "lobby", "limit": 0})
+    assert refused["code"] == E.INVALID_FRAME
+
+
+async def test_recovery_by_offset_gets_exactly_what_was_missed(node):
+    ann = await node.joined("Ann", "lobby")
+    for i in range(3):
+        await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
+    joined = await ann.request({"type": "leave", "room": "lobby"}, "left")
+    assert joined["reason"] == "left"
+    bob = await node.joined("Bob", "lobby")
+    for i in range(3, 6):
+        await bob.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
+    back = await ann.request({"type": "join", "room": "lobby", "since": 3,
+                              "epoch": (await bob.request({"type": "history", "room": "lobby"},
+                                                          "history"))["epoch"]}, "joined")
+    assert back["recovered"] is True
+    assert [e["text"] for e in back["history"]] == ["m3", "m4", "m5"]
+    wrong_epoch = await node.connect("Cy")
+    stale = await wrong_epoch.request({"type": "join", "room": "lobby", "since": 3, "epoch": "other"}, "joined")
+    assert stale["recovered"] is False
+
+
+async def test_held_message_is_approved_and_published_under_its_client_msg_id(node):
+    owner_user = node.user("Olive")
+    await node.bridge.chat.create_room("stage", title="Stage", owner=owner_user)
+    owner = await node.connect(user=owner_user)
+    assert (await owner.request({"type": "join", "room": "stage"}, "joined"))["role"] == "owner"
+    await owner.request({"type": "moderate", "room": "stage", "action": "add_term",
+                         "params": {"term": "spoiler", "action": "hold"}}, "moderated")
+    ann = await node.joined("Ann", "stage")
+    ack = await ann.request({"type": "send", "room": "stage", "text": "a spoiler here", "client_msg_id": "h1"},
+                            "ack")
+    assert ack["status"] == "held" and ack["hold_id"]
+    review = await owner.expect("review", action="added")
+    assert review["item"]["text"] == "a spoiler here"
+    assert not ann.frames_of("review")  # members do not see the queue
+    result = await node.bridge.chat.decide("stage", owner_user, ack["hold_id"], "approve")
+    assert result["resolution"] == "approved"
+    notice = await ann.expect("notice", code="held_approved")
+    assert notice["id"] == ack["hold_id"]
+    message = await ann.expect("message", client_msg_id="h1")
+    assert message["text"] == "a spoiler here" and message["offset"] == result["offset"]
+
+
+async def test_kick_and_ban_leave_the_room_and_a_ban_holds(node):
+    owner_user = node.user("Olive")
+    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
+    owner = await node.connect(user=owner_user)
+    await owner.request({"type": "join", "room": "stage"}, "joined")
+    ann = await node.joined("Ann", "stage")
+    await owner.request({"type": "moderate", "room": "stage", "action": "kick",
+                         "params": {"user_id": ann.user.id, "reason": "calm down"}}, "moderated")
+    left = await ann.expect("left", reason="kicked")
+    assert "calm down" in left["message"]
+    await ann.settle()
+    assert "stage" not in ann.session.rooms
+    await owner.expect("presence", event="leave")
+    await ann.request({"type": "join", "room": "stage"}, "joined")  # a kick is not a ban
+    await owner.request({"type": "moderate", "room": "stage", "action": "ban",
+                         "params": {"user_id": ann.user.id}}, "moderated")
+    await ann.expect("left", reason="banned")
+    refused = await ann.error({"type": "join", "room": "stage"})
+    assert refused["code"] == "banned" and refused["room"] == "stage"
+
+
+async def test_a_member_may_not_moderate(node):
+    owner_user = node.user("Olive")
+    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
+    ann = await node.joined("Ann", "stage")
+    refused = await ann.error({"type": "moderate", "room": "stage", "action": "kick",
+                               "params": {"user_id": owner_user.id}})
+    assert refused["code"] == "forbidden"
+
+
+async def test_role_change_reaches_the_member_and_everyone_s_list(node):
+    owner_user = node.user("Olive")
+    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
+    owner = await node.connect(user=owner_user)
+    await owner.request({"type": "join", "room": "stage"}, "joined")
+    ann = await node.joined("Ann", "stage")
+    await owner.request({"type": "moderate", "room": "stage", "action": "add_moderator",
+                         "params": {"user_id": ann.user.id}}, "moderated")
+    assert (await ann.expect("role"))["role"] == "moderator"
+    badge = await owner.expect("presence", event="role")
+    assert badge["member"] == {"id": ann.user.id, "role": "moderator"}
+    await ann.settle()
+    assert ann.session.rooms["stage"].role == "moderator"
+    members = await node.bridge.engine.presence.members("stage")
+    assert {m.user_id: m.role for m in members}[ann.user.id] == "moderator"
+
+
+async def test_timeout_tells_the_member_and_refuses_their_messages(node):
+    owner_user = node.user("Olive")
+    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
+    owner = await node.connect(user=owner_user)
+    await owner.request({"type": "join", "room": "stage"}, "joined")
+    ann = await node.joined("Ann", "stage")
+    await owner.request({"type": "moderate", "room": "stage", "action": "timeout",
+                         "params": {"user_id": ann.user.id, "seconds": 60}}, "moderated")
+    notice = await ann.expect("notice", code="timed_out")
+    assert notice["until"] > 0
+    refused = await ann.error({"type": "send", "room": "stage", "text": "hi"})
+    assert refused["code"] == "timed_out" and refused["retry_after"] > 0
+
+
+async def test_translation_follows_the_message_for_readers_of_the_other_language(node):
+    ann = await node.joined("Ann", "lobby", "en")
+    li = await node.joined("Li", "lobby", "zh")
+    ack = await ann.request({"type": "send", "room": "lobby", "text": "hello there"}, "ack")
+    translation = await li.expect("translation")
+    assert translation["text"] == "[zh] hello there" and translation["message_offset"] == ack["offset"]
+    assert translation["lang"] == "zh" and translation["source_lang"] == "en"
+    assert translation["offset"] == ack["offset"] + 1
+    await ann.settle()
+    assert not ann.frames_of("translation")  # Ann reads English
+    assert node.translator.calls == [("hello there", "en", "zh")]  # once, not per reader
+
+
+async def test_traditional_readers_get_converted_translations_live_and_in_history(node):
+    ann = await node.joined("Ann", "lobby", "en")
+    li = await node.connect("Li", "zh")
+    await li.request({"type": "set_lang", "lang": "zh", "script": "hant"}, "lang")
+    await li.request({"type": "join", "room": "lobby"}, "joined")
+    await ann.request({"type": "send", "room": "lobby", "text": "hello"}, "ack")
+    node.translator.calls.clear()
+    live = await li.expect("translation")
+    assert live["script"] == "hant"
+    page = await li.request({"type": "history", "room": "lobby"}, "history")
+    assert [e.get("script") for e in page["events"] if e["type"] == "translation"] == ["hant"]
+
+
+async def test_a_translation_that_cannot_be_made_is_said_to_be_unavailable(node):
+    node.translator.fail.add("zh")
+    ann = await node.joined("Ann", "lobby", "en")
+    li = await node.joined("Li", "lobby", "zh")
+    ack = await ann.request({"type": "send", "room": "lobby", "text": "hello"}, "ack")
+    unavailable = await li.expect("translation_unavailable")
+    assert unavailable["message_offset"] == ack["offset"] and "offset" not in unavailable
+
+
+async def test_typing_is_passed_on_at_most_every_two_seconds(node):
+    ann = await node.joined("Ann", "lobby")
+    bob = await node.joined("Bob", "lobby")
+    for _ in range(3):
+        await ann.send({"type": "typing", "room": "lobby"})
+    await bob.expect("presence", event="typing")
+    await bob.settle()
+    assert not [f for f in bob.frames_of("presence") if f["event"] == "typing"]
+    assert not [f for f in ann.frames_of("presence") if f["event"] == "typing"]  # not echoed
+
+
+async def test_a_users_second_connection_is_not_announced_twice(node):
+    ann = await node.joined("Ann", "lobby")
+    bob_user = node.user("Bob")
+    bob1 = await node.connect(user=bob_user)
+    await bob1.request({"type": "join", "room": "lobby"}, "joined")
+    bob2 = await node.connect(user=bob_user)
+    joined = await bob2.request({"type": "join", "room": "lobby"}, "joined")
+    assert joined["member_count"] == 2
+    await ann.expect("presence", event="join")
+    await bob1.close()
+    await bob2.close()
+    leave = await ann.expect("presence", event="leave")
+    assert leave["member"]["id"] == bob_user.id
+    await ann.settle()
+    assert [f["event"] for f in ann.frames_of("presence")] == []
+
+
+async def test_presence_expiry_announces_users_who_are_gone(node):
+    ann = await node.joined("Ann", "lobby")
+    ghost = Member(conn_id="dead-conn", user_id="ghost", name="Ghost", lang="en", node="dead-node")
+    await node.bridge.engine.presence.add("lobby", ghost)
+    await node.bridge.engine.presence.remove("lobby", "dead-conn")
+    await node.bridge.engine.presence.on_expired("lobby", [ghost])
+    leave = await ann.expect("presence", event="leave")
+    assert leave["member"]["id"] == "ghost"
+    # A user still present through another connection is not announced as gone.
+    await node.bridge.engine.presence.on_expired("lobby", [Member("x", ann.user.id, "Ann", "en")])
+    await ann.settle()
+    assert not ann.frames_of("presence")
+
+
+async def test_errors_name_their_code_and_ref(node):
+    ann = await node.connect("Ann")
+    cases = [
+        ({"type": "send", "room": "lobby", "text": "hi"}, E.NOT_JOINED),
+        ({"type": "explode"}, E.UNKNOWN_TYPE),
+        ({"type": "join", "room": "Bad Room"}, E.INVALID_ROOM),
+        ({"type": "join"}, E.INVALID_FRAME),
+        ({"type": "send", "room": "lobby", "text": "x" * 2001}, E.TEXT_TOO_LONG),
+    ]
+    for frame, code in cases:
+        error = await ann.error(frame)
+        assert error["code"] == code, (frame, error)
+        assert error["message"]
+    await ann.request({"type": "join", "room": "lobby"}, "joined")
+    assert (await ann.error({"type": "join", "room": "lobby"}))["code"] == E.ALREADY_JOINED
+    await ann.send("{not json")
+    assert (await ann.expect("error"))["code"] == E.BAD_FRAME
+    await ann.send(b'{"type": "ping"}')  # a binary frame on the JSON subprotocol
+    bad = await ann.expect("error")
+    assert bad["code"] == E.BAD_FRAME and "text" in bad["message"]
+
+
+async def test_msgpack_connections_get_msgpack_and_refuse_text(node):
+    ann = await node.connect("Ann", codec=p.MSGPACK)
+    await ann.send(msgpack.packb({"type": "join", "room": "lobby", "ref": 1}))
+    assert (await ann.expect("joined"))["ref"] == 1
+    await ann.send(json.dumps({"type": "ping"}))
+    assert (await ann.expect("error"))["code"] == E.BAD_FRAME
+
+
+async def test_too_many_frames_are_refused_with_retry_after(make_node):
+    node = await make_node(rate_frames=1.0, rate_frames_burst=3.0)
+    ann = await node.connect("Ann")
+    for _ in range(3):
+        await ann.request({"type": "ping"}, "pong")
+    await ann.send({"type": "ping", "ref": 9})
+    refused = await ann.expect("error")  # refused before it is read, so without its ref
+    assert refused["code"] == E.RATE_LIMITED and 0 < refused["retry_after"] <= 1 and "ref" not in refused
+
+
+async def test_rooms_per_connection_are_capped(make_node):
+    node = await make_node(max_rooms_per_connection=2)
+    ann = await node.connect("Ann")
+    for room in ("a", "b"):
+        await ann.request({"type": "join", "room": room}, "joined")
+    assert (await ann.error({"type": "join", "room": "c"}))["code"] == E.TOO_MANY_ROOMS
+
+
+async def test_no_auto_create_refuses_unknown_rooms(make_node):
+    node = await make_node(auto_create_rooms=False)
+    ann = await node.connect("Ann")
+    assert (await ann.error({"type": "join", "room": "nowhere"}))["code"] == E.ROOM_NOT_FOUND
+
+
+async def test_a_slow_consumer_is_aborted_without_slowing_the_room(make_node):
+    node = await make_node(outbound_max_messages=5)
+    ann = await node.joined("Ann", "lobby")
+    slow = await node.joined("Slow", "lobby")
+    slow.sink.writable = lambda: False  # this client stopped reading
+    for i in range(10):
+        await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
+    assert slow.sink.aborted[0] == p.CLOSE_SLOW_CONSUMER
+    await ann.expect("message", offset=10)
+
+
+async def test_closing_a_session_leaves_its_rooms(node):
+    ann = await node.joined("Ann", "lobby")
+    bob = await node.joined("Bob", "lobby")
+    await bob.close()
+    await ann.expect("presence", event="leave")
+    assert node.bridge.connections_of(bob.user.id) == 0
+    assert [m.user_id for m in await node.bridge.engine.presence.members("lobby")] == [ann.user.id]
