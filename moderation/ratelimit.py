@@ -9,7 +9,8 @@ Promises:
   :class:`Rejection` with a ``retry_after`` in seconds, or ``None``.
 - :class:`RateLimiter` does the I/O through :class:`rooms.engine.StateStore` only, so every
   node sees the same counters: token buckets with the atomic ``take_token`` (per user per
-  room, and per connection), slow mode with an atomic ``add`` of a key that expires after
+  room, under the room's hash tag so it lives on the room's shard of a Redis Cluster, and
+  per connection), slow mode with an atomic ``add`` of a key that expires after
   the slow-mode interval, and flood control with ``flood_max`` expiring slots per
   (user, message fingerprint) claimed with atomic ``add``, so two nodes never both let the
   same excess message through.
@@ -119,10 +120,18 @@ def flood_digest(fingerprint: str, text: str) -> str:
 
 
 def user_bucket(room: str, user_id: str) -> str:
-    return f"rl:{room}:u:{user_id}"
+    """Under the room's hash tag (``{room}...``): on a Redis Cluster the bucket lives on the
+    room's shard, so a send touches no shard but its room's."""
+    return f"{{{room}}}:rl:u:{user_id}"
+
+
+def report_bucket(room: str, user_id: str) -> str:
+    return f"{{{room}}}:rl:report:{user_id}"
 
 
 def conn_bucket(conn_id: str) -> str:
+    """A connection's bucket spans its rooms, so it has no room's tag; the Redis engine takes
+    it on the connection's own node while the bucket's shard is unreachable."""
     return f"rl:c:{conn_id}"
 
 

@@ -6,15 +6,22 @@
   publishes it (PUBLISH, or SPUBLISH on a cluster) and remembers the idempotency key, so history
   order and live order are the same and each event has exactly one offset.
 - Each node holds ONE pub/sub subscription per room it serves, on one pub/sub connection per
-  Redis server (per shard on a cluster) read by one listener task. Each message is decoded
-  once. The listener remembers the last offset it delivered per room and fills any gap it sees
-  from the stream before delivering what follows; after a Redis outage it resubscribes every
-  room and fills from the last offset delivered, so the handler sees every event once, in order.
+  Redis server (per cluster master) read by one listener task
+  (:mod:`rooms.redis_pubsub`). Each message is decoded once. The node remembers the last
+  offset it delivered per room and fills any gap it sees from the stream before delivering
+  what follows, so the handler sees every event once, in order.
+- Failure is tracked per shard (the one server, or each cluster master). When a pub/sub
+  connection drops, only the rooms it carried are resubscribed: the supervisor refreshes the
+  cluster's slot map, subscribes each room on the master that now owns its slot (one
+  SSUBSCRIBE per slot: a sharded subscribe may not span slots) and fills every room from the
+  last offset it delivered. It retries with a short backoff until it succeeds, counting and
+  logging each failure; rooms on healthy shards are never touched.
 - If a room's history is lost (expired, or Redis restarted without persistence) the room gets
   a new epoch, and readers holding offsets of the old epoch get ``recovered: false``.
-- While Redis is unreachable every operation raises :class:`EngineUnavailable` within the
-  socket timeout, :meth:`health` says degraded, and a reconnect loop with backoff restores the
-  subscriptions.
+- While a shard is unreachable every operation on it raises :class:`EngineUnavailable` within
+  the socket timeout. :meth:`RedisEngine.health` is ``ok``, ``partial`` (some cluster shards
+  failing: this node still serves every room on the others) or ``degraded`` (no Redis at all),
+  with the state of every shard.
 
 Presence and the state store live in :mod:`rooms.redis_state`; key names in
 :mod:`rooms.redis_keys`; Lua in :mod:`rooms.redis_scripts`. docs/deploy.md documents every key.
@@ -31,12 +38,14 @@ import math
 import os
 import random
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import redis.asyncio as aioredis
 import redis.exceptions as rex
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -53,14 +62,23 @@ from rooms.engine import (
     PublishResult,
     StreamPosition,
 )
+from rooms.redis_pubsub import PubSubConnection
+from rooms.redis_state import RedisPresence, RedisStateStore
 
 log = logging.getLogger(__name__)
 
 # Redis connections per node (per shard on a cluster).
 MAX_CONNECTIONS = 256
 
-CLUSTER_SCHEME = "redis+cluster://"
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+CLUSTER_SCHEME = CLUSTER_SCHEMES[0]
 FILL_BATCH = 500
+FILL_PARALLEL = 32
+# Backoff of the supervisor between repair attempts: 50 ms doubling to this, with jitter.
+BACKOFF_MAX = 0.5
+# While a shard stays unreachable, log it again this often (the first failure at once).
+LOG_EVERY = 10.0
+MAIN = "main"
 
 # Failures that mean "Redis is not reachable right now" rather than a bug.
 _UNREACHABLE = (
@@ -68,6 +86,8 @@ _UNREACHABLE = (
     rex.MasterDownError, rex.ReadOnlyError, rex.RedisClusterException, OSError,
     asyncio.TimeoutError,
 )
+# A cluster answer that means "ask someone else": the slot map is stale.
+_REDIRECTS = (rex.MovedError, rex.AskError)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -83,6 +103,44 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """Seed nodes and client options of ``redis+cluster://[user:password@]h1:p1,h2:p2,...``.
+
+    Any number of seeds may be listed (the client needs one that answers); the port defaults
+    to 6379; ``rediss+cluster://`` turns on TLS. A plain ``redis://host:port`` is accepted too.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a Redis URL: {url!r}")
+    rest = rest.split("/", 1)[0].split("?", 1)[0]
+    options: dict[str, Any] = {}
+    if scheme.startswith("rediss"):
+        options["ssl"] = True
+    if "@" in rest:
+        auth, rest = rest.rsplit("@", 1)
+        user, colon, password = auth.partition(":")
+        if colon:
+            if user:
+                options["username"] = unquote(user)
+            options["password"] = unquote(password)
+        elif auth:
+            options["password"] = unquote(auth)
+    seeds = []
+    for part in rest.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.startswith("["):  # [ipv6]:port
+            host, _, port = part[1:].partition("]")
+            port = port.lstrip(":")
+        else:
+            host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
+        seeds.append((host, int(port) if port else 6379))
+    if not seeds:
+        raise ValueError(f"no seed node in {url!r}")
+    return seeds, options
+
+
 @dataclass
 class _RoomSub:
     """This node's subscription to one room."""
@@ -94,94 +152,28 @@ class _RoomSub:
     epoch: str = ""
     # Not None while a fill from history is running: live events wait here meanwhile.
     buffer: list[Event] | None = field(default_factory=list)
-    conn: "_PubSub | None" = None
+    conn: PubSubConnection | None = None
+    # pending (first subscribe running) | live | orphan (needs a subscription) |
+    # subscribing (the supervisor is on it) | gone (unsubscribed)
+    state: str = "pending"
+    needs_fill: bool = False
+    filling: bool = False
 
 
-class _PubSub:
-    """One pub/sub connection (to the Redis server, or to one cluster shard) and its reader."""
+@dataclass
+class _Shard:
+    """One Redis server (one cluster master) as this node sees it."""
 
-    def __init__(self, engine: "RedisEngine", name: str, factory, sharded: bool) -> None:
-        self.engine = engine
-        self.name = name
-        self.factory = factory
-        self.sharded = sharded
-        self.conn = None
-        self.task: asyncio.Task | None = None
-        self.waiters: dict[bytes, list[asyncio.Future]] = {}
-        self.closed = False
+    name: str
+    status: str = "ok"  # ok | failing
+    error: str = ""
+    since: float = 0.0  # monotonic time it started failing
+    failures: int = 0  # failure episodes
+    logged: float = 0.0
 
-    async def open(self) -> None:
-        self.conn = self.factory()
-        await asyncio.wait_for(self.conn.connect(), self.engine.socket_timeout + 1)
-        self.task = asyncio.create_task(self._read(), name=f"redis-pubsub-{self.name}")
-
-    async def subscribe(self, channels: list[bytes]) -> None:
-        if not channels:
-            return
-        loop = asyncio.get_running_loop()
-        futures = []
-        for channel in channels:
-            future = loop.create_future()
-            self.waiters.setdefault(channel, []).append(future)
-            futures.append(future)
-        await self.conn.send_command("SSUBSCRIBE" if self.sharded else "SUBSCRIBE", *channels)
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), self.engine.socket_timeout + 1)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-
-    async def unsubscribe(self, channel: bytes) -> None:
-        if self.conn is not None and not self.closed:
-            await self.conn.send_command("SUNSUBSCRIBE" if self.sharded else "UNSUBSCRIBE", channel)
-
-    async def _read(self) -> None:
-        idle = 0
-        interval = self.engine.ping_interval
-        try:
-            while True:
-                response = await self.conn.read_response(timeout=interval, disconnect_on_error=False)
-                if response is None:
-                    idle += 1
-                    if idle > 2:
-                        raise rex.TimeoutError("pub/sub connection silent")
-                    await self.conn.send_command("PING")
-                    continue
-                idle = 0
-                if not isinstance(response, list) or not response:
-                    continue
-                kind = response[0]
-                if kind in (b"message", b"smessage"):
-                    await self.engine._on_message(response[1], response[2])
-                elif kind in (b"subscribe", b"ssubscribe"):
-                    for future in self.waiters.pop(response[1], []):
-                        if not future.done():
-                            future.set_result(None)
-                elif kind == b"sunsubscribe" and self.engine._wants(response[1], self):
-                    # the slot moved away from this shard: resubscribe everything
-                    raise rex.ConnectionError("shard channel unsubscribed by the server")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not self.closed:
-                self.engine._signal_failure(f"pub/sub {self.name}: {exc!r}")
-        finally:
-            for futures in self.waiters.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(rex.ConnectionError("pub/sub connection lost"))
-            self.waiters.clear()
-
-    async def close(self) -> None:
-        self.closed = True
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(BaseException):
-                await self.task
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await self.conn.disconnect(nowait=True)
+    @property
+    def failing(self) -> bool:
+        return self.status != "ok"
 
 
 class RedisBroker(Broker):
@@ -274,9 +266,9 @@ class RedisBroker(Broker):
 class RedisEngine(Engine):
     """One node of a LiveBridge cluster sharing a Redis or a Redis Cluster.
 
-    ``url`` is ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://host:port`` (any
-    node of a Redis Cluster; ``cluster=True`` does the same for a plain URL). Presence
-    heartbeats default to every ``heartbeat_interval`` seconds (env
+    ``url`` is ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://h1:p1,h2:p2``
+    (seed nodes of a Redis Cluster, any that answers will do; ``cluster=True`` does the same
+    for a plain URL). Presence heartbeats default to every ``heartbeat_interval`` seconds (env
     ``LIVEBRIDGE_REDIS_HEARTBEAT``, default 5) with a node key TTL of ``node_ttl`` seconds
     (env ``LIVEBRIDGE_REDIS_NODE_TTL``, default 15).
     """
@@ -285,8 +277,6 @@ class RedisEngine(Engine):
                  history_ttl: float | None = None, idempotency_ttl: float = 300.0,
                  heartbeat_interval: float | None = None, node_ttl: float | None = None,
                  socket_timeout: float | None = None, cluster: bool | None = None) -> None:
-        from rooms.redis_state import RedisPresence, RedisStateStore
-
         self.url = url
         self.node_id = node_id
         self.history_size = int(history_size)
@@ -297,7 +287,7 @@ class RedisEngine(Engine):
         self.node_ttl = node_ttl or _env_float("LIVEBRIDGE_REDIS_NODE_TTL", 15.0)
         self.socket_timeout = socket_timeout or _env_float("LIVEBRIDGE_REDIS_TIMEOUT", 1.5)
         self.ping_interval = max(0.5, min(2.0, self.heartbeat_interval))
-        self.cluster = url.startswith(CLUSTER_SCHEME) if cluster is None else cluster
+        self.cluster = url.startswith(CLUSTER_SCHEMES) if cluster is None else cluster
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
         self.redis = self._make_client()
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
@@ -306,16 +296,22 @@ class RedisEngine(Engine):
         self.state = RedisStateStore(self)
         self._rooms: dict[str, _RoomSub] = {}
         self._by_channel: dict[bytes, _RoomSub] = {}
-        self._pubsubs: dict[str, _PubSub] = {}
-        self._status = "starting"
+        self._pubsubs: dict[str, PubSubConnection] = {}
+        self._open_locks: dict[str, asyncio.Lock] = {}
+        self._shards: dict[str, _Shard] = {} if self.cluster else {MAIN: _Shard(MAIN)}
+        self._connected = False  # a first repair pass has succeeded
+        self._suspect = True  # the slot map may be stale: refresh and check every shard
         self._last_error = ""
-        self._failed = asyncio.Event()
+        self._wake = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._fills: set[asyncio.Task] = set()
         self._closed = False
-        self.reconnects = 0
+        #: Counters for metrics (also in :meth:`health`).
+        self.reconnects = 0  # pub/sub connections lost
+        self.resubscribed = 0  # rooms subscribed again after their connection was lost
+        self.resubscribe_failures = 0  # attempts to resubscribe that failed
+        self.slot_refreshes = 0  # slot-map refreshes (cluster)
 
     # Clients -------------------------------------------------------------------------------
 
@@ -323,10 +319,10 @@ class RedisEngine(Engine):
         common = dict(socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout,
                       retry=Retry(NoBackoff(), 0), decode_responses=False, protocol=2)
         if self.cluster:
-            url = self.url
-            if url.startswith(CLUSTER_SCHEME):
-                url = "redis://" + url[len(CLUSTER_SCHEME):]
-            return RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **common)
+            seeds, options = parse_cluster_url(self.url)
+            return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in seeds],
+                                require_full_coverage=False, max_connections=MAX_CONNECTIONS,
+                                **options, **common)
         # A blocking pool: a burst of joins waits a moment for a connection instead of
         # failing with "too many connections" (redis-py's default pool raises at its cap).
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -344,18 +340,45 @@ class RedisEngine(Engine):
                       retry=Retry(NoBackoff(), 0))
         return lambda: cls(**kwargs)
 
+    def _shard_name(self, key: str | bytes) -> str | None:
+        """The shard that serves ``key`` now (None: the cluster's map has no owner for it)."""
+        if not self.cluster:
+            return MAIN
+        try:
+            return self.redis.get_node_from_key(key).name
+        except Exception:
+            return None
+
+    def shard_failing(self, key: str) -> bool:
+        """Whether the shard of ``key`` is known to be unreachable (so don't wait on it)."""
+        if not self._connected:
+            return False
+        name = self._shard_name(key)
+        shard = self._shards.get(name) if name is not None else None
+        return shard is None or shard.failing
+
     @contextlib.contextmanager
     def guard(self):
-        """Turn Redis failures into engine errors (and start reconnecting if Redis is gone)."""
+        """Turn Redis failures into engine errors, and report the shard that failed."""
         try:
             yield
         except EngineError:
             raise
+        except _REDIRECTS as exc:  # not followed (too many redirects): refresh the map
+            self._suspect = True
+            self._wake.set()
+            raise EngineUnavailable(f"redis cluster moving: {exc}") from exc
         except _UNREACHABLE as exc:
-            self._signal_failure(repr(exc))
+            self._report_failure(self._shard_of(exc), repr(exc))
             raise EngineUnavailable(f"redis unreachable: {exc}") from exc
         except rex.RedisError as exc:
             raise EngineError(f"redis: {exc}") from exc
+
+    def _shard_of(self, exc: BaseException) -> str | None:
+        if not self.cluster:
+            return MAIN
+        name = getattr(getattr(exc, "connection", None), "name", None)
+        return name if isinstance(name, str) else None
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -366,14 +389,13 @@ class RedisEngine(Engine):
     # Lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._failed = asyncio.Event()
+        self._wake = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._lock = asyncio.Lock()
         self._tasks = [asyncio.create_task(self._supervise(), name="redis-supervisor"),
                        asyncio.create_task(self._heartbeat(), name="redis-heartbeat")]
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._first_attempt.wait(), self.socket_timeout * 3 + 2)
-        if self._status != "ok":
+        if not self._connected:
             log.warning("redis engine started degraded: %s", self._last_error)
 
     async def close(self) -> None:
@@ -393,89 +415,302 @@ class RedisEngine(Engine):
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
-    def health(self) -> dict[str, Any]:
-        ok = self._status == "ok"
-        return {"status": "ok" if ok else "degraded", "engine": "redis", "node": self.node_id,
-                "redis": "connected" if ok else self._status, "cluster": self.cluster,
-                "rooms": len(self._rooms), "reconnects": self.reconnects,
-                **({} if ok else {"error": self._last_error})}
+    # Health --------------------------------------------------------------------------------
 
-    def _signal_failure(self, reason: str) -> None:
+    def _status(self) -> str:
+        if not self._connected:
+            return "degraded"
+        failing = sum(1 for s in self._shards.values() if s.failing)
+        orphans = any(s.state == "orphan" for s in self._rooms.values())
+        if not self.cluster:
+            return "degraded" if failing or orphans else "ok"
+        if not self._shards or failing >= len(self._shards):
+            return "degraded"
+        return "partial" if failing or orphans else "ok"
+
+    def health(self) -> dict[str, Any]:
+        """``status``: ``ok``; ``partial`` (some cluster shards unreachable: rooms on the others
+        are served); ``degraded`` (no Redis at all). Counters for metrics, and every shard."""
+        status = self._status()
+        rooms_on: dict[str | None, int] = {}
+        orphans = 0
+        for sub in self._rooms.values():
+            if sub.state == "orphan":
+                orphans += 1
+            name = sub.conn.name if sub.conn is not None else self._shard_name(sub.channel)
+            rooms_on[name] = rooms_on.get(name, 0) + 1
+        now = time.monotonic()
+        shards = []
+        for shard in sorted(self._shards.values(), key=lambda s: s.name):
+            entry: dict[str, Any] = {"name": shard.name, "status": shard.status,
+                                     "rooms": rooms_on.get(shard.name, 0), "failures": shard.failures}
+            if shard.failing:
+                entry["error"] = shard.error
+                entry["failing_for"] = round(now - shard.since, 3)
+            shards.append(entry)
+        body = {"status": status, "engine": "redis", "node": self.node_id,
+                "redis": {"ok": "connected", "partial": "partial"}.get(status, "reconnecting"),
+                "cluster": self.cluster, "rooms": len(self._rooms), "orphaned_rooms": orphans,
+                "reconnects": self.reconnects, "resubscribed": self.resubscribed,
+                "resubscribe_failures": self.resubscribe_failures,
+                "slot_refreshes": self.slot_refreshes,
+                "heartbeat_failures": self.presence.beat_failures,
+                "stale_global_reads": self.state.stale_reads,
+                "local_token_buckets": self.state.local_takes,
+                "shards": shards}
+        if status != "ok" and self._last_error:
+            body["error"] = self._last_error
+        return body
+
+    def _report_failure(self, name: str | None, reason: str) -> None:
         if self._closed:
             return
         self._last_error = reason
-        if self._status == "ok":
-            log.warning("redis engine degraded: %s", reason)
-            self._status = "reconnecting"
-        self._failed.set()
+        shard = self._shards.get(name) if name is not None else None
+        if shard is None:
+            self._suspect = True
+        elif not shard.failing:
+            shard.status, shard.error, shard.since = "failing", reason, time.monotonic()
+            shard.failures += 1
+            shard.logged = shard.since
+            log.warning("redis %s unreachable: %s", "shard " + shard.name if self.cluster else "server",
+                        reason)
+        else:
+            shard.error = reason
+        self._wake.set()
+
+    # Supervision ---------------------------------------------------------------------------
+
+    def _needs_repair(self) -> bool:
+        return (not self._connected or self._suspect
+                or any(s.failing for s in self._shards.values())
+                or any(s.state == "orphan" or (s.needs_fill and not s.filling)
+                       for s in self._rooms.values())
+                or self.presence._dirty
+                or (not self.cluster and not self._main_alive()))
+
+    def _main_alive(self) -> bool:
+        pubsub = self._pubsubs.get(MAIN)
+        return pubsub is not None and pubsub.alive
 
     async def _supervise(self) -> None:
+        """Repair what failed, with backoff, until nothing needs it; then wait for news."""
         backoff = 0.05
         while not self._closed:
-            try:
-                async with self._lock:
-                    await self._connect()
-                self._status = "ok"
-                self._last_error = ""
+            if not self._needs_repair():
                 backoff = 0.05
-                self._first_attempt.set()
-                log.info("redis engine connected (%d rooms)", len(self._rooms))
-                await self._failed.wait()
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.heartbeat_interval)
+                continue
+            try:
+                await self._repair()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._last_error = repr(exc)
-                log.debug("redis connect failed: %r", exc)
+                log.debug("redis repair failed: %r", exc)
             self._first_attempt.set()
-            self._status = "reconnecting"
-            self.reconnects += 1
-            for pubsub in list(self._pubsubs.values()):
-                await pubsub.close()
-            self._pubsubs.clear()
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, 2.0)
-            self._failed.clear()
+            if self._needs_repair():
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, BACKOFF_MAX)
 
-    async def _connect(self) -> None:
-        """(Re)connect: ping, resubscribe every room, reassert presence, fill gaps."""
-        self._failed.clear()
+    async def _repair(self) -> None:
+        """One pass: refresh the slot map, check shards, resubscribe orphans, fill, reassert."""
+        check_all = self._suspect or not self._connected
+        self._suspect = False
         if self.cluster:
-            await self.redis.initialize()
-        await self.redis.ping()
-        subs = list(self._rooms.values())
-        for sub in subs:
-            if sub.buffer is None:
-                sub.buffer = []
-        groups: dict[str, list[_RoomSub]] = {}
-        for sub in subs:
-            pubsub = await self._pubsub_for(sub.room)
-            sub.conn = pubsub
-            groups.setdefault(pubsub.name, []).append(sub)
-        if not self.cluster:
-            await self._pubsub_for("")  # the node's connection, even with no rooms yet
-        for name, group in groups.items():
-            await self._pubsubs[name].subscribe([s.channel for s in group])
-        await self.presence._reassert()
-        for sub in subs:
-            if self._rooms.get(sub.room) is sub:
-                await self._fill(sub, reraise=True)
+            await self._refresh_slots()
+        recovered = await self._check_shards(check_all)
+        if not self.cluster and not self._main_alive() and not self._shards[MAIN].failing:
+            try:  # the node's connection even with no rooms: it notices an outage at once
+                await self._pubsub(MAIN)
+            except _UNREACHABLE as exc:
+                self._report_failure(MAIN, f"pub/sub: {exc!r}")
+        if recovered or not self._connected:
+            self.presence._dirty = True
+        await self._resubscribe_orphans()
+        await self._refill()
+        if self.presence._dirty and not all(s.failing for s in self._shards.values()):
+            await self.presence._reassert()
+        if not self._connected and not any(s.failing for s in self._shards.values()):
+            self._connected = True
+            self._last_error = ""
+            log.info("redis engine connected (%d rooms)", len(self._rooms))
+        if self._status() == "ok" and recovered:
+            log.info("redis engine recovered (%d rooms)", len(self._rooms))
 
-    async def _pubsub_for(self, room: str) -> _PubSub:
-        if self.cluster:
-            node = self.redis.get_node_from_key(K.channel(room))
-            name, factory = node.name, (lambda n=node: self._pubsub_factory(n))
-        else:
-            name, factory = "main", self._pubsub_factory
+    async def _refresh_slots(self) -> None:
+        """Ask the cluster who owns which slot now (redis-py refreshes only when told)."""
+        try:
+            if getattr(self.redis, "_initialize", False):
+                await self.redis.initialize()
+            else:
+                await self.redis.nodes_manager.initialize()
+            self.slot_refreshes += 1
+        except Exception as exc:
+            self._last_error = f"slot map: {exc!r}"
+            for shard in self._shards.values():
+                self._report_failure(shard.name, self._last_error)
+            raise
+        primaries = {node.name for node in self.redis.get_primaries()}
+        for name in list(self._shards):
+            if name not in primaries:  # not a master any more (failed over, or removed)
+                del self._shards[name]
+                pubsub = self._pubsubs.pop(name, None)
+                if pubsub is not None:
+                    self._orphan(pubsub)
+                    await pubsub.close()
+        for name in primaries:
+            if name not in self._shards:
+                # a new master (a promoted replica): unknown until it answers
+                self._shards[name] = _Shard(name, status="failing", error="not checked yet",
+                                            since=time.monotonic())
+
+    async def _check_shards(self, check_all: bool) -> list[str]:
+        """PING the shards that failed (or all); returns those that answer again."""
+        recovered = []
+
+        async def check(shard: _Shard) -> None:
+            try:
+                if self.cluster:
+                    node = self.redis.get_node(node_name=shard.name)
+                    if node is None:
+                        raise rex.ConnectionError(f"{shard.name} is not in the slot map")
+                    await asyncio.wait_for(node.execute_command("PING"), self.socket_timeout)
+                else:
+                    await asyncio.wait_for(self.redis.ping(), self.socket_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._report_failure(shard.name, repr(exc))
+                self._log_still_failing(shard)
+                return
+            if shard.failing:
+                if shard.error != "not checked yet":
+                    log.info("redis %s reachable again after %.2fs", shard.name,
+                             time.monotonic() - shard.since)
+                shard.status, shard.error = "ok", ""
+                recovered.append(shard.name)
+
+        await asyncio.gather(*[check(s) for s in list(self._shards.values())
+                               if check_all or s.failing])
+        return recovered
+
+    def _log_still_failing(self, shard: _Shard) -> None:
+        now = time.monotonic()
+        if now - shard.logged >= LOG_EVERY:
+            shard.logged = now
+            waiting = sum(1 for s in self._rooms.values()
+                          if s.state == "orphan" and self._shard_name(s.channel) == shard.name)
+            log.warning("redis %s still unreachable after %.1fs (%d rooms waiting): %s",
+                        shard.name, now - shard.since, waiting, shard.error)
+
+    async def _pubsub(self, name: str) -> PubSubConnection:
+        """The live pub/sub connection to shard ``name``, opened if needed."""
         pubsub = self._pubsubs.get(name)
-        if pubsub is None or pubsub.closed or (pubsub.task is not None and pubsub.task.done()):
-            pubsub = _PubSub(self, name, factory(), sharded=self.cluster)
+        if pubsub is not None and pubsub.alive:
+            return pubsub
+        async with self._open_locks.setdefault(name, asyncio.Lock()):
+            pubsub = self._pubsubs.get(name)
+            if pubsub is not None and pubsub.alive:
+                return pubsub
+            if self.cluster:
+                node = self.redis.get_node(node_name=name)
+                if node is None:
+                    raise rex.ConnectionError(f"{name} is not in the slot map")
+                factory = self._pubsub_factory(node)
+            else:
+                factory = self._pubsub_factory()
+            pubsub = PubSubConnection(
+                name, factory, sharded=self.cluster, timeout=self.socket_timeout,
+                ping_interval=self.ping_interval, on_message=self._on_message,
+                on_dropped=self._on_dropped, on_lost=self._on_pubsub_lost)
             await pubsub.open()
             self._pubsubs[name] = pubsub
-        return pubsub
+            return pubsub
 
-    def _wants(self, channel: bytes, pubsub: _PubSub) -> bool:
+    def _orphan(self, pubsub: PubSubConnection) -> int:
+        count = 0
+        for sub in self._rooms.values():
+            if sub.conn is pubsub and sub.state == "live":
+                sub.state, sub.conn = "orphan", None
+                count += 1
+        return count
+
+    def _on_pubsub_lost(self, pubsub: PubSubConnection, reason: str) -> None:
+        if self._pubsubs.get(pubsub.name) is pubsub:
+            del self._pubsubs[pubsub.name]
+        if self._closed:
+            return
+        self.reconnects += 1
+        rooms = self._orphan(pubsub)
+        log.info("pub/sub connection to %s lost (%d rooms to resubscribe): %s", pubsub.name,
+                 rooms, reason)
+        self._report_failure(pubsub.name if pubsub.name in self._shards else None,
+                             f"pub/sub {pubsub.name}: {reason}")
+
+    def _on_dropped(self, channel: bytes, pubsub: PubSubConnection) -> None:
         sub = self._by_channel.get(channel)
-        return sub is not None and sub.conn is pubsub
+        if sub is not None and sub.conn is pubsub and sub.state == "live":
+            log.info("room %s: shard %s dropped its channel (slot moved)", sub.room, pubsub.name)
+            sub.state, sub.conn = "orphan", None
+            self._suspect = True
+            self._wake.set()
+
+    async def _resubscribe_orphans(self) -> None:
+        groups: dict[str, dict[int, list[_RoomSub]]] = {}
+        for sub in list(self._rooms.values()):
+            if sub.state != "orphan":
+                continue
+            name = self._shard_name(sub.channel)
+            shard = self._shards.get(name) if name is not None else None
+            if shard is None or shard.failing:
+                continue  # not yet: its shard has no reachable master
+            slot = self.redis.keyslot(sub.channel) if self.cluster else 0
+            groups.setdefault(name, {}).setdefault(slot, []).append(sub)
+
+        async def on_shard(name: str, slots: dict[int, list[_RoomSub]]) -> None:
+            try:
+                pubsub = await self._pubsub(name)
+            except Exception as exc:
+                self.resubscribe_failures += 1
+                self._report_failure(name, f"pub/sub: {exc!r}")
+                return
+            for subs in slots.values():
+                for sub in subs:
+                    sub.state, sub.conn = "subscribing", pubsub
+                    if sub.buffer is None:
+                        sub.buffer = []
+                try:
+                    await pubsub.subscribe([sub.channel for sub in subs])
+                except Exception as exc:
+                    for sub in subs:
+                        if sub.state == "subscribing":
+                            sub.state, sub.conn = "orphan", None
+                    self.resubscribe_failures += 1
+                    log.warning("cannot resubscribe %d room(s) on %s: %r", len(subs), name, exc)
+                    if isinstance(exc, rex.ResponseError):
+                        self._suspect = True  # MOVED: the slot map is stale
+                    else:
+                        self._report_failure(name, f"resubscribe: {exc!r}")
+                    return
+                for sub in subs:
+                    if self._rooms.get(sub.room) is not sub or sub.state != "subscribing":
+                        with contextlib.suppress(Exception):
+                            await pubsub.unsubscribe(sub.channel)
+                        continue
+                    sub.state, sub.needs_fill = "live", True
+                    self.resubscribed += 1
+
+        await asyncio.gather(*[on_shard(n, slots) for n, slots in groups.items()])
+
+    async def _refill(self) -> None:
+        subs = [s for s in self._rooms.values() if s.state == "live" and s.needs_fill and not s.filling]
+        for i in range(0, len(subs), FILL_PARALLEL):
+            await asyncio.gather(*[self._fill(sub) for sub in subs[i:i + FILL_PARALLEL]])
 
     # Subscriptions -------------------------------------------------------------------------
 
@@ -484,22 +719,40 @@ class RedisEngine(Engine):
         if existing is not None:
             existing.handler = handler
             return
-        if self._status != "ok":
-            raise EngineUnavailable(f"redis unreachable: {self._last_error}")
-        sub = _RoomSub(room, K.channel(room).encode(), handler)
+        channel = K.channel(room).encode()
+        name = self._shard_name(channel)
+        shard = self._shards.get(name) if name is not None else None
+        if not self._connected or shard is None or shard.failing:
+            error = shard.error if shard is not None else "no reachable master for the room"
+            raise EngineUnavailable(f"redis unreachable: {error or self._last_error}")
+        sub = _RoomSub(room, channel, handler)
         self._rooms[room] = sub
         self._by_channel[sub.channel] = sub
         try:
-            async with self._lock:
-                with self.guard():
-                    sub.conn = await self._pubsub_for(room)
-                    await sub.conn.subscribe([sub.channel])
-                position = await self.broker.position(room)
+            try:
+                sub.conn = await self._pubsub(name)
+                await sub.conn.subscribe([sub.channel])
+            except _REDIRECTS as exc:
+                self._suspect = True
+                self._wake.set()
+                raise EngineUnavailable(f"redis cluster moving: {exc}") from exc
+            except _UNREACHABLE as exc:
+                self._report_failure(name, f"subscribe: {exc!r}")
+                raise EngineUnavailable(f"redis unreachable: {exc}") from exc
+            position = await self.broker.position(room)
         except BaseException:
             if self._rooms.get(room) is sub:
                 del self._rooms[room]
                 self._by_channel.pop(sub.channel, None)
+            if sub.conn is not None:
+                with contextlib.suppress(Exception):
+                    await sub.conn.unsubscribe(sub.channel)
             raise
+        if sub.conn.alive:
+            sub.state = "live"
+        else:  # lost while we were reading the position: the supervisor resubscribes it
+            sub.state, sub.conn = "orphan", None
+            self._wake.set()
         sub.epoch = position.epoch
         buffered = [e for e in sub.buffer or () if e.get("epoch") == position.epoch]
         sub.last = min(e["offset"] for e in buffered) - 1 if buffered else position.offset
@@ -509,6 +762,7 @@ class RedisEngine(Engine):
         sub = self._rooms.pop(room, None)
         if sub is None:
             return
+        sub.state = "gone"
         self._by_channel.pop(sub.channel, None)
         if sub.conn is not None:
             with contextlib.suppress(Exception):
@@ -516,9 +770,9 @@ class RedisEngine(Engine):
 
     # Delivery ------------------------------------------------------------------------------
 
-    async def _on_message(self, channel: bytes, data: bytes) -> None:
+    async def _on_message(self, channel: bytes, data: bytes, pubsub: PubSubConnection) -> None:
         sub = self._by_channel.get(channel)
-        if sub is None or not data:
+        if sub is None or sub.conn is not pubsub or not data:
             return
         try:
             event = json.loads(data[1:])
@@ -545,8 +799,14 @@ class RedisEngine(Engine):
         sub.last = offset
         await self._call(sub, event)
 
-    async def _fill(self, sub: _RoomSub, *, reraise: bool = False) -> None:
-        """Deliver what the stream has after ``sub.last``, then what was buffered meanwhile."""
+    async def _fill(self, sub: _RoomSub) -> None:
+        """Deliver what the stream has after ``sub.last``, then what was buffered meanwhile.
+
+        On failure the room keeps buffering and the supervisor fills it again later."""
+        if sub.filling:
+            sub.needs_fill = True
+            return
+        sub.filling = True
         try:
             while self._rooms.get(sub.room) is sub:
                 position, _, mode, events = await self.broker._read(
@@ -554,19 +814,22 @@ class RedisEngine(Engine):
                 if mode == "gone":
                     sub.epoch, sub.last = position.epoch, 0
                     continue
-                fresh = [e for e in events if e["offset"] > sub.last]
-                for event in fresh:
-                    sub.last = event["offset"]
-                    await self._call(sub, event)
-                if not fresh or sub.last >= position.offset:
+                delivered = False
+                for event in events:
+                    if event["offset"] > sub.last:
+                        sub.last = event["offset"]
+                        delivered = True
+                        await self._call(sub, event)
+                if not delivered or sub.last >= position.offset:
                     break
+            sub.needs_fill = False
+            await self._drain(sub)
         except Exception as exc:
-            # keep buffering: the reconnect fills again from sub.last
-            if reraise:
-                raise
-            self._signal_failure(f"gap fill in {sub.room}: {exc!r}")
-            return
-        await self._drain(sub)
+            log.debug("room %s: fill failed: %r", sub.room, exc)
+            sub.needs_fill = True
+            self._wake.set()
+        finally:
+            sub.filling = False
 
     async def _drain(self, sub: _RoomSub) -> None:
         while sub.buffer:
@@ -589,17 +852,17 @@ class RedisEngine(Engine):
     # Heartbeats ----------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        """Beat and sweep on every beat, degraded or not: a node that stops beating while it
+        is busy recovering would be swept as dead by the others."""
         while not self._closed:
-            if self._status == "ok":
+            if self._connected:
                 try:
-                    await self.presence._beat()
-                    await self.presence._sweep()
+                    await self.presence._tick()
+                    await self.state.refresh_global()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     log.debug("heartbeat failed: %r", exc)
-                    if isinstance(exc, (EngineUnavailable, *_UNREACHABLE)):
-                        self._signal_failure(f"heartbeat: {exc!r}")
             await asyncio.sleep(self.heartbeat_interval)
 
 

@@ -43,7 +43,21 @@ def log(scope: str, name: str) -> str:
 
 
 def bucket(key: str) -> str:
+    """A token bucket's key. A bucket named ``{R}:rest`` lives under room ``R``'s hash tag
+    (``lb:{R}:tb:rest``), on the room's shard; any other name gets a hash tag of its own."""
+    room = bucket_room(key)
+    if room is not None:
+        return tag(room) + ":tb" + key[len(room) + 2:]
     return f"{PREFIX}:tb:{{{key}}}"
+
+
+def bucket_room(key: str) -> str | None:
+    """The room whose hash tag bucket ``key`` carries (``{R}...``), or None."""
+    if key.startswith("{"):
+        end = key.find("}", 1)
+        if end > 1:
+            return key[1:end]
+    return None
 
 
 PRESENCE_ROOMS = f"{PREFIX}:presence:rooms"

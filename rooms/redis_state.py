@@ -1,32 +1,49 @@
 """Presence and the shared state store of the Redis engine.
 
+Both are written against :class:`rooms.redis_link.RedisLink`, not the engine itself.
+
 Presence: each room's members are a hash ``lb:{room}:presence`` (conn id -> member JSON with
 its node). Each node keeps ``lb:node:{id}:alive`` alive with a TTL and lists its own members
 in ``lb:node:{id}:members``. Every node sweeps: a node listed in ``lb:nodes`` whose alive key
-has expired is claimed by one sweeper (SET NX), its members are removed and leave events are
-broadcast for them, once. A dead node's members are gone within node_ttl + heartbeat_interval
-(plus one sweep), see docs/deploy.md.
+has expired is claimed by one sweeper (SET NX), its members are removed and reported, once,
+to :attr:`Presence.on_expired` (the edge decides what the room is told; nothing here builds
+a room event). A dead node's members are gone within node_ttl + heartbeat_interval (plus one
+sweep), see docs/deploy.md. A node whose own alive key went missing (it expired during an
+outage, or Redis lost it) writes its members back at once.
+
+Only the room's own hash (on the room's shard) must be written for a join to succeed; the
+node's member list and the room index are written on a best-effort basis and rewritten on
+the next heartbeat if their shard was unreachable.
 
 State: one hash per (scope, namespace); each field holds ``<expires ms>|<JSON>`` and expiry is
-judged by Redis's clock inside Lua, so every node agrees. Token buckets and logs as in
-:mod:`rooms.engine`.
+judged by Redis's clock inside Lua, so every node agrees. The global scope lives on one shard
+that every send reads (admins, term versions, room metadata): this node keeps what it last
+read of it and answers from that while the global shard is unreachable. Token buckets without
+a room's hash tag (per connection) fall back to a node-local bucket while their shard is
+unreachable: a connection lives on one node, so the limit still holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+import time
+from collections import OrderedDict, defaultdict
+from typing import Any
 
 from rooms import redis_keys as K
-from rooms.engine import Member, Presence, StateStore
-
-if TYPE_CHECKING:
-    from rooms.redis_engine import RedisEngine
+from rooms.engine import EngineError, EngineUnavailable, Member, Presence, StateStore
+from rooms.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
+
+# Global-scope values remembered per node (an LRU), and the largest namespace whose whole
+# content is kept as a snapshot (refreshed on every heartbeat) for keys never read before.
+GLOBAL_CACHE_SIZE = 10_000
+GLOBAL_SNAPSHOT_MAX = 2_000
+LOCAL_BUCKETS_MAX = 10_000
 
 
 def _dumps(value: Any) -> str:
@@ -51,25 +68,38 @@ def _entry(room: str, conn_id: str) -> str:
 
 
 class RedisPresence(Presence):
-    def __init__(self, engine: "RedisEngine") -> None:
-        self.engine = engine
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
         # This node's own members: reasserted after a Redis outage, and the truth when
         # cleaning up entries that a failed remove() left behind.
         self._local: dict[str, dict[str, Member]] = {}
+        # Something this node wrote may be missing from Redis: reassert on the next beat.
+        self._dirty = False
+        self._beaten = False
+        self._reassert_lock = asyncio.Lock()
+        #: Heartbeats that could not be written (for metrics).
+        self.beat_failures = 0
 
     @property
     def _redis(self):
-        return self.engine.redis
+        return self.link.redis
 
     async def add(self, room, member):
         self._local.setdefault(room, {})[member.conn_id] = member
-        with self.engine.guard():
-            await self._write(room, member)
+        with self.link.guard():
+            await self._redis.hset(K.presence(room), member.conn_id,
+                                   _member_json(member, self.link.node_id))
+        await self._index(room, member.conn_id)
 
-    async def _write(self, room: str, member: Member) -> None:
-        await self._redis.hset(K.presence(room), member.conn_id, _member_json(member, self.engine.node_id))
-        await self._redis.sadd(K.node_members(self.engine.node_id), _entry(room, member.conn_id))
-        await self._redis.sadd(K.PRESENCE_ROOMS, room)
+    async def _index(self, room: str, conn_id: str) -> None:
+        """The node's member list and the room index: on other shards, so best effort."""
+        try:
+            with self.link.guard():
+                await self._redis.sadd(K.node_members(self.link.node_id), _entry(room, conn_id))
+                await self._redis.sadd(K.PRESENCE_ROOMS, room)
+        except EngineError as exc:
+            log.debug("presence index for %s deferred: %s", room, exc)
+            self._dirty = True
 
     async def remove(self, room, conn_id):
         members = self._local.get(room)
@@ -77,17 +107,21 @@ class RedisPresence(Presence):
             members.pop(conn_id, None)
             if not members:
                 del self._local[room]
-        with self.engine.guard():
+        with self.link.guard():
             await self._redis.hdel(K.presence(room), conn_id)
-            await self._redis.srem(K.node_members(self.engine.node_id), _entry(room, conn_id))
+        try:
+            with self.link.guard():
+                await self._redis.srem(K.node_members(self.link.node_id), _entry(room, conn_id))
+        except EngineError:
+            self._dirty = True  # the reassert drops the stale entry
 
     async def members(self, room):
-        with self.engine.guard():
+        with self.link.guard():
             raw = await self._redis.hgetall(K.presence(room))
         return [_member(v) for v in raw.values()]
 
     async def counts(self):
-        with self.engine.guard():
+        with self.link.guard():
             rooms = [r.decode() for r in await self._redis.smembers(K.PRESENCE_ROOMS)]
             pipe = self._redis.pipeline(transaction=False)
             for room in rooms:
@@ -107,97 +141,244 @@ class RedisPresence(Presence):
 
     # Node liveness -------------------------------------------------------------------------
 
-    async def _beat(self) -> None:
-        e = self.engine
-        await self._redis.set(K.node_alive(e.node_id), "1", px=int(e.node_ttl * 1000))
-        await self._redis.sadd(K.NODES, e.node_id)
+    async def _beat(self) -> bool:
+        """Refresh this node's alive key; True when it had been missing."""
+        link = self.link
+        with link.guard():
+            previous = await self._redis.set(K.node_alive(link.node_id), "1",
+                                             px=int(link.node_ttl * 1000), get=True)
+            await self._redis.sadd(K.NODES, link.node_id)
+        return previous is None
+
+    async def _tick(self) -> None:
+        """One heartbeat: beat, write back what is missing, sweep dead nodes."""
+        try:
+            missing = await self._beat()
+            if missing and self._beaten:
+                log.warning("node %s: its heartbeat key was gone (expired during an outage?): "
+                            "writing its members back", self.link.node_id)
+                self._dirty = True
+            self._beaten = True
+        except EngineError as exc:
+            self.beat_failures += 1
+            log.debug("heartbeat not written: %s", exc)
+        if self._dirty:
+            await self._reassert()
+        await self._sweep()
 
     async def _reassert(self) -> None:
-        """After (re)connecting: this node's entries in Redis are exactly its live members.
+        """This node's entries in Redis are exactly its live members (best effort per room).
 
         Entries listed for this node that it no longer has (left while Redis was down, or
-        left over from an earlier run of a node with the same id) are removed, with leave
-        events; members Redis lost (it restarted) are written again.
+        left over from an earlier run of a node with the same id) are removed and reported
+        to ``on_expired``; members Redis lost (it restarted) are written again.
         """
-        e = self.engine
-        listed = await self._redis.smembers(K.node_members(e.node_id))
-        stale: dict[str, list[str]] = defaultdict(list)
-        for raw in listed:
-            room, conn_id = json.loads(raw)
-            if conn_id not in self._local.get(room, {}):
-                stale[room].append(conn_id)
-        for room, conns in stale.items():
-            await self._remove_and_announce(room, conns)
-            await self._redis.srem(K.node_members(e.node_id), *[_entry(room, c) for c in conns])
-        for room, members in list(self._local.items()):
-            for member in list(members.values()):
-                await self._write(room, member)
-        await self._beat()
+        async with self._reassert_lock:
+            self._dirty = False
+            link = self.link
+            try:
+                with link.guard():
+                    listed = await self._redis.smembers(K.node_members(link.node_id))
+            except EngineError:
+                self._dirty = True
+                return
+            stale: dict[str, list[str]] = defaultdict(list)
+            for raw in listed:
+                room, conn_id = json.loads(raw)
+                if conn_id not in self._local.get(room, {}):
+                    stale[room].append(conn_id)
+            for room, conns in stale.items():
+                try:
+                    await self._remove_expired(room, conns)
+                    with link.guard():
+                        await self._redis.srem(K.node_members(link.node_id),
+                                               *[_entry(room, c) for c in conns])
+                except EngineError:
+                    self._dirty = True
+            for room, members in list(self._local.items()):
+                for member in list(members.values()):
+                    if member.conn_id not in self._local.get(room, {}):
+                        continue  # left meanwhile
+                    try:
+                        with link.guard():
+                            await self._redis.hset(K.presence(room), member.conn_id,
+                                                   _member_json(member, link.node_id))
+                            await self._redis.sadd(K.node_members(link.node_id),
+                                                   _entry(room, member.conn_id))
+                            await self._redis.sadd(K.PRESENCE_ROOMS, room)
+                    except EngineError:
+                        self._dirty = True
+                        break
+            try:
+                await self._beat()
+                self._beaten = True
+            except EngineError:
+                self._dirty = True
 
     async def _sweep(self) -> None:
         """Remove the members of nodes whose heartbeat expired (one sweeper per dead node)."""
-        e = self.engine
-        nodes = [n.decode() for n in await self._redis.smembers(K.NODES)]
+        link = self.link
+        try:
+            with link.guard():
+                nodes = [n.decode() for n in await self._redis.smembers(K.NODES)]
+        except EngineError:
+            return
         for node in nodes:
-            if node == e.node_id or await self._redis.exists(K.node_alive(node)):
+            if node == link.node_id:
                 continue
-            claim_ms = int(max(10.0, e.node_ttl * 2) * 1000)
-            if not await self._redis.set(K.node_reap(node), e.node_id, nx=True, px=claim_ms):
-                continue  # another node is on it
-            log.info("node %s stopped beating: removing its members", node)
-            by_room: dict[str, list[str]] = defaultdict(list)
-            for raw in await self._redis.smembers(K.node_members(node)):
-                room, conn_id = json.loads(raw)
-                by_room[room].append(conn_id)
-            for room, conns in by_room.items():
-                await self._remove_and_announce(room, conns)
+            try:
+                await self._sweep_node(node)
+            except EngineError as exc:
+                log.debug("sweep of node %s postponed: %s", node, exc)
+
+    async def _sweep_node(self, node: str) -> None:
+        link = self.link
+        with link.guard():
+            if await self._redis.exists(K.node_alive(node)):
+                return
+            claim_ms = int(max(10.0, link.node_ttl * 2) * 1000)
+            if not await self._redis.set(K.node_reap(node), link.node_id, nx=True, px=claim_ms):
+                return  # another node is on it
+            listed = await self._redis.smembers(K.node_members(node))
+        log.info("node %s stopped beating: removing its members", node)
+        by_room: dict[str, list[str]] = defaultdict(list)
+        for raw in listed:
+            room, conn_id = json.loads(raw)
+            by_room[room].append(conn_id)
+        for room, conns in by_room.items():
+            await self._remove_expired(room, conns)
+        with link.guard():
             await self._redis.delete(K.node_members(node))
             if not await self._redis.exists(K.node_alive(node)):
                 await self._redis.srem(K.NODES, node)
 
-    async def _remove_and_announce(self, room: str, conns: list[str]) -> None:
+    async def _remove_expired(self, room: str, conns: list[str]) -> None:
+        """Remove these connections' entries from the room and report who was removed."""
         key = K.presence(room)
         removed: list[Member] = []
-        for conn_id in conns:
-            raw = await self._redis.hget(key, conn_id)
-            if raw is not None and await self._redis.hdel(key, conn_id):
-                removed.append(_member(raw))
-        if not removed:
-            return
-        remaining = {_member(v).user_id for v in (await self._redis.hgetall(key)).values()}
-        announced: set[str] = set()
-        for member in removed:
-            if member.user_id in remaining or member.user_id in announced:
-                continue
-            announced.add(member.user_id)
-            await self.engine.broker.broadcast(room, {
-                "type": "presence", "room": room, "event": "leave", "member": member.public(),
-                "conn": member.conn_id,
-            })
+        with self.link.guard():
+            for conn_id in conns:
+                raw = await self._redis.hget(key, conn_id)
+                if raw is not None and await self._redis.hdel(key, conn_id):
+                    removed.append(_member(raw))
+        if removed and self.on_expired is not None:
+            try:
+                await self.on_expired(room, removed)
+            except Exception:  # the edge's bug must not stop the sweep
+                log.exception("room %s: on_expired failed", room)
 
     async def _shutdown(self) -> None:
-        """A clean stop: this node's members leave and its heartbeat goes at once."""
-        e = self.engine
+        """A clean stop: this node's heartbeat goes at once, so others sweep its members."""
         try:
-            await self._redis.delete(K.node_alive(e.node_id))
+            await self._redis.delete(K.node_alive(self.link.node_id))
         except Exception:
             pass
 
 
 class RedisStateStore(StateStore):
-    def __init__(self, engine: "RedisEngine") -> None:
-        self.engine = engine
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        # Global scope, as last read: (ns, key) -> value (None: absent), most recent last.
+        self._global: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        # Whole global namespaces (small ones), refreshed on every heartbeat.
+        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._watched: set[str] = set()
+        # Node-local token buckets used while a bucket's shard is unreachable.
+        self._buckets: dict[str, tuple[float, float]] = {}
+        #: Counters for metrics: global reads answered from this node's copy, and token
+        #: buckets taken locally because their shard was unreachable.
+        self.stale_reads = 0
+        self.local_takes = 0
+
+    # Global-scope cache --------------------------------------------------------------------
+
+    def _cached(self, ns: str, key: str) -> tuple[bool, Any]:
+        if (ns, key) in self._global:
+            return True, self._global[(ns, key)]
+        snapshot = self._snapshots.get(ns)
+        if snapshot is not None:
+            return True, snapshot.get(key)
+        return False, None
+
+    def _remember(self, ns: str, key: str, value: Any) -> None:
+        self._global[(ns, key)] = value
+        self._global.move_to_end((ns, key))
+        while len(self._global) > GLOBAL_CACHE_SIZE:
+            self._global.popitem(last=False)
+        snapshot = self._snapshots.get(ns)
+        if snapshot is not None:
+            if value is None:
+                snapshot.pop(key, None)
+            else:
+                snapshot[key] = value
+
+    def _forget(self, ns: str, key: str) -> None:
+        self._global.pop((ns, key), None)
+        if ns in self._snapshots:
+            self._snapshots.pop(ns, None)  # unknown now: re-read on the next refresh
+
+    async def refresh_global(self) -> None:
+        """Re-read every small global namespace this node reads (called on each heartbeat)."""
+        for ns in list(self._watched):
+            try:
+                with self.link.guard():
+                    size = await self.link.redis.hlen(K.state("", ns))
+                if size > GLOBAL_SNAPSHOT_MAX:
+                    self._snapshots.pop(ns, None)
+                    continue
+                await self.items("", ns)
+            except EngineError:
+                return
+
+    async def _global_read(self, ns: str, key: str | None, read):
+        hkey = K.state("", ns)
+        self._watched.add(ns)
+        if self.link.shard_failing(hkey):
+            hit, value = self._cached_read(ns, key)
+            if hit:
+                self.stale_reads += 1
+                return value
+        try:
+            value = await read()
+        except EngineUnavailable:
+            hit, value = self._cached_read(ns, key)
+            if hit:
+                self.stale_reads += 1
+                return value
+            raise
+        if key is None:
+            self._snapshots[ns] = dict(value)
+        else:
+            self._remember(ns, key, value)
+        return value
+
+    def _cached_read(self, ns: str, key: str | None) -> tuple[bool, Any]:
+        if key is None:
+            snapshot = self._snapshots.get(ns)
+            return (True, dict(snapshot)) if snapshot is not None else (False, None)
+        return self._cached(ns, key)
+
+    # StateStore ----------------------------------------------------------------------------
 
     async def get(self, scope, ns, key):
-        with self.engine.guard():
-            raw = await self.engine.script("state_get", [K.state(scope, ns)], [key])
+        if not scope:
+            return await self._global_read(ns, key, lambda: self._get(scope, ns, key))
+        return await self._get(scope, ns, key)
+
+    async def _get(self, scope, ns, key):
+        with self.link.guard():
+            raw = await self.link.script("state_get", [K.state(scope, ns)], [key])
         return None if raw is None else json.loads(raw)
 
     async def _set(self, scope, ns, key, value, ttl, only_if_absent) -> bool:
         ttl_arg = "" if ttl is None else str(int(math.ceil(ttl * 1000)))
-        with self.engine.guard():
-            done = await self.engine.script("state_set", [K.state(scope, ns)],
-                                            [key, _dumps(value), ttl_arg, "1" if only_if_absent else "0"])
+        if not scope:
+            self._forget(ns, key)
+        with self.link.guard():
+            done = await self.link.script("state_set", [K.state(scope, ns)],
+                                          [key, _dumps(value), ttl_arg, "1" if only_if_absent else "0"])
+        if not scope and done and ttl is None:
+            self._remember(ns, key, value)
         return bool(done)
 
     async def set(self, scope, ns, key, value, *, ttl=None):
@@ -207,30 +388,66 @@ class RedisStateStore(StateStore):
         return await self._set(scope, ns, key, value, ttl, True)
 
     async def delete(self, scope, ns, key):
-        with self.engine.guard():
-            return bool(await self.engine.script("state_delete", [K.state(scope, ns)], [key]))
+        if not scope:
+            self._forget(ns, key)
+        with self.link.guard():
+            done = bool(await self.link.script("state_delete", [K.state(scope, ns)], [key]))
+        if not scope:
+            self._remember(ns, key, None)
+        return done
 
     async def items(self, scope, ns):
-        with self.engine.guard():
-            flat = await self.engine.script("state_items", [K.state(scope, ns)], [])
+        if not scope:
+            return await self._global_read(ns, None, lambda: self._items(scope, ns))
+        return await self._items(scope, ns)
+
+    async def _items(self, scope, ns):
+        with self.link.guard():
+            flat = await self.link.script("state_items", [K.state(scope, ns)], [])
         return {flat[i].decode(): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def take_token(self, key, *, rate, burst, cost=1.0):
-        with self.engine.guard():
-            raw = await self.engine.script("take_token", [K.bucket(key)],
-                                           [repr(float(rate)), repr(float(burst)), repr(float(cost))])
+        rkey = K.bucket(key)
+        # A room's own bucket shares the room's fate; any other may be taken locally.
+        local_ok = self.link.cluster and K.bucket_room(key) is None
+        if local_ok and self.link.shard_failing(rkey):
+            return self._take_local(key, rate, burst, cost)
+        try:
+            with self.link.guard():
+                raw = await self.link.script("take_token", [rkey],
+                                             [repr(float(rate)), repr(float(burst)), repr(float(cost))])
+        except EngineUnavailable:
+            if local_ok:
+                return self._take_local(key, rate, burst, cost)
+            raise
         wait = float(raw)
         return math.inf if wait < 0 else wait
 
+    def _take_local(self, key: str, rate: float, burst: float, cost: float) -> float:
+        self.local_takes += 1
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - stamp) * rate)
+        if tokens >= cost:
+            tokens, wait = tokens - cost, 0.0
+        else:
+            wait = (cost - tokens) / rate if rate > 0 else math.inf
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > LOCAL_BUCKETS_MAX:
+            for name, (t, s) in list(self._buckets.items()):
+                if rate <= 0 or t + (now - s) * rate >= burst:  # full again: same as none
+                    del self._buckets[name]
+        return wait
+
     async def log_append(self, scope, log, entry, *, maxlen):
-        with self.engine.guard():
-            entry_id = await self.engine.redis.xadd(K.log(scope, log), {"d": _dumps(entry)},
-                                                    maxlen=max(0, int(maxlen)), approximate=False)
+        with self.link.guard():
+            entry_id = await self.link.redis.xadd(K.log(scope, log), {"d": _dumps(entry)},
+                                                  maxlen=max(0, int(maxlen)), approximate=False)
         return entry_id.decode()
 
     async def log_read(self, scope, log, *, limit=100):
         if limit <= 0:
             return []
-        with self.engine.guard():
-            entries = await self.engine.redis.xrevrange(K.log(scope, log), "+", "-", count=limit)
+        with self.link.guard():
+            entries = await self.link.redis.xrevrange(K.log(scope, log), "+", "-", count=limit)
         return [{**json.loads(fields[b"d"]), "id": entry_id.decode()} for entry_id, fields in entries]
