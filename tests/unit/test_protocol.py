@@ -55,8 +55,9 @@ def test_bad_json_frames_get_their_codes(data, code):
     assert code_of(data) == code
 
 
-def test_invalid_utf8_bytes_are_a_bad_frame():
-    assert code_of(b'{"type": "ping", "x": "\xff\xfe"}') == E.BAD_FRAME
+def test_binary_on_json_and_invalid_utf8_in_msgpack_are_bad_frames():
+    assert code_of(b'{"type": "ping"}') == E.BAD_FRAME  # JSON frames must be text frames
+    assert code_of(b"\x82\xa4type\xa4ping\xa1x\xa2\xff\xfe", p.MSGPACK) == E.BAD_FRAME
 
 
 def test_msgpack_refuses_text_and_garbage():
