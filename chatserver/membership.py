@@ -14,17 +14,31 @@ and live delivery and nothing arrives twice.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from chatserver.auth import User
 from chatserver.control import MODERATOR_ROLES
+from chatserver.outbound import Outbound
 from rooms.engine import Event, Member
 from rooms.hub import Encoded
 from translator.chinese import to_traditional
 
 ACK_WAIT = 1.0  # seconds an ack waits for its own message at the most
 
-if TYPE_CHECKING:  # the session owns its memberships; this only names its type
-    from chatserver.session import Session
+
+class Connection(Protocol):
+    """What a membership needs of its connection (a :class:`chatserver.session.Session`)."""
+
+    user: User
+    codec: str
+    conn_id: str
+    node_id: str
+    read_lang: str
+    script: str
+    outbound: Outbound
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+    def on_moderation_event(self, membership: "Membership", event: Event) -> None: ...
 
 
 class Membership:
@@ -32,7 +46,7 @@ class Membership:
 
     __slots__ = ("session", "room", "role", "codec", "_pending", "last_offset", "epoch", "_acks")
 
-    def __init__(self, session: "Session", room: str, role: str) -> None:
+    def __init__(self, session: Connection, room: str, role: str) -> None:
         self.session = session
         self.room = room
         self.role = role
