@@ -1,4 +1,6 @@
-"""A three-master Redis Cluster of private redis-servers on free ports, for tests."""
+"""A Redis Cluster of private redis-servers on free ports, for tests: three masters, and
+optionally a replica for each (``replicas=1``: the 3 + 3 cluster docs/deploy.md recommends),
+with ``cluster-require-full-coverage no`` so one shard's failover leaves the others serving."""
 
 from __future__ import annotations
 
@@ -27,16 +29,23 @@ def cluster_port() -> int:
 
 
 class RedisClusterServers:
-    """Three `redis-server --cluster-enabled yes` joined by `redis-cli --cluster create`."""
+    """`redis-server --cluster-enabled yes` processes joined by `redis-cli --cluster create`."""
 
-    def __init__(self, masters: int = 3) -> None:
-        self.ports = [cluster_port() for _ in range(masters)]
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000) -> None:
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.ports = [cluster_port() for _ in range(masters * (1 + replicas))]
         self.dir = tempfile.mkdtemp(prefix="lb-rcluster-")
         self.procs: list[subprocess.Popen] = []
 
     @property
     def url(self) -> str:
         return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def seeds_url(self) -> str:
+        """Every node as a seed (what docs/deploy.md recommends)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
 
     def start(self) -> "RedisClusterServers":
         binary = shutil.which("redis-server")
@@ -47,21 +56,56 @@ class RedisClusterServers:
                 [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
                  "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                 "--cluster-node-timeout", "2000"],
+                 "--cluster-node-timeout", str(self.node_timeout_ms),
+                 "--cluster-require-full-coverage", "no"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append(proc)
         for port, proc in zip(self.ports, self.procs):
             wait_port(port, proc=proc)
         subprocess.run(["redis-cli", "--cluster", "create",
                         *[f"127.0.0.1:{p}" for p in self.ports],
-                        "--cluster-replicas", "0", "--cluster-yes"],
+                        "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                        check=True, capture_output=True, text=True, timeout=60)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports):
+            if (all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports)
+                    and all(self._synced(p) for p in self.ports)):
                 return self
             time.sleep(0.1)
         raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
+
+    def _synced(self, port: int) -> bool:
+        info = self.cli(port, "info", "replication")
+        return "role:master" in info or "master_link_status:up" in info
+
+    def role(self, port: int) -> str:
+        """"master" or "slave" (what ROLE says), "down" when the server does not answer."""
+        try:
+            out = subprocess.run(["redis-cli", "-p", str(port), "role"], capture_output=True,
+                                 text=True, timeout=2).stdout.split()
+        except subprocess.TimeoutExpired:
+            return "down"
+        return out[0] if out else "down"
+
+    def masters(self) -> list[int]:
+        return [p for p in self.ports if self.proc_of(p).poll() is None and self.role(p) == "master"]
+
+    def replica_of(self, master_port: int) -> int:
+        """The port of a replica of the master on ``master_port``."""
+        for entry in self.cli(master_port, "cluster", "replicas",
+                              self.cli(master_port, "cluster", "myid").strip()).splitlines():
+            addr = entry.split()[1]  # host:port@bus
+            return int(addr.split("@")[0].rsplit(":", 1)[1])
+        raise LookupError(f"{master_port} has no replica")
+
+    def proc_of(self, port: int) -> subprocess.Popen:
+        return self.procs[self.ports.index(port)]
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the server on ``port`` (no goodbye to the cluster)."""
+        proc = self.proc_of(port)
+        proc.kill()
+        proc.wait(10)
 
     def cli(self, port: int, *args: str) -> str:
         return subprocess.run(["redis-cli", "-p", str(port), *args], check=True,
@@ -69,8 +113,9 @@ class RedisClusterServers:
 
     def port_of(self, key: str) -> int:
         """The port of the master serving ``key``'s slot."""
-        slot = int(self.cli(self.ports[0], "cluster", "keyslot", key).strip())
-        for port in self.ports:
+        alive = [p for p in self.ports if self.proc_of(p).poll() is None]
+        slot = int(self.cli(alive[0], "cluster", "keyslot", key).strip())
+        for port in alive:
             for entry in self.cli(port, "cluster", "nodes").splitlines():
                 parts = entry.split()
                 if "myself" not in parts[2]:
