@@ -96,12 +96,25 @@ def _int_param(request: Request, name: str, *, minimum: int, maximum: int | None
     return min(value, maximum) if maximum is not None else value
 
 
+# Engine states in which the node still serves rooms: "partial" means some Redis Cluster
+# shards are failing over; every node sees the same, so withdrawing them all helps no one.
+READY_STATES = ("ok", "partial")
+
+
 async def healthz(request: Request) -> Response:
+    """Readiness: 200 while the node can serve rooms ("ok", or "partial" while some cluster
+    shards fail over: the body's engine.shards says which), 503 "degraded" when it cannot
+    reach Redis at all. Point a load balancer's readiness check here."""
     bridge = _bridge(request)
     engine = bridge.engine.health()
     body = {"status": engine.get("status", "ok"), "node": bridge.node_id, "engine": engine,
             "translation": bridge.translation_status(), "connections": len(bridge.sessions)}
-    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    return JSONResponse(body, status_code=200 if body["status"] in READY_STATES else 503)
+
+
+async def livez(request: Request) -> Response:
+    """Liveness: 200 whenever the process answers, whatever Redis does (restart on failure)."""
+    return JSONResponse({"status": "alive", "node": _bridge(request).node_id})
 
 
 async def metrics(request: Request) -> Response:
@@ -194,6 +207,7 @@ async def report(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/healthz", healthz),
+        Route("/livez", livez),
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/token", issue_token, methods=["POST"]),

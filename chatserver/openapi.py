@@ -41,8 +41,11 @@ OPENAPI: dict = {
         },
     },
     "paths": {
-        "/healthz": {"get": {"summary": "Node health: engine, translation, connections",
-                             "responses": _responses(200, "healthy", _OBJ, 503)}},
+        "/healthz": {"get": {"summary": "Readiness: engine (per-shard state), translation, "
+                                        "connections; 200 ok or partial, 503 degraded",
+                             "responses": _responses(200, "ready", _OBJ, 503)}},
+        "/livez": {"get": {"summary": "Liveness: 200 while the process answers",
+                           "responses": _responses(200, "alive", _OBJ)}},
         "/metrics": {"get": {"summary": "Prometheus metrics",
                              "responses": {"200": {"description": "text exposition format"}}}},
         "/api/token": {"post": {
