@@ -875,4 +875,6 @@ _SCRIPTS = {
     "state_delete": S.STATE_DELETE,
     "state_items": S.STATE_ITEMS,
     "take_token": S.TAKE_TOKEN,
+    "presence_add": S.PRESENCE_ADD,
+    "presence_remove": S.PRESENCE_REMOVE,
 }

@@ -34,6 +34,10 @@ def presence(room: str) -> str:
     return tag(room) + ":presence"
 
 
+def presence_users(room: str) -> str:
+    return tag(room) + ":users"
+
+
 def state(scope: str, ns: str) -> str:
     return tag(scope) + ":state:" + ns
 

@@ -228,3 +228,30 @@ if rate > 0 then
 end
 return string.format('%.17g', wait)
 """
+
+# Presence: the room's members hash (conn id -> member JSON) and its users hash (user id ->
+# connections in the room), changed together so "first/last connection of a user" holds
+# across nodes.
+# KEYS: presence, users; ARGV: conn id, member JSON, user id. Returns 1 when this is the
+# user's first connection in the room.
+PRESENCE_ADD = r"""
+local existed = redis.call('HEXISTS', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if existed == 1 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then return 1 end
+return 0
+"""
+
+# KEYS: presence, users; ARGV: conn id. Returns {removed member JSON or false, 1 when it was
+# its user's last connection in the room}.
+PRESENCE_REMOVE = r"""
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {false, 0} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local user = cjson.decode(raw)['user_id']
+if redis.call('HINCRBY', KEYS[2], user, -1) <= 0 then
+  redis.call('HDEL', KEYS[2], user)
+  return {raw, 1}
+end
+return {raw, 0}
+"""

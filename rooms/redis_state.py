@@ -86,10 +86,23 @@ class RedisPresence(Presence):
 
     async def add(self, room, member):
         self._local.setdefault(room, {})[member.conn_id] = member
-        with self.link.guard():
-            await self._redis.hset(K.presence(room), member.conn_id,
-                                   _member_json(member, self.link.node_id))
+        first = await self._record(room, member)
         await self._index(room, member.conn_id)
+        return first
+
+    async def _record(self, room: str, member: Member) -> bool:
+        with self.link.guard():
+            first = await self.link.script(
+                "presence_add", [K.presence(room), K.presence_users(room)],
+                [member.conn_id, _member_json(member, self.link.node_id), member.user_id])
+        return bool(first)
+
+    async def _drop(self, room: str, conn_id: str) -> tuple[Member | None, bool]:
+        """Remove one entry: (the member removed or None, whether it was its user's last)."""
+        with self.link.guard():
+            raw, last = await self.link.script(
+                "presence_remove", [K.presence(room), K.presence_users(room)], [conn_id])
+        return (_member(raw) if raw else None), bool(last)
 
     async def _index(self, room: str, conn_id: str) -> None:
         """The node's member list and the room index: on other shards, so best effort."""
@@ -107,18 +120,22 @@ class RedisPresence(Presence):
             members.pop(conn_id, None)
             if not members:
                 del self._local[room]
-        with self.link.guard():
-            await self._redis.hdel(K.presence(room), conn_id)
+        _, last = await self._drop(room, conn_id)
         try:
             with self.link.guard():
                 await self._redis.srem(K.node_members(self.link.node_id), _entry(room, conn_id))
         except EngineError:
             self._dirty = True  # the reassert drops the stale entry
+        return last
 
     async def members(self, room):
         with self.link.guard():
             raw = await self._redis.hgetall(K.presence(room))
         return [_member(v) for v in raw.values()]
+
+    async def user_count(self, room):
+        with self.link.guard():
+            return int(await self._redis.hlen(K.presence_users(room)))
 
     async def counts(self):
         with self.link.guard():
@@ -142,20 +159,24 @@ class RedisPresence(Presence):
     # Node liveness -------------------------------------------------------------------------
 
     async def _beat(self) -> bool:
-        """Refresh this node's alive key; True when it had been missing."""
+        """Refresh this node's alive key; True when it had been missing, or when another
+        node swept this one (its member list is shorter than what it has): then this node
+        writes its members back."""
         link = self.link
         with link.guard():
             previous = await self._redis.set(K.node_alive(link.node_id), "1",
                                              px=int(link.node_ttl * 1000), get=True)
             await self._redis.sadd(K.NODES, link.node_id)
-        return previous is None
+            local = sum(len(m) for m in self._local.values())
+            listed = await self._redis.scard(K.node_members(link.node_id)) if local else 0
+        return previous is None or listed < local
 
     async def _tick(self) -> None:
         """One heartbeat: beat, write back what is missing, sweep dead nodes."""
         try:
             missing = await self._beat()
             if missing and self._beaten:
-                log.warning("node %s: its heartbeat key was gone (expired during an outage?): "
+                log.warning("node %s: its heartbeat lapsed (an outage?) or it was swept: "
                             "writing its members back", self.link.node_id)
                 self._dirty = True
             self._beaten = True
@@ -200,9 +221,8 @@ class RedisPresence(Presence):
                     if member.conn_id not in self._local.get(room, {}):
                         continue  # left meanwhile
                     try:
+                        await self._record(room, member)
                         with link.guard():
-                            await self._redis.hset(K.presence(room), member.conn_id,
-                                                   _member_json(member, link.node_id))
                             await self._redis.sadd(K.node_members(link.node_id),
                                                    _entry(room, member.conn_id))
                             await self._redis.sadd(K.PRESENCE_ROOMS, room)
@@ -254,13 +274,11 @@ class RedisPresence(Presence):
 
     async def _remove_expired(self, room: str, conns: list[str]) -> None:
         """Remove these connections' entries from the room and report who was removed."""
-        key = K.presence(room)
         removed: list[Member] = []
-        with self.link.guard():
-            for conn_id in conns:
-                raw = await self._redis.hget(key, conn_id)
-                if raw is not None and await self._redis.hdel(key, conn_id):
-                    removed.append(_member(raw))
+        for conn_id in conns:
+            member, _ = await self._drop(room, conn_id)
+            if member is not None:
+                removed.append(member)
         if removed and self.on_expired is not None:
             try:
                 await self.on_expired(room, removed)
