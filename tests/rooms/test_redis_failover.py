@@ -222,3 +222,43 @@ async def test_failover_of_a_master_resumes_live_delivery_on_every_node(cluster6
     assert worst_gap < 0.5, f"a room on a healthy shard paused {worst_gap:.2f}s"
     print(f"\npromoted {promoted - killed:.2f}s after SIGKILL; live again {resumed:.3f}s after "
           f"promotion; worst gap in healthy rooms {worst_gap:.3f}s; {pub.failures} publishes retried")
+
+
+async def test_sends_on_healthy_shards_survive_the_global_shards_outage(cluster6, engines):
+    """Everything a send touches is its room's or is kept on the node: with the master that
+    holds the global scope (admins, term versions) SIGKILLed, a room on another shard still
+    gates and publishes at once, new users included; per-connection buckets go local."""
+    from moderation.ratelimit import Limits, conn_bucket
+    from moderation.service import Actor, Moderation
+
+    (a,) = await engines(cluster6.seeds_url, "g")
+    limits = Limits(user_rate=100, user_burst=100, conn_rate=100, conn_burst=100, flood_max=2)
+    mod = Moderation(a, default_limits=limits)
+    global_port = cluster6.port_of(K.state("", "admins"))
+    room = next(f"g-{i}" for i in range(1000) if cluster6.port_of(K.channel(f"g-{i}")) != global_port)
+    conn = next(f"c{i}" for i in range(1000)
+                if cluster6.port_of(K.bucket(conn_bucket(f"c{i}"))) == global_port)
+    await a.state.set("", "admins", "u-admin", {"by": "test"})
+    ann, admin = Actor("u1", "Ann", "member"), Actor("u-admin", "Ad", "member")
+    assert (await mod.check_send(room, ann, "hello", conn_id=conn)).action == "allow"
+    assert await mod.role_of(room, admin) == "admin"
+    await until(lambda: {"admins", "meta"} <= set(a.state._snapshots), timeout=3)
+
+    cluster6.kill(global_port)
+    started = time.monotonic()
+    for i in range(10):
+        for actor in (ann, Actor(f"new-{i}", "Newcomer", "member")):  # never read before
+            decision = await mod.check_send(room, actor, f"m{i}", conn_id=conn)
+            assert decision.action == "allow", decision
+            await a.broker.publish(room, {"type": "message", "text": f"m{i}"})
+    assert await mod.role_of(room, admin) == "admin"
+    elapsed = time.monotonic() - started
+    health = a.health()
+    assert health["status"] == "partial"
+    assert health["stale_global_reads"] > 0 and health["local_token_buckets"] > 0
+    assert elapsed < 1.0, f"20 sends took {elapsed:.2f}s with the global shard down"
+    # the per-connection limit still holds, locally
+    tight = Limits(user_rate=100, user_burst=100, conn_rate=0.1, conn_burst=1, flood_max=0)
+    assert await mod.limiter.take(room, "u9", "tight-conn", tight) is None
+    assert (await mod.limiter.take(room, "u9", "tight-conn", tight)).code == "rate_limited"
+    print(f"\n20 gated sends + publishes with the global shard down: {elapsed:.3f}s")
