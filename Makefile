@@ -29,11 +29,14 @@ run: $(STAMP)
 	$(VENV)/bin/livebridge serve --host $(HOST) --port $(PORT)
 
 # What the tests need from the system: a redis-server binary to start their own servers
-# (never the one on 6379) and Debian's Chromium for the browser tests.
+# (never the one on 6379), Debian's Chromium for the browser tests, and Debian's nginx for
+# the test of docs/deploy.md (it runs its own nginx on a free port; the package may also
+# start a stock nginx on port 80, which the tests never use).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk" || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \

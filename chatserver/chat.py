@@ -24,6 +24,7 @@ from chatserver.auth import User
 from chatserver.errors import ChatError
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
+from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
 from chatserver.protocol import ROOM_NAME
 from chatserver.translation import RoomTranslations, detect
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 ROOMS_NS = "rooms"  # global scope: room name -> metadata
 TITLE_MAX = 100
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
-MEMBER_LIST_MAX = 200  # a joined frame lists at most this many users; member_count has them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +51,6 @@ class Admission:
     role: str
 
 
-@dataclass(frozen=True, slots=True)
-class RoomView:
-    """What a joining member learns of the room's people and settings."""
-
-    members: list[dict[str, Any]]
-    member_count: int
-    first_connection: bool  # the user's first connection in the room (others are announced)
-    settings: dict[str, Any]
-
-
 class ChatService:
     """Rooms, presence announcements, messages and history on top of an engine."""
 
@@ -71,6 +61,7 @@ class ChatService:
         self.moderation = moderation
         self.translations = translations
         self.metrics = metrics
+        self.presence = RoomPresence(engine.presence, engine.broker)
         self._tasks: set[asyncio.Task] = set()
 
     # Rooms ---------------------------------------------------------------------------------
@@ -120,8 +111,8 @@ class ChatService:
     async def room_info(self, name: str) -> dict:
         meta = await self.room(name)
         position = await self.engine.broker.position(name)
-        unique = {m.user_id: m.public() for m in await self.engine.presence.members(name)}
-        return {**meta, "members": list(unique.values()), "member_count": len(unique),
+        listed, count = await self.presence.page(name, offset=0, limit=MEMBER_LIST_MAX)
+        return {**meta, "members": listed, "member_count": count,
                 "offset": position.offset, "epoch": position.epoch,
                 "settings": await self.room_settings(name)}
 
@@ -144,39 +135,24 @@ class ChatService:
         return await self.engine.broker.history(room, limit=RECENT_HISTORY)
 
     async def enter(self, room: str, member: Member) -> RoomView:
-        """Record the member in presence; the room's people and settings as the member sees them."""
-        await self.engine.presence.add(room, member)
-        present = await self.engine.presence.members(room)
-        members, count = unique_members(present)
-        first = sum(m.user_id == member.user_id for m in present) == 1
-        return RoomView(members, count, first, await self.room_settings(room))
-
-    async def announce_join(self, member: Member, room: str) -> None:
-        await self.engine.broker.broadcast(room, frames.presence(room, "join", member))
+        """Record the member in presence; the room's people as the member sees them."""
+        return await self.presence.enter(room, member)
 
     async def exit(self, room: str, member: Member) -> None:
-        """Remove the member from presence; the room hears the user left with their last
-        connection."""
-        await self.engine.presence.remove(room, member.conn_id)
-        if not any(m.user_id == member.user_id for m in await self.engine.presence.members(room)):
-            await self.engine.broker.broadcast(room, frames.presence(room, "leave", member))
+        await self.presence.exit(room, member)
 
     async def on_presence_expired(self, room: str, removed: list[Member]) -> None:
-        """Presence dropped members of a dead node: announce the users who are now gone."""
-        present = {m.user_id for m in await self.engine.presence.members(room)}
-        announced: set[str] = set()
-        for member in removed:
-            if member.user_id in present or member.user_id in announced:
-                continue
-            announced.add(member.user_id)
-            await self.engine.broker.broadcast(room, frames.presence(room, "leave", member))
+        """Presence dropped members of a dead node (the engine's ``on_expired`` hook)."""
+        await self.presence.expired(room, removed)
 
     async def refresh_member(self, room: str, member: Member) -> None:
-        """Re-record a member whose role changed, so member lists read from presence show it."""
-        await self.engine.presence.add(room, member)
+        await self.presence.refresh(room, member)
 
     async def typing(self, room: str, member: Member) -> None:
-        await self.engine.broker.broadcast(room, frames.presence(room, "typing", member))
+        await self.presence.typing(room, member)
+
+    async def member_page(self, room: str, *, offset: int, limit: int, query: str) -> tuple[list[dict], int]:
+        return await self.presence.page(room, offset=offset, limit=limit, query=query)
 
     # Messages ------------------------------------------------------------------------------
 
@@ -257,7 +233,12 @@ class ChatService:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """Cancel translations still under way (the node is stopping)."""
+        """Announce the presence changes gathered, cancel translations still under way (the
+        node is stopping)."""
+        try:
+            await self.presence.flush_all()
+        except Exception:
+            log.exception("presence changes not announced at shutdown")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -284,12 +265,3 @@ class ChatService:
     async def audit_log(self, room: str, user: User, limit: int) -> list[dict]:
         return await self.moderation.audit_log(room, user, limit)
 
-
-def unique_members(members: list[Member]) -> tuple[list[dict[str, Any]], int]:
-    """One entry per user, hosts first then by name, capped; and the number of users."""
-    seen: dict[str, dict[str, Any]] = {}
-    for member in members:
-        seen.setdefault(member.user_id, member.public())
-    rank = {"admin": 0, "owner": 1, "moderator": 2}
-    listed = sorted(seen.values(), key=lambda m: (rank.get(m["role"], 3), m["name"].lower()))
-    return listed[:MEMBER_LIST_MAX], len(seen)

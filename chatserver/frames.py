@@ -84,10 +84,17 @@ def translation_unavailable(*, room: str, message: Event, lang: str, reason: str
 
 
 def presence(room: str, event: str, member: Member) -> Event:
-    """A member joined, left or is typing (ephemeral). ``conn`` lets the member's own
-    connection skip its own event; clients ignore it."""
+    """A member is typing (ephemeral). ``conn`` lets the member's own connection skip its own
+    event; clients ignore it."""
     return {"type": "presence", "room": room, "event": event, "member": member.public(),
             "conn": member.conn_id}
+
+
+def presence_diff(room: str, joins: list[Member], leaves: list[Member], member_count: int) -> Event:
+    """Who arrived and who left since the last diff (ephemeral), and how many are there now;
+    a big room's diffs name nobody."""
+    return {"type": "presence", "room": room, "event": "diff", "joins": [m.public() for m in joins],
+            "leaves": [m.public() for m in leaves], "member_count": member_count}
 
 
 def role_changed(room: str, user_id: str, role: str) -> Frame:
@@ -127,6 +134,11 @@ def history(*, room: str, events: list[Event], offset: int, epoch: str, has_more
             limit: int) -> Frame:
     return {"type": "history", "room": room, "events": events, "offset": offset, "epoch": epoch,
             "has_more": has_more, "limit": limit}
+
+
+def members(room: str, listed: list[dict[str, Any]], *, offset: int, total: int) -> Frame:
+    """A page of the member list (reply to ``members``)."""
+    return {"type": "members", "room": room, "members": listed, "offset": offset, "total": total}
 
 
 def error(code: str, message: str, *, ref: Any = None, room: str | None = None,

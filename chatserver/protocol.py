@@ -80,6 +80,10 @@ CLIENT_FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
     "history": {
         "room": ("room", True), "before": ("offset", False), "limit": ("limit", False),
     },
+    "members": {
+        "room": ("room", True), "offset": ("offset", False), "limit": ("limit", False),
+        "query": ("name_query", False),
+    },
     "ping": {},
     "set_lang": {"lang": ("lang", True), "script": ("script", False)},
     "moderate": {"room": ("room", True), "action": ("id", True), "params": ("object", False)},
@@ -164,6 +168,10 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
         if not value.strip():
             raise bad("a non-empty string")
         return value
+    if field_kind == "name_query":
+        if not isinstance(value, str) or len(value) > 32:
+            raise bad("a string of at most 32 characters")
+        return value.strip()
     if field_kind == "short_text":
         if not isinstance(value, str) or len(value) > 500:
             raise bad("a string of at most 500 characters")

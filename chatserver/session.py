@@ -153,6 +153,7 @@ class Session:
             history = await self.chat.catch_up(room, since=since, epoch=frame.get("epoch"),
                                                limit=self.settings.history_size)
             view = await self.chat.enter(room, membership.member())
+            settings = await self.chat.room_settings(room)
         except BaseException:
             self.rooms.pop(room, None)
             await self.hub.leave(room, membership)
@@ -161,11 +162,9 @@ class Session:
             room=room, title=admission.meta.get("title", room), role=admission.role, history=history,
             recovered=history.recovered if since is not None else True,
             events=self.for_reader(history.events), members=view.members, member_count=view.member_count,
-            settings=view.settings), frame.ref))
+            settings=settings), frame.ref))
         membership.go_live(history.position.offset, history.position.epoch)
         self.metrics.rooms.set(len(self.hub.rooms()))
-        if view.first_connection:
-            await self.chat.announce_join(membership.member(), room)
 
     async def on_leave(self, frame: p.ClientFrame) -> None:
         self._membership(frame)
@@ -198,6 +197,13 @@ class Session:
                                        limit=frame.get("limit", self.limits.default_history_limit))
         page["events"] = self.for_reader(page["events"])
         self.send(frames.with_ref(frames.history(**page), frame.ref))
+
+    async def on_members(self, frame: p.ClientFrame) -> None:
+        self._membership(frame)
+        offset = frame.get("offset", 0)
+        listed, total = await self.chat.member_page(frame["room"], offset=offset, limit=frame.get("limit", 100),
+                                                    query=frame.get("query", ""))
+        self.send(frames.with_ref(frames.members(frame["room"], listed, offset=offset, total=total), frame.ref))
 
     async def on_ping(self, frame: p.ClientFrame) -> None:
         self.send(frames.with_ref(frames.pong(), frame.ref))
@@ -283,6 +289,7 @@ HANDLERS: dict[str, Handler] = {
     "send": Session.on_send,
     "typing": Session.on_typing,
     "history": Session.on_history,
+    "members": Session.on_members,
     "ping": Session.on_ping,
     "set_lang": Session.on_set_lang,
     "moderate": Session.on_moderate,

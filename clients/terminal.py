@@ -28,10 +28,10 @@ def render(event: dict) -> str | None:
         return f"{stamp} {_safe(author.get('name'))}{badge}: {_safe(event.get('text'))}"
     if kind == "translation":
         return f"      ↳ ({event.get('lang')}) {_safe(event.get('text'))}"
-    if kind == "presence" and event.get("event") in ("join", "leave"):
-        member = event.get("member", {})
-        verb = "joined" if event["event"] == "join" else "left"
-        return f"  * {_safe(member.get('name'))} ({member.get('lang')}) {verb}"
+    if kind == "presence" and event.get("event") == "diff":
+        names = [f"  * {_safe(m.get('name'))} ({m.get('lang')}) joined" for m in event.get("joins", [])]
+        names += [f"  * {_safe(m.get('name'))} ({m.get('lang')}) left" for m in event.get("leaves", [])]
+        return "\n".join(names) or None
     if kind == "deleted":
         return "  * a message was deleted by a moderator"
     if kind == "disconnected":

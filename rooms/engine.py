@@ -173,13 +173,22 @@ class Presence(abc.ABC):
     on_expired: ExpiryHandler | None = None
 
     @abc.abstractmethod
-    async def add(self, room: str, member: Member) -> None: ...
+    async def add(self, room: str, member: Member) -> bool:
+        """Record (or re-record) a connection's membership. True when it is the first
+        connection of ``member.user_id`` in the room, on any node."""
 
     @abc.abstractmethod
-    async def remove(self, room: str, conn_id: str) -> None: ...
+    async def remove(self, room: str, conn_id: str) -> bool:
+        """Forget a connection's membership. True when it was its user's last connection in
+        the room, on any node (False when other connections remain or it was unknown)."""
 
     @abc.abstractmethod
-    async def members(self, room: str) -> list[Member]: ...
+    async def members(self, room: str) -> list[Member]:
+        """Every connection in the room (a user with two tabs is two members)."""
+
+    @abc.abstractmethod
+    async def user_count(self, room: str) -> int:
+        """How many users are in the room, on every node, in one cheap call."""
 
     @abc.abstractmethod
     async def counts(self) -> dict[str, int]:

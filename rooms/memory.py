@@ -163,23 +163,45 @@ def _tail(events, limit: int) -> list[Event]:
 
 
 class MemoryPresence(Presence):
-    """Members per room in a dict; a connection that closes is removed by its session."""
+    """Members per room in a dict, and connections per user; a connection that closes is
+    removed by its session."""
 
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, Member]] = {}
+        self._users: dict[str, dict[str, int]] = {}  # room -> user id -> connections
 
     async def add(self, room, member):
-        self._rooms.setdefault(room, {})[member.conn_id] = member
+        members = self._rooms.setdefault(room, {})
+        known = member.conn_id in members
+        members[member.conn_id] = member
+        if known:
+            return False
+        users = self._users.setdefault(room, {})
+        users[member.user_id] = users.get(member.user_id, 0) + 1
+        return users[member.user_id] == 1
 
     async def remove(self, room, conn_id):
         members = self._rooms.get(room)
-        if members is not None:
-            members.pop(conn_id, None)
-            if not members:
-                del self._rooms[room]
+        member = members.pop(conn_id, None) if members is not None else None
+        if member is None:
+            return False
+        if not members:
+            del self._rooms[room]
+        users = self._users[room]
+        left = users[member.user_id] - 1
+        if left:
+            users[member.user_id] = left
+            return False
+        del users[member.user_id]
+        if not users:
+            del self._users[room]
+        return True
 
     async def members(self, room):
         return list(self._rooms.get(room, {}).values())
+
+    async def user_count(self, room):
+        return len(self._users.get(room, ()))
 
     async def counts(self):
         return {room: len(members) for room, members in self._rooms.items()}

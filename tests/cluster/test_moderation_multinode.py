@@ -182,7 +182,8 @@ async def test_kick_on_a_removes_the_connection_on_b_within_a_second(pair, clien
     left = await h.guest.wait_for(is_type("left", room=h.room), timeout=LIVE)
     assert time.monotonic() - started <= LIVE
     assert left["reason"] == "kicked" and "cool off" in left["message"]
-    await h.owner.wait_for(is_type("presence", event="leave"), timeout=2)
+    await h.owner.wait_for(lambda e: is_type("presence", event="diff")(e)
+                           and h.guest_id in [m["id"] for m in e["leaves"]], timeout=2)
     await h.owner.send(h.room, "after the kick")
     assert not [e for e in await drain(h.guest) if e.get("type") == "message"]
     await expect_error(h.guest.send(h.room, "still here?"), "not_joined")

@@ -136,11 +136,11 @@ async def test_members_of_a_killed_node_leave_within_the_bound(redis_server, sta
     a.kill()  # SIGKILL: no goodbye from node A
     started = time.monotonic()
     bound = NODE_TTL + HEARTBEAT + 1.0  # docs/deploy.md: node TTL + one sweep interval
-    leave = await bo.wait_for(lambda e: e.get("type") == "presence" and e.get("event") == "leave",
-                              timeout=bound + 2)
+    diff = await bo.wait_for(lambda e: e.get("type") == "presence" and e.get("event") == "diff"
+                             and e.get("leaves"), timeout=bound + 2)
     assert time.monotonic() - started <= bound + 0.5
-    assert leave["room"] == room and leave["member"]["id"] == ann_id
-    assert leave["member"]["name"] == "Ann"
+    assert diff["room"] == room and [m["id"] for m in diff["leaves"]] == [ann_id]
+    assert diff["leaves"][0]["name"] == "Ann" and diff["member_count"] == 1
     code, info = await asyncio.to_thread(b.get, f"/api/rooms/{room}")
     assert code == 200, info
     assert [m["name"] for m in info["members"]] == ["Bo"] and info["member_count"] == 1

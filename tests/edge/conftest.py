@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -76,6 +77,16 @@ class ListSink:
         self.changed.set()
 
 
+def arrived(user: User) -> Callable[[dict[str, Any]], bool]:
+    """A presence diff in which ``user`` arrived."""
+    return lambda f: f.get("event") == "diff" and user.id in [m["id"] for m in f["joins"]]
+
+
+def departed(user: User) -> Callable[[dict[str, Any]], bool]:
+    """A presence diff in which ``user`` left."""
+    return lambda f: f.get("event") == "diff" and user.id in [m["id"] for m in f["leaves"]]
+
+
 class Client:
     """One connection to the in-process node."""
 
@@ -93,15 +104,17 @@ class Client:
             frame = p.encode(frame, self.codec)
         await self.session.receive(frame)
 
-    async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """The next frame of ``kind`` whose fields include ``fields`` (earlier frames of other
-        kinds stay readable by later calls)."""
+    async def expect(self, kind: str, where: Callable[[dict[str, Any]], bool] | None = None,
+                     **fields: Any) -> dict[str, Any]:
+        """The next frame of ``kind`` whose fields include ``fields`` and for which ``where``
+        holds (frames that do not match stay readable by later calls)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DEADLINE
         while True:
             for i in range(self._seen, len(self.sink.frames)):
                 frame = self.sink.frames[i]
-                if frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items()):
+                if (frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
+                        and (where is None or where(frame))):
                     self.sink.frames.pop(i)
                     return frame
             self.sink.changed.clear()
@@ -149,10 +162,14 @@ class Client:
         await self.bridge.close_session(self.session)
 
 
+PRESENCE_INTERVAL = 0.005  # seconds; presence diffs are gathered for 100 ms in production
+
+
 class Node:
     """A node and the clients opened on it."""
 
     def __init__(self, bridge: LiveBridge, translator: FakeTranslator) -> None:
+        bridge.chat.presence.interval = PRESENCE_INTERVAL
         self.bridge = bridge
         self.translator = translator
         self._n = 0

@@ -14,6 +14,7 @@ import msgpack
 from chatserver import errors as E
 from chatserver import protocol as p
 from rooms.engine import Member
+from tests.edge.conftest import FakeTranslator, arrived, departed
 
 
 async def test_welcome_states_the_limits_in_force(node):
@@ -32,7 +33,8 @@ async def test_welcome_states_the_limits_in_force(node):
 async def test_join_send_ack_and_fan_out(node):
     ann = await node.joined("Ann", "lobby")
     bob = await node.joined("Bob", "lobby")
-    await ann.expect("presence", event="join", member={**bob.user.public(), "role": "member"})
+    diff = await ann.expect("presence", event="diff")
+    assert {**bob.user.public(), "role": "member"} in diff["joins"] and diff["member_count"] == 2
     ack = await ann.request({"type": "send", "room": "lobby", "text": "hello", "client_msg_id": "c1"}, "ack")
     assert ack["status"] == "published" and ack["offset"] == 1 and ack["client_msg_id"] == "c1"
     for client in (ann, bob):
@@ -58,7 +60,8 @@ async def test_a_retry_with_the_same_client_msg_id_is_acked_not_published_twice(
     assert [e["offset"] for e in page["events"] if e["type"] == "message"] == [1]
 
 
-async def test_history_pages_and_says_the_limit_it_applied(node):
+async def test_history_pages_and_says_the_limit_it_applied(make_node):
+    node = await make_node(translator=FakeTranslator(enabled=False))
     ann = await node.joined("Ann", "lobby")
     for i in range(5):
         await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
@@ -73,7 +76,8 @@ async def test_history_pages_and_says_the_limit_it_applied(node):
     assert refused["code"] == E.INVALID_FRAME
 
 
-async def test_recovery_by_offset_gets_exactly_what_was_missed(node):
+async def test_recovery_by_offset_gets_exactly_what_was_missed(make_node):
+    node = await make_node(translator=FakeTranslator(enabled=False))
     ann = await node.joined("Ann", "lobby")
     for i in range(3):
         await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
@@ -120,13 +124,14 @@ async def test_kick_and_ban_leave_the_room_and_a_ban_holds(node):
     owner = await node.connect(user=owner_user)
     await owner.request({"type": "join", "room": "stage"}, "joined")
     ann = await node.joined("Ann", "stage")
+    await owner.expect("presence", arrived(ann.user))
     await owner.request({"type": "moderate", "room": "stage", "action": "kick",
                          "params": {"user_id": ann.user.id, "reason": "calm down"}}, "moderated")
     left = await ann.expect("left", reason="kicked")
     assert "calm down" in left["message"]
     await ann.settle()
     assert "stage" not in ann.session.rooms
-    await owner.expect("presence", event="leave")
+    await owner.expect("presence", departed(ann.user))
     await ann.request({"type": "join", "room": "stage"}, "joined")  # a kick is not a ban
     await owner.request({"type": "moderate", "room": "stage", "action": "ban",
                          "params": {"user_id": ann.user.id}}, "moderated")
@@ -229,13 +234,15 @@ async def test_a_users_second_connection_is_not_announced_twice(node):
     bob2 = await node.connect(user=bob_user)
     joined = await bob2.request({"type": "join", "room": "lobby"}, "joined")
     assert joined["member_count"] == 2
-    await ann.expect("presence", event="join")
+    diff = await ann.expect("presence", event="diff")
+    assert bob_user.id in [m["id"] for m in diff["joins"]] and diff["member_count"] == 2
     await bob1.close()
-    await bob2.close()
-    leave = await ann.expect("presence", event="leave")
-    assert leave["member"]["id"] == bob_user.id
     await ann.settle()
-    assert [f["event"] for f in ann.frames_of("presence")] == []
+    await bob2.close()
+    diff = await ann.expect("presence", event="diff")
+    assert [m["id"] for m in diff["leaves"]] == [bob_user.id] and diff["member_count"] == 1
+    await ann.settle()
+    assert ann.frames_of("presence") == []
 
 
 async def test_presence_expiry_announces_users_who_are_gone(node):
@@ -244,8 +251,8 @@ async def test_presence_expiry_announces_users_who_are_gone(node):
     await node.bridge.engine.presence.add("lobby", ghost)
     await node.bridge.engine.presence.remove("lobby", "dead-conn")
     await node.bridge.engine.presence.on_expired("lobby", [ghost])
-    leave = await ann.expect("presence", event="leave")
-    assert leave["member"]["id"] == "ghost"
+    diff = await ann.expect("presence", event="diff")
+    assert [m["id"] for m in diff["leaves"]] == ["ghost"]
     # A user still present through another connection is not announced as gone.
     await node.bridge.engine.presence.on_expired("lobby", [Member("x", ann.user.id, "Ann", "en")])
     await ann.settle()
@@ -314,13 +321,54 @@ async def test_a_slow_consumer_is_aborted_without_slowing_the_room(make_node):
     for i in range(10):
         await ann.request({"type": "send", "room": "lobby", "text": f"m{i}"}, "ack")
     assert slow.sink.aborted[0] == p.CLOSE_SLOW_CONSUMER
-    await ann.expect("message", offset=10)
+    await ann.expect("message", text="m9")
 
 
 async def test_closing_a_session_leaves_its_rooms(node):
     ann = await node.joined("Ann", "lobby")
     bob = await node.joined("Bob", "lobby")
+    await ann.expect("presence", arrived(bob.user))
     await bob.close()
-    await ann.expect("presence", event="leave")
+    await ann.expect("presence", departed(bob.user))
     assert node.bridge.connections_of(bob.user.id) == 0
     assert [m.user_id for m in await node.bridge.engine.presence.members("lobby")] == [ann.user.id]
+
+
+async def test_presence_changes_are_coalesced_into_one_diff(node):
+    ann = await node.joined("Ann", "lobby")
+    await ann.expect("presence", arrived(ann.user))
+    others = [await node.joined(f"V{i}", "lobby") for i in range(5)]
+    diff = await ann.expect("presence", arrived(others[-1].user))
+    assert sorted(m["name"] for m in diff["joins"]) == [f"V{i}" for i in range(5)]
+    assert diff["member_count"] == 6
+
+
+async def test_big_rooms_get_counts_not_names_and_no_typing(node):
+    node.bridge.chat.presence.detail_max = 3
+    node.bridge.chat.presence.count_interval = 0.02
+    ann = await node.joined("Ann", "stage")
+    viewers = [await node.joined(f"V{i}", "stage") for i in range(5)]
+    diff = await ann.expect("presence", lambda f: f.get("member_count") == 6)
+    assert diff["joins"] == [] and diff["leaves"] == []
+    joined = await (await node.connect("Late")).request({"type": "join", "room": "stage"}, "joined")
+    # Big rooms list members from a snapshot at most a second old: bounded, never empty.
+    assert joined["member_count"] == 7 and 4 <= len(joined["members"]) <= 7
+    await viewers[0].send({"type": "typing", "room": "stage"})
+    await viewers[0].close()
+    diff = await ann.expect("presence", lambda f: f.get("member_count") == 6)
+    assert diff["leaves"] == []
+    await ann.settle()
+    assert not [f for f in ann.frames_of("presence") if f["event"] == "typing"]
+
+
+async def test_the_member_list_is_paged_and_searchable(node):
+    ann = await node.joined("Ann", "lobby")
+    for name in ("Zoe", "Bob", "Bea", "Cy"):
+        await node.joined(name, "lobby")
+    page = await ann.request({"type": "members", "room": "lobby", "limit": 2}, "members")
+    assert [m["name"] for m in page["members"]] == ["Ann", "Bea"] and page["total"] == 5
+    rest = await ann.request({"type": "members", "room": "lobby", "offset": 2, "limit": 10}, "members")
+    assert [m["name"] for m in rest["members"]] == ["Bob", "Cy", "Zoe"]
+    found = await ann.request({"type": "members", "room": "lobby", "query": "b"}, "members")
+    assert [m["name"] for m in found["members"]] == ["Bea", "Bob"] and found["total"] == 2
+    assert (await ann.error({"type": "members", "room": "elsewhere"}))["code"] == E.NOT_JOINED

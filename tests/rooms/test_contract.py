@@ -276,3 +276,24 @@ async def test_presence_members_and_counts(make_engine):
     assert sorted(m.conn_id for m in await engine.presence.members("r")) == ["c2", "c3"]
     assert await engine.presence.members("s") == []
     assert await engine.presence.counts() == {"r": 2}
+
+
+async def test_presence_says_first_and_last_connection_and_counts_users(make_engine):
+    engine = await make_engine()
+    ann1 = Member("c1", "u1", "Ann", "en", node=engine.node_id)
+    ann2 = Member("c2", "u1", "Ann", "en", node=engine.node_id)
+    bo = Member("c3", "u2", "Bo", "zh", node=engine.node_id)
+    assert await engine.presence.add("r", ann1) is True
+    assert await engine.presence.add("r", ann2) is False  # Ann's second tab
+    assert await engine.presence.add("r", bo) is True
+    assert await engine.presence.add("r", Member("c3", "u2", "Bo", "zh", role="moderator",
+                                                 node=engine.node_id)) is False  # re-recorded
+    assert await engine.presence.user_count("r") == 2
+    assert await engine.presence.user_count("elsewhere") == 0
+    assert await engine.presence.remove("r", "c1") is False  # Ann still has c2
+    assert await engine.presence.remove("r", "c1") is False  # unknown now
+    assert await engine.presence.user_count("r") == 2
+    assert await engine.presence.remove("r", "c2") is True
+    assert await engine.presence.remove("r", "c3") is True
+    assert await engine.presence.user_count("r") == 0
+    assert await engine.presence.add("r", ann1) is True  # back again

@@ -31,15 +31,11 @@ export class MemberList {
     if (m.name) this.names.set(m.id, m.name);
   }
 
-  join(m) {
-    if (!this.members.has(m.id)) this.count += 1;
-    this.add(m);
-    this.changed();
-  }
-
-  leave(m) {
-    this.members.delete(m.id);
-    this.count = Math.max(this.members.size, this.count - 1);
+  /** A presence `diff`: who arrived, who left (none named in big rooms), and the count. */
+  diff(joins, leaves, count) {
+    for (const m of joins || []) this.add(m);
+    for (const m of leaves || []) this.members.delete(m.id);
+    if (typeof count === "number") this.count = Math.max(count, this.members.size);
     this.changed();
   }
 

@@ -246,11 +246,14 @@ export class RoomController {
   }
 
   onPresence(ev) {
+    if (ev.event === "diff") {
+      this.members.diff(ev.joins, ev.leaves, ev.member_count);
+      for (const left of ev.leaves || []) this.typing.stopped(left.id);
+      return;
+    }
     const m = ev.member;
     if (!m || !m.id) return;
-    if (ev.event === "join") this.members.join(m);
-    else if (ev.event === "leave") { this.members.leave(m); this.typing.stopped(m.id); }
-    else if (ev.event === "typing" && m.id !== this.me.id) this.typing.typing(m);
+    if (ev.event === "typing" && m.id !== this.me.id) this.typing.typing(m);
     else if (ev.event === "role") this.onRoleChange(m.id, m.role);
   }
 

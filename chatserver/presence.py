@@ -1,0 +1,217 @@
+"""A room's people as the edge shows them: member lists, and presence changes coalesced per
+room (diffs every ~100 ms, counts in big rooms).
+
+:class:`RoomPresence` is what the chat service asks when a connection enters or leaves a
+room, types, or pages the member list. A join costs the same in a room of ten and of ten
+thousand: the engine says in one call whether it is the user's first connection, the count
+is one call, and the member list a joiner gets (at most :data:`MEMBER_LIST_MAX` users, hosts
+first) is read fresh in small rooms and from a snapshot at most :data:`SNAPSHOT_TTL` old in
+big ones.
+
+A room hears who arrived and who left as one ``presence`` frame with event ``diff`` per
+room per node per :data:`FLUSH_INTERVAL` (Phoenix Presence's model), not one broadcast per
+join: filling a room of N costs O(N) deliveries per flush instead of O(N) per join. A user
+who joins and leaves within one interval is not announced at all. Past ``detail_max`` users
+the diff carries only ``member_count`` (people joining a 10,000-viewer stream are a number,
+not a list), at most once per :data:`COUNT_INTERVAL`. ``member_count`` is read from presence
+at flush time, so it counts every node's members.
+
+Each node announces the joins and leaves of its own connections (and of dead nodes' members
+that presence expiry reports to it); nodes never announce each other's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chatserver import frames
+from rooms.engine import Broker, EngineError, Member, Presence
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.1  # seconds a room's presence changes are gathered before they are sent
+COUNT_INTERVAL = 1.0  # seconds between count-only diffs of a big room
+DETAIL_MAX = 200  # past this many users a room's diffs say how many, not who; no typing either
+MEMBER_LIST_MAX = 200  # users a joined frame lists (hosts first); member_count has them all
+PAGE_MAX = 100  # users one members page lists at most (the codec lowers larger limits to this)
+SNAPSHOT_TTL = 1.0  # seconds a big room's member list snapshot is reused for joiners
+SNAPSHOT_ROOMS = 1000  # big rooms whose snapshot a node keeps at most
+_HOST_RANK = {"admin": 0, "owner": 1, "moderator": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """What a joining member learns of the room's people."""
+
+    members: list[dict[str, Any]]
+    member_count: int
+    first_connection: bool  # the user's first connection in the room (it is announced)
+
+
+def unique_members(members: list[Member]) -> list[dict[str, Any]]:
+    """One entry per user, hosts first then by name."""
+    seen: dict[str, dict[str, Any]] = {}
+    for member in members:
+        seen.setdefault(member.user_id, member.public())
+    return sorted(seen.values(), key=lambda m: (_HOST_RANK.get(m["role"], 3), m["name"].lower(), m["id"]))
+
+
+class _Pending:
+    """A room's changes not yet announced by this node."""
+
+    __slots__ = ("joins", "leaves", "handle", "last_count_at", "owed")
+
+    def __init__(self) -> None:
+        self.joins: dict[str, Member] = {}
+        self.leaves: dict[str, Member] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        self.last_count_at = 0.0
+        self.owed = False  # a big room's count changed and is due at the next count interval
+
+
+class RoomPresence:
+    """Member lists and coalesced presence announcements for every room on this node."""
+
+    def __init__(self, presence: Presence, broker: Broker, *, detail_max: int = DETAIL_MAX,
+                 interval: float = FLUSH_INTERVAL, count_interval: float = COUNT_INTERVAL) -> None:
+        self._presence = presence
+        self._broker = broker
+        self.detail_max = detail_max
+        self.interval = interval
+        self.count_interval = count_interval
+        self._rooms: dict[str, _Pending] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._sizes: dict[str, int] = {}  # the last user count this node saw per room
+        self._snapshots: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    # What the chat service calls ----------------------------------------------------------
+
+    async def enter(self, room: str, member: Member) -> RoomView:
+        """Record the member; the room's people as the joiner sees them. The user's arrival
+        is announced with the next diff when this is their first connection."""
+        first = await self._presence.add(room, member)
+        count = await self._presence.user_count(room)
+        self._sizes[room] = count
+        if first:
+            self._joined(room, member)
+        return RoomView(await self._member_list(room, count), count, first)
+
+    async def exit(self, room: str, member: Member) -> None:
+        """Remove the member; the user's departure is announced with its last connection."""
+        if await self._presence.remove(room, member.conn_id):
+            self._left(room, member)
+
+    async def expired(self, room: str, removed: list[Member]) -> None:
+        """Presence dropped a dead node's members: announce the users who are now gone."""
+        present = {m.user_id for m in await self._presence.members(room)}
+        for member in removed:
+            if member.user_id not in present:
+                self._left(room, member)
+
+    async def refresh(self, room: str, member: Member) -> None:
+        """Re-record a member whose role changed, so member lists show the new role."""
+        await self._presence.add(room, member)
+        self._snapshots.pop(room, None)
+
+    async def typing(self, room: str, member: Member) -> None:
+        """Pass a typing indicator on; big rooms have none (nobody reads 10,000 of them)."""
+        if self._sizes.get(room, 0) <= self.detail_max:
+            await self._broker.broadcast(room, frames.presence(room, "typing", member))
+
+    async def page(self, room: str, *, offset: int, limit: int, query: str = "") -> tuple[list[dict], int]:
+        """Users ``offset`` to ``offset + limit`` of the member list (hosts first, then by
+        name), those whose name contains ``query`` when given; and how many match."""
+        listed = unique_members(await self._presence.members(room))
+        if query:
+            needle = query.casefold()
+            listed = [m for m in listed if needle in m["name"].casefold()]
+        limit = max(1, min(limit, PAGE_MAX))
+        return listed[offset:offset + limit], len(listed)
+
+    async def _member_list(self, room: str, count: int) -> list[dict[str, Any]]:
+        if count <= self.detail_max:
+            self._snapshots.pop(room, None)
+            return unique_members(await self._presence.members(room))[:MEMBER_LIST_MAX]
+        now = time.monotonic()
+        snapshot = self._snapshots.get(room)
+        if snapshot is None or snapshot[0] <= now:
+            listed = unique_members(await self._presence.members(room))[:MEMBER_LIST_MAX]
+            if len(self._snapshots) >= SNAPSHOT_ROOMS:
+                self._snapshots = {r: v for r, v in self._snapshots.items() if v[0] > now}
+            snapshot = self._snapshots[room] = (now + SNAPSHOT_TTL, listed)
+        return snapshot[1]
+
+    # Coalescing ---------------------------------------------------------------------------
+
+    def _joined(self, room: str, member: Member) -> None:
+        """``member``'s user arrived (its first connection in the room)."""
+        pending = self._pending(room)
+        if pending.leaves.pop(member.user_id, None) is None:
+            pending.joins[member.user_id] = member
+
+    def _left(self, room: str, member: Member) -> None:
+        """``member``'s user left (its last connection in the room)."""
+        pending = self._pending(room)
+        if pending.joins.pop(member.user_id, None) is None:
+            pending.leaves[member.user_id] = member
+
+    def _pending(self, room: str) -> _Pending:
+        pending = self._rooms.get(room)
+        if pending is None:
+            pending = self._rooms[room] = _Pending()
+        if pending.handle is None:
+            pending.handle = asyncio.get_running_loop().call_later(self.interval, self._due, room)
+        return pending
+
+    def _due(self, room: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, room: str) -> None:
+        pending = self._rooms.get(room)
+        if pending is None:
+            return
+        pending.handle = None
+        # Changes that arrive while this flush awaits go to the next one.
+        joins, leaves = pending.joins, pending.leaves
+        pending.joins, pending.leaves = {}, {}
+        if not joins and not leaves and not pending.owed:
+            del self._rooms[room]
+            return
+        count = -1
+        try:
+            count = self._sizes[room] = await self._presence.user_count(room)
+            if count > self.detail_max:
+                now = time.monotonic()
+                wait = pending.last_count_at + self.count_interval - now
+                if wait > 0:  # a big room's count goes out at most once per count interval
+                    pending.owed = True
+                    if pending.handle is None:
+                        pending.handle = asyncio.get_running_loop().call_later(wait, self._due, room)
+                    return
+                pending.last_count_at = now
+                joins, leaves = {}, {}
+            pending.owed = False
+            await self._broker.broadcast(room, frames.presence_diff(
+                room, list(joins.values()), list(leaves.values()), count))
+        except EngineError as exc:
+            log.warning("room %s: presence changes not announced: %s", room, exc)
+        if pending.handle is None and not pending.joins and not pending.leaves and not pending.owed:
+            self._rooms.pop(room, None)
+            if count == 0:
+                self._sizes.pop(room, None)
+
+    async def flush_all(self) -> None:
+        """Send what is gathered now (the node is stopping)."""
+        for room, pending in list(self._rooms.items()):
+            if pending.handle is not None:
+                pending.handle.cancel()
+            pending.handle = None
+            pending.last_count_at = 0.0
+            await self._flush(room)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
