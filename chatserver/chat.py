@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
 from chatserver.protocol import ROOM_NAME
-from chatserver.translation import RoomTranslations, detect
+from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 ROOMS_NS = "rooms"  # global scope: room name -> metadata
 TITLE_MAX = 100
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
+TRANSLATION_LOOKAHEAD = 50  # events read after a history page for its messages' translations
+HISTORY_TOP_UPS = 3  # further reads a history page makes when other languages' translations filled it
+FILL_GRACE = 0.1  # seconds past its attempt window a missing translation is left to its first attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class ChatService:
         self.metrics = metrics
         self.presence = RoomPresence(engine.presence, engine.broker)
         self._tasks: set[asyncio.Task] = set()
+        self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
 
     # Rooms ---------------------------------------------------------------------------------
 
@@ -195,10 +200,12 @@ class ChatService:
         # author's language and is not translated.
         source = detect(text)
         lang = source if source in ("en", "zh") else author.get("lang", "en")
-        event = frames.message(room=room, author=author, text=text, lang=lang, client_msg_id=client_msg_id)
+        event = frames.message(room=room, author=author, text=text, lang=lang, client_msg_id=client_msg_id,
+                               no_translation=no_translation(text, source))
         result = await self.engine.broker.publish(room, event, idempotency_key=key)
         if not result.duplicate:
             self.metrics.messages.inc()
+            # Into every other supported language, whoever is present (readers present first).
             if self.translations.enabled and source in ("en", "zh"):
                 self._spawn(self._translate(room, result.event, source))
         return result
@@ -214,18 +221,118 @@ class ChatService:
         except Exception:
             log.exception("room %s: translating %s failed", room, message.get("id"))
 
-    async def _publish_translation(self, room: str, message: Event, source: str, outcome) -> None:
-        if outcome.text is None:
-            await self.engine.broker.broadcast(room, frames.translation_unavailable(
-                room=room, message=message, lang=outcome.lang, reason=outcome.reason or "translation unavailable"))
-            return
-        if await self.moderation.is_deleted(room, message["offset"]):
-            return
-        decision = await self.moderation.check_translation(room, outcome.text, outcome.lang)
-        if decision.action == "reject":
-            return
-        await self.engine.broker.publish(room, frames.translation(
-            room=room, message=message, lang=outcome.lang, source_lang=source, text=decision.text))
+    async def _publish_translation(self, room: str, message: Event, source: str, outcome: Outcome, *,
+                                   announce: bool = True) -> Event | None:
+        """Publish one outcome: the translation, moderated in its language and published once
+        per message and language on every node (its idempotency key); or, when there is none,
+        a ``translation_unavailable`` frame, broadcast to the room if ``announce``, and returned."""
+        if outcome.text is not None:
+            if await self.moderation.is_deleted(room, message["offset"]):
+                return None
+            decision = await self.moderation.check_translation(room, outcome.text, outcome.lang)
+            if decision.action != "reject":
+                await self.engine.broker.publish(room, frames.translation(
+                    room=room, message=message, lang=outcome.lang, source_lang=source, text=decision.text),
+                    idempotency_key=translation_key(message["id"], outcome.lang))
+                return None
+            outcome = Outcome(outcome.lang, None, "translation withheld: it contains a blocked term")
+        unavailable = frames.translation_unavailable(
+            room=room, message=message, lang=outcome.lang, reason=outcome.reason or "translation unavailable",
+            retryable=outcome.retryable)
+        if announce:
+            await self.engine.broker.broadcast(room, unavailable)
+        return unavailable
+
+    async def reader_translations(self, room: str, events: list[Event], lang: str, *,
+                                  page_end: int | None = None) -> tuple[list[Event], list[Event]]:
+        """What a reader of ``lang`` needs beside ``events`` (a join's history or a history
+        page): the translations into ``lang`` of its messages that are stored outside
+        ``events`` (after ``page_end``, the page's newest offset, or found by their key), each
+        placed right after its message; and the messages whose translation into ``lang`` is
+        still missing, for :meth:`complete_translations`. Never raises."""
+        if not self.translations.enabled:
+            return events, []
+        have = {e.get("message_id") for e in events if e.get("type") == "translation" and e.get("lang") == lang}
+        wanting = [e for e in events if e.get("id") not in have and self.translations.needs(e, lang)]
+        found: dict[str, Event] = {}
+        try:
+            if wanting and page_end is not None:
+                ahead = await self.engine.broker.history(room, since=page_end, limit=TRANSLATION_LOOKAHEAD)
+                found.update((e.get("message_id"), e) for e in ahead.events
+                             if e.get("type") == "translation" and e.get("lang") == lang)
+            rest = [m for m in wanting if m["id"] not in found]
+            looked = await asyncio.gather(*(self.engine.broker.lookup(room, translation_key(m["id"], lang))
+                                            for m in rest))
+            found.update((m["id"], r.event) for m, r in zip(rest, looked)
+                         if r is not None and r.event.get("epoch") == m.get("epoch"))
+        except Exception as exc:  # noqa: BLE001 - the reader still gets its history
+            log.warning("room %s: translations beside history not read: %s", room, exc)
+            return events, []
+        if not found:
+            return events, [m for m in wanting]
+        placed: list[Event] = []
+        for event in events:
+            placed.append(event)
+            extra = found.get(event.get("id")) if event.get("type") == "message" else None
+            if extra is not None:
+                placed.append(extra)
+        return placed, [m for m in wanting if m["id"] not in found]
+
+    async def history_for(self, room: str, *, before: int | None, limit: int,
+                          lang: str) -> tuple[dict, list[Event]]:
+        """A history page as a reader of ``lang`` reads it: ``limit`` events not counting
+        translations into other languages (older events are read while those filled the page),
+        the translations of its messages into ``lang`` beside them, and the messages whose
+        translation into ``lang`` is still missing (see :meth:`reader_translations`)."""
+        page = await self.history(room, before=before, limit=limit)
+        keep = [e for e in page["events"] if reads(e, lang)]
+        for _ in range(HISTORY_TOP_UPS):
+            if len(keep) >= limit or not page["has_more"] or not page["events"]:
+                break
+            older = await self.history(room, before=page["events"][0]["offset"], limit=limit)
+            keep = [e for e in older["events"] if reads(e, lang)] + keep
+            page = {**page, "events": older["events"] + page["events"], "has_more": older["has_more"]}
+        has_more = page["has_more"] or len(keep) > limit
+        keep = keep[-limit:]
+        page_end = keep[-1]["offset"] if keep and keep[-1]["offset"] < page["offset"] else None
+        events, missing = await self.reader_translations(room, keep, lang, page_end=page_end)
+        return {**page, "events": events, "has_more": has_more}, missing
+
+    async def complete_translations(self, room: str, messages: list[Event], lang: str) -> list[Event]:
+        """Make the missing translations into ``lang`` of messages a reader was given, on first
+        need. Each is published like any translation, so it reaches the reader live (and the
+        room, once, on every node); what cannot be made comes back as ``translation_unavailable``
+        frames for this reader alone. A message younger than the deadline is first given until
+        then to get its publish-time translation. Readers asking at once share one attempt."""
+        results = await asyncio.gather(*(self._complete_one(room, m, lang) for m in messages),
+                                       return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, (asyncio.CancelledError, EngineError)):
+                log.error("room %s: completing a translation failed", room, exc_info=r)
+        return [r for r in results if isinstance(r, dict)]
+
+    async def _complete_one(self, room: str, message: Event, lang: str) -> Event | None:
+        key = (room, message["id"], lang)
+        task = self._filling.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._fill(room, message, lang))
+            self._filling[key] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _t: self._filling.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _fill(self, room: str, message: Event, lang: str) -> Event | None:
+        grace = self.translations.attempt_window + FILL_GRACE
+        wait = message.get("ts", 0) / 1000 + grace - time.time()
+        if wait > 0:
+            # Its publish-time translation may still be on its way (from any node).
+            await asyncio.sleep(min(wait, grace))
+            if await self.engine.broker.lookup(room, translation_key(message["id"], lang)) is not None:
+                return None  # it was published since: the reader has it live
+        source = detect(message.get("text", ""))
+        outcome = await self.translations.translate_one(message["text"], source, lang, live=True)
+        return await self._publish_translation(room, message, source, outcome, announce=False)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -265,3 +372,7 @@ class ChatService:
     async def audit_log(self, room: str, user: User, limit: int) -> list[dict]:
         return await self.moderation.audit_log(room, user, limit)
 
+
+def reads(event: Event, lang: str) -> bool:
+    """Does a reader of ``lang`` get this event? Translations only into its own language."""
+    return event.get("type") != "translation" or event.get("lang") == lang

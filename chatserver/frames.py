@@ -61,12 +61,15 @@ def left(room: str, reason: str, message: str | None = None) -> Frame:
 
 
 def message(*, room: str, author: dict[str, Any], text: str, lang: str,
-            client_msg_id: str | None = None) -> Event:
-    """A chat message as published (the engine adds ``offset`` and ``epoch``)."""
+            client_msg_id: str | None = None, no_translation: str | None = None) -> Event:
+    """A chat message as published (the engine adds ``offset`` and ``epoch``).
+    ``no_translation`` says why no translation of it will follow, when none will."""
     event: Event = {"type": "message", "id": new_message_id(), "room": room, "author": author,
                     "text": text, "lang": lang, "ts": now_ms()}
     if client_msg_id:
         event["client_msg_id"] = client_msg_id
+    if no_translation:
+        event["no_translation"] = no_translation
     return event
 
 
@@ -77,10 +80,15 @@ def translation(*, room: str, message: Event, lang: str, source_lang: str, text:
             "text": text, "ts": now_ms()}
 
 
-def translation_unavailable(*, room: str, message: Event, lang: str, reason: str) -> Event:
-    """Said instead of a translation that could not be made (ephemeral: no offset)."""
-    return {"type": "translation_unavailable", "room": room, "message_id": message["id"],
-            "message_offset": message["offset"], "lang": lang, "reason": reason}
+def translation_unavailable(*, room: str, message: Event, lang: str, reason: str,
+                            retryable: bool = False) -> Event:
+    """Said instead of a translation that could not be made (ephemeral: no offset).
+    ``retryable``: a later attempt may work (reading the history again asks for one)."""
+    event: Event = {"type": "translation_unavailable", "room": room, "message_id": message["id"],
+                    "message_offset": message["offset"], "lang": lang, "reason": reason}
+    if retryable:
+        event["retryable"] = True
+    return event
 
 
 def presence(room: str, event: str, member: Member) -> Event:

@@ -158,12 +158,14 @@ class Session:
             self.rooms.pop(room, None)
             await self.hub.leave(room, membership)
             raise
+        events, missing = await self.chat.reader_translations(room, history.events, self.read_lang)
         self.send(frames.with_ref(frames.joined(
             room=room, title=admission.meta.get("title", room), role=admission.role, history=history,
             recovered=history.recovered if since is not None else True,
-            events=self.for_reader(history.events), members=view.members, member_count=view.member_count,
+            events=self.for_reader(events), members=view.members, member_count=view.member_count,
             settings=settings), frame.ref))
         membership.go_live(history.position.offset, history.position.epoch)
+        self.complete_translations(room, missing)
         self.metrics.rooms.set(len(self.hub.rooms()))
 
     async def on_leave(self, frame: p.ClientFrame) -> None:
@@ -193,10 +195,12 @@ class Session:
 
     async def on_history(self, frame: p.ClientFrame) -> None:
         self._membership(frame)
-        page = await self.chat.history(frame["room"], before=frame.get("before"),
-                                       limit=frame.get("limit", self.limits.default_history_limit))
+        page, missing = await self.chat.history_for(
+            frame["room"], before=frame.get("before"),
+            limit=frame.get("limit", self.limits.default_history_limit), lang=self.read_lang)
         page["events"] = self.for_reader(page["events"])
         self.send(frames.with_ref(frames.history(**page), frame.ref))
+        self.complete_translations(frame["room"], missing)
 
     async def on_members(self, frame: p.ClientFrame) -> None:
         self._membership(frame)
@@ -224,11 +228,22 @@ class Session:
         self.send(frames.with_ref(frames.reported(frame["room"], result), frame.ref))
 
     def for_reader(self, events: list[Event]) -> list[Event]:
-        """History as this reader sees it live: Chinese translations in its script."""
-        if self.script != "hant":
-            return events
-        return [traditional(e) if e.get("type") == "translation" and e.get("lang") == "zh" else e
-                for e in events]
+        """History as this reader sees it live: translations into its language only, Chinese
+        ones in its script."""
+        hant = self.script == "hant"
+        return [(traditional(e) if hant and e.get("lang") == "zh" else e) if e.get("type") == "translation" else e
+                for e in events if e.get("type") != "translation" or e.get("lang") == self.read_lang]
+
+    def complete_translations(self, room: str, messages: list[Event]) -> None:
+        """Have the missing translations of messages this reader was given made; what cannot
+        be made is said to this reader (translations come live, through the room)."""
+        if messages:
+            self._spawn(self._complete_translations(room, messages, self.read_lang))
+
+    async def _complete_translations(self, room: str, messages: list[Event], lang: str) -> None:
+        for frame in await self.chat.complete_translations(room, messages, lang):
+            if room in self.rooms and not self.closing:
+                self.send(frame)
 
     # Leaving, moderation's effects, closing ------------------------------------------------
 

@@ -34,7 +34,18 @@ class TranslatorConfig:
     redis_url: str | None = None  # Redis cache layer (inline) / job stream (workers)
     redis_cache_ttl_s: int = 7 * 24 * 3600
     redis_prefix: str = "lb:tr:"
-    worker_timeout_s: float = 30.0  # workers mode: give up waiting for a result after this
+    # Per message: after this many seconds the answer is "translation unavailable: deadline"
+    # (inline and workers alike); requests still queued then are dropped, not translated late.
+    deadline_s: float = 5.0
+    worker_timeout_s: float | None = None  # workers mode: wait this long instead of deadline_s
+    max_attempts: int = 3  # workers mode: deliveries of one job before it goes to the dead letters
+    reclaim_idle_ms: int = 3000  # workers mode: a job in hand this long is taken over by another worker
+    liveness_ttl_s: float = 3.0  # workers mode: a worker not heard of for this long is dead
+
+    @property
+    def wait_s(self) -> float:
+        """How long a caller waits for one message's translation."""
+        return self.worker_timeout_s if self.worker_timeout_s is not None else self.deadline_s
 
     def models(self) -> dict[tuple[str, str], str]:
         return {("en", "zh"): self.model_en_zh, ("zh", "en"): self.model_zh_en}
@@ -54,3 +65,25 @@ class Translation:
     ok: bool
     error: str | None = None
     cached: bool = False
+
+
+def retryable(error: str | None) -> bool:
+    """May a later attempt succeed where this error came back? "translation unavailable"
+    (a full backlog, a passed deadline, no worker alive, shutting down): yes, unless no model
+    serves the pair; "translation off" or "translation failed" (a model error): no."""
+    return bool(error) and error.startswith("translation unavailable") and "no model" not in error
+
+
+def failure_reason(error: str | None) -> str:
+    """The metrics label of a failed translation: backlog, deadline, no_worker, no_model,
+    failed, off or unavailable."""
+    e = error or ""
+    if e.startswith("translation off"):
+        return "off"
+    if e.startswith("translation failed"):
+        return "failed"
+    for marker, label in (("backlog full", "backlog"), ("deadline", "deadline"), ("timeout", "deadline"),
+                          ("no translation worker", "no_worker"), ("no model", "no_model")):
+        if marker in e:
+            return label
+    return "unavailable"
