@@ -20,13 +20,25 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import expect, sync_playwright
 
 from tests.harness import ROOT, ServerProcess, free_port, wait_port
-from tests.web.conftest import browser, join_room, message, pages, send  # noqa: F401  (fixtures)
+from tests.web.conftest import ARGS, CHROMIUM, join_room, message, pages, send  # noqa: F401
 
 GUIDE = ROOT / "docs" / "deploy.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only: Playwright's sync API holds an event loop while it
+    runs, which the async tests after this module could not share."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (installs Debian's chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
 
 
 def fenced_blocks(text: str, lang: str) -> list[str]:

@@ -175,14 +175,17 @@ async def test_lost_pubsub_connection_resubscribes_and_fills(clean_redis, nodes)
     await a.broker.publish("r", msg("before"))
     await until(lambda: len(seen) == 1)
     clean_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    killed = time.monotonic()
     for i in range(5):  # these land while b is reconnecting: only the refill brings them
         await a.broker.publish("r", msg(f"during{i}"))
-    await until(lambda: len(seen) >= 6)
+    await until(lambda: len(seen) >= 6, timeout=1.0)
+    await a.broker.publish("r", msg("probe"))  # live only once b has resubscribed
+    await until(lambda: len(seen) >= 7, timeout=max(0.0, killed + 1.0 - time.monotonic()))
     for i in range(15):
         await a.broker.publish("r", msg(f"after{i}"))
-    await until(lambda: len(seen) >= 21)
+    await until(lambda: len(seen) >= 22)
     await asyncio.sleep(0.1)
-    assert [e["offset"] for e in seen] == list(range(1, 22))
+    assert [e["offset"] for e in seen] == list(range(1, 23))
     assert b.reconnects >= 1 and b.health()["status"] == "ok"
 
 
