@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import secrets
 import time
+from pathlib import Path
 from array import array
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait as mp_wait
@@ -159,38 +160,19 @@ class Run:
             self.pipes.append(parent)
 
     def start_profiler(self):
-        """py-spy on node 0 for the steps, if asked and installed (``pip install py-spy``)."""
-        import shutil
-        import subprocess
-        import sys
-        from pathlib import Path
+        """py-spy on node 0 for the steps, if asked and installed."""
+        from benchmarks.profiles import start_recording
 
         if not self.cfg.profile:
             return None
-        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        if not Path(exe).exists():
-            return None
-        out = Path(self.cfg.profile)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{self.cfg.scenario}-{self.server}-m{self.members_per_room}.collapsed"
-        proc = subprocess.Popen([exe, "record", "--pid", str(self.nodes[0].pid), "--format", "raw",
-                                 "--rate", "250", "--output", str(path), "--nonblocking"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        return proc, path
+        path = Path(self.cfg.profile) / f"{self.cfg.scenario}-{self.server}-m{self.members_per_room}.collapsed"
+        proc = start_recording(self.nodes[0].pid, path)
+        return (proc, path) if proc is not None else None
 
     def stop_profiler(self, profiler) -> dict[str, Any]:
-        import signal as sig
+        from benchmarks.profiles import stop_recording
 
-        from benchmarks.profiles import summarize_collapsed
-
-        proc, path = profiler
-        proc.send_signal(sig.SIGINT)
-        try:
-            proc.wait(30)
-        except Exception:
-            proc.kill()
-        return {"file": str(path), **summarize_collapsed(path)}
+        return stop_recording(*profiler)
 
     def stop(self) -> None:
         for pipe in self.pipes:

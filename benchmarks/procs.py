@@ -60,8 +60,9 @@ class Child:
     """A child process with a log file, stopped with SIGTERM (then SIGKILL)."""
 
     def __init__(self, name: str, argv: list[str], port: int, cpus: set[int] | None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = argv
         self.port = port
         self.cpus = cpus
@@ -78,7 +79,7 @@ class Child:
 
     def start(self, timeout: float = 60.0) -> "Child":
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log,
+            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          preexec_fn=_die_with_parent)
         pin(self.proc.pid, self.cpus)
@@ -125,8 +126,9 @@ def start_redis(cpus: set[int] | None) -> Child:
 
 
 def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = None,
-                 node: int = 0, extra: list[str] | None = None) -> Child:
-    """One node of ``kind`` (livebridge, socketio or raw) on a free port."""
+                 node: int = 0, extra: list[str] | None = None, root: Path | None = None) -> Child:
+    """One node of ``kind`` (livebridge, socketio or raw) on a free port; ``root``: run the
+    server from another checkout (to compare two versions side by side)."""
     port = free_port()
     py = sys.executable
     if kind == "livebridge":
@@ -147,7 +149,7 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
         argv = [py, "-m", "benchmarks.peers.raw_ws", "--port", str(port)]
     else:
         raise ValueError(f"unknown server {kind!r}: one of {', '.join(SERVERS)}")
-    return Child(f"{kind}-{node}", argv, port, cpus).start()
+    return Child(f"{kind}-{node}", argv, port, cpus, cwd=root or ROOT).start()
 
 
 def http_json(url: str, payload: dict | None = None, timeout: float = 10.0) -> dict:

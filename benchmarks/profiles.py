@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -45,6 +50,30 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict:
     def share(c: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(n / total, 4)) for name, n in c.most_common(top)] if total else []
     return {"samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+
+
+def start_recording(pid: int, path: Path) -> subprocess.Popen | None:
+    """py-spy recording ``pid`` into ``path`` (raw collapsed stacks), or None when py-spy is
+    not installed (it is in the bench extra)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(exe).exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+                             "--output", str(path), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    return proc
+
+
+def stop_recording(proc: subprocess.Popen, path: Path) -> dict:
+    """Stop a recording; its summary (the top frames)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return {"file": str(path), **summarize_collapsed(path)}
 
 
 def main() -> None:

@@ -133,6 +133,12 @@ def register(commands) -> None:
         _fanout_options(p, preset=True)
         p.set_defaults(run=_run_fanout, scenario=name)
 
+    from benchmarks import joinstorm
+
+    storm = sub.add_parser("joinstorm", help="distinct users join one room at once: joins/s, CPU per join")
+    joinstorm.add_arguments(storm)
+    storm.set_defaults(run=lambda args: joinstorm.run(args))
+
     translate = sub.add_parser("translate", help="translation throughput/latency vs batch size and concurrency")
     translate.add_argument("--batch-sizes", type=_ints, default=None, help="batch sizes for direct generate()")
     translate.add_argument("--concurrency", type=_ints, default=None,

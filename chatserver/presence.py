@@ -4,17 +4,18 @@ room (diffs every ~100 ms, counts in big rooms).
 :class:`RoomPresence` is what the chat service asks when a connection enters or leaves a
 room, types, or pages the member list. A join costs the same in a room of ten and of ten
 thousand: the engine says in one call whether it is the user's first connection, the count
-is one call, and the member list a joiner gets (at most :data:`MEMBER_LIST_MAX` users, hosts
-first) is read fresh in small rooms and from a snapshot at most :data:`SNAPSHOT_TTL` old in
-big ones.
+is one call, and the member list a joiner gets (hosts first) is read fresh in small rooms
+(all of them, at most :data:`MEMBER_LIST_MAX`) and in big ones comes from a snapshot at most
+:data:`SNAPSHOT_TTL` old (:data:`BIG_ROOM_LIST_MAX` users; the rest are paged).
 
 A room hears who arrived and who left as one ``presence`` frame with event ``diff`` per
 room per node per :data:`FLUSH_INTERVAL` (Phoenix Presence's model), not one broadcast per
 join: filling a room of N costs O(N) deliveries per flush instead of O(N) per join. A user
 who joins and leaves within one interval is not announced at all. Past ``detail_max`` users
 the diff carries only ``member_count`` (people joining a 10,000-viewer stream are a number,
-not a list), at most once per :data:`COUNT_INTERVAL`. ``member_count`` is read from presence
-at flush time, so it counts every node's members.
+not a list), at most once per :data:`COUNT_INTERVAL` per :data:`COUNT_STEP` users (every
+10 s at the most): each count costs a frame per member, so a huge room hears it less often.
+``member_count`` is read from presence at flush time, so it counts every node's members.
 
 Each node announces the joins and leaves of its own connections (and of dead nodes' members
 that presence expiry reports to it); nodes never announce each other's.
@@ -34,9 +35,12 @@ from rooms.engine import Broker, EngineError, Member, Presence
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1  # seconds a room's presence changes are gathered before they are sent
-COUNT_INTERVAL = 1.0  # seconds between count-only diffs of a big room
+COUNT_INTERVAL = 1.0  # seconds between count-only diffs of a big room, per COUNT_STEP users
+COUNT_STEP = 1000  # a room of 5,000 hears its count every 5 s (one frame per member each time)
+COUNT_INTERVAL_MAX = 10.0
 DETAIL_MAX = 200  # past this many users a room's diffs say how many, not who; no typing either
 MEMBER_LIST_MAX = 200  # users a joined frame lists (hosts first); member_count has them all
+BIG_ROOM_LIST_MAX = 50  # users a joined frame lists in a big room (the rest: `members` pages)
 PAGE_MAX = 100  # users one members page lists at most (the codec lowers larger limits to this)
 SNAPSHOT_TTL = 1.0  # seconds a big room's member list snapshot is reused for joiners
 SNAPSHOT_ROOMS = 1000  # big rooms whose snapshot a node keeps at most
@@ -63,13 +67,12 @@ def unique_members(members: list[Member]) -> list[dict[str, Any]]:
 class _Pending:
     """A room's changes not yet announced by this node."""
 
-    __slots__ = ("joins", "leaves", "handle", "last_count_at", "owed")
+    __slots__ = ("joins", "leaves", "handle", "owed")
 
     def __init__(self) -> None:
         self.joins: dict[str, Member] = {}
         self.leaves: dict[str, Member] = {}
         self.handle: asyncio.TimerHandle | None = None
-        self.last_count_at = 0.0
         self.owed = False  # a big room's count changed and is due at the next count interval
 
 
@@ -86,6 +89,7 @@ class RoomPresence:
         self._rooms: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sizes: dict[str, int] = {}  # the last user count this node saw per room
+        self._counted_at: dict[str, float] = {}  # when a big room's count last went out
         self._snapshots: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     # What the chat service calls ----------------------------------------------------------
@@ -139,7 +143,8 @@ class RoomPresence:
         now = time.monotonic()
         snapshot = self._snapshots.get(room)
         if snapshot is None or snapshot[0] <= now:
-            listed = unique_members(await self._presence.members(room))[:MEMBER_LIST_MAX]
+            # Each joiner's frame carries the list: in a big room a short one keeps joins cheap.
+            listed = unique_members(await self._presence.members(room))[:BIG_ROOM_LIST_MAX]
             if len(self._snapshots) >= SNAPSHOT_ROOMS:
                 self._snapshots = {r: v for r, v in self._snapshots.items() if v[0] > now}
             snapshot = self._snapshots[room] = (now + SNAPSHOT_TTL, listed)
@@ -188,13 +193,14 @@ class RoomPresence:
             count = self._sizes[room] = await self._presence.user_count(room)
             if count > self.detail_max:
                 now = time.monotonic()
-                wait = pending.last_count_at + self.count_interval - now
+                interval = min(COUNT_INTERVAL_MAX, self.count_interval * max(1.0, count / COUNT_STEP))
+                wait = self._counted_at.get(room, 0.0) + interval - now
                 if wait > 0:  # a big room's count goes out at most once per count interval
                     pending.owed = True
                     if pending.handle is None:
                         pending.handle = asyncio.get_running_loop().call_later(wait, self._due, room)
                     return
-                pending.last_count_at = now
+                self._counted_at[room] = now
                 joins, leaves = {}, {}
             pending.owed = False
             await self._broker.broadcast(room, frames.presence_diff(
@@ -205,6 +211,7 @@ class RoomPresence:
             self._rooms.pop(room, None)
             if count == 0:
                 self._sizes.pop(room, None)
+                self._counted_at.pop(room, None)
 
     async def flush_all(self) -> None:
         """Send what is gathered now (the node is stopping)."""
@@ -212,6 +219,6 @@ class RoomPresence:
             if pending.handle is not None:
                 pending.handle.cancel()
             pending.handle = None
-            pending.last_count_at = 0.0
+            self._counted_at.pop(room, None)
             await self._flush(room)
         await asyncio.gather(*self._tasks, return_exceptions=True)
