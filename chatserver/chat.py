@@ -26,7 +26,7 @@ from chatserver.errors import ChatError
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
-from chatserver.protocol import ROOM_NAME
+from chatserver.protocol import valid_room
 from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
@@ -72,7 +72,7 @@ class ChatService:
     # Rooms ---------------------------------------------------------------------------------
 
     async def create_room(self, name: Any, *, title: Any, owner: User | None) -> dict:
-        if not isinstance(name, str) or not ROOM_NAME.match(name):
+        if not valid_room(name):
             raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
                             status=422)
         if title is not None and (not isinstance(title, str) or len(title) > TITLE_MAX):

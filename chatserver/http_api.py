@@ -19,7 +19,7 @@ from chatserver import errors as E
 from chatserver.auth import AuthError, User, clean_lang, clean_name
 from chatserver.errors import ChatError
 from chatserver.openapi import OPENAPI
-from chatserver.protocol import ROOM_NAME
+from chatserver.protocol import valid_room
 from rooms.engine import EngineError
 
 MAX_BODY = 64 * 1024
@@ -96,7 +96,7 @@ def _user(request: Request, *, required: bool = True) -> User | None:
 
 def _room_name(request: Request) -> str:
     room = request.path_params["room"]
-    if not ROOM_NAME.match(room):
+    if not valid_room(room):
         raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'", status=422)
     return room
 

@@ -34,7 +34,14 @@ CLOSE_FORBIDDEN = 4403  # the user may not connect
 CLOSE_SLOW_CONSUMER = 4408  # outbound queue overflowed: the client did not read fast enough
 CLOSE_TOO_MANY_CONNECTIONS = 4429  # the user has too many connections on this node
 
+# Also the OpenAPI schema's pattern, so written for both dialects; Python code must test names
+# with valid_room (fullmatch: "$" alone would also match before a final newline).
 ROOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def valid_room(name: object) -> bool:
+    """Whether ``name`` is a room name: 1-64 of a-z, 0-9, '-', '_', not starting with - or _."""
+    return isinstance(name, str) and ROOM_NAME.fullmatch(name) is not None
 LANGS = ("en", "zh")
 SCRIPTS = ("hans", "hant")
 _REF_MAX = 64
@@ -151,7 +158,7 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
         return _refuse(INVALID_FRAME, f"{kind}: field {name!r} must be {expected}", ref)
 
     if field_kind == "room":
-        if not isinstance(value, str) or not ROOM_NAME.match(value):
+        if not valid_room(value):
             raise _refuse(
                 INVALID_ROOM,
                 f"{kind}: room must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",

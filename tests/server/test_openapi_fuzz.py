@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+import schemathesis  # noqa: F401  (installed by `make test`; imported so a missing one fails loudly)
+from websockets.sync.client import connect
 
-pytest.importorskip("schemathesis")
-from websockets.sync.client import connect  # noqa: E402
-
-from tests.harness import ROOT, ServerProcess  # noqa: E402
+from tests.harness import ROOT, ServerProcess
 
 SEED = 20261201
 MAX_EXAMPLES = 25
