@@ -20,6 +20,7 @@ import secrets
 import msgpack
 
 from benchmarks.procs import http_json
+from benchmarks.tokens import user_token
 from benchmarks.wsclient import BINARY, TEXT
 
 MARK = b"~T"
@@ -46,7 +47,7 @@ class Adapter:
             raise ValueError(f"{self.name} speaks {', '.join(self.codecs)}, not {codec}")
         self.codec = codec
 
-    def prepare(self, base_urls: list[str], worker: int) -> None:
+    def prepare(self, base_urls: list[str], worker: int, secret: str | None = None) -> None:
         """Blocking setup in a worker before it connects (tokens...)."""
 
     def path(self, room: str, node: int) -> str:
@@ -82,6 +83,8 @@ class LiveBridgeAdapter(Adapter):
             self.opcode = BINARY
             self.is_message = self._is_msgpack_message  # type: ignore[method-assign]
         self.token = ""
+        self.secret: str | None = None  # set: every connection signs in as a user of its own
+        self._users = 0
 
     # Frames the server builds (welcome, joined, ack...) start with their type; engine events
     # may not (the Redis engine's events come back from Lua/JSON with keys in another order),
@@ -98,15 +101,22 @@ class LiveBridgeAdapter(Adapter):
             return p[6:14] == b"\xa7message"
         return b"\xa4type\xa7message" in p
 
-    def prepare(self, base_urls: list[str], worker: int) -> None:
-        # One guest user per worker process: the servers run with a raised
+    def prepare(self, base_urls: list[str], worker: int, secret: str | None = None) -> None:
+        # Without a secret, one guest user per worker process: the servers run with a raised
         # --max-connections-per-user, and presence stays one join per worker, as in the
         # peers, which have no presence at all. Nodes share a secret, so any node's token works.
+        self.worker = worker
+        if secret:
+            self.secret = secret
+            return
         reply = http_json(base_urls[0] + "/api/token", {"name": f"bench-{worker}-{secrets.token_hex(2)}",
                                                         "lang": "en"})
         self.token = reply["token"]
 
     def path(self, room: str, node: int) -> str:
+        if self.secret:
+            self._users += 1
+            return f"/ws?token={user_token(self.secret, self._users, prefix=f'w{self.worker}')}"
         return f"/ws?token={self.token}"
 
     def _kind(self, payload: bytes) -> bytes:

@@ -54,6 +54,9 @@ class FanoutConfig:
     scenario: str = "custom"
     progress: bool = True
     profile: str = ""  # directory: py-spy records node 0 during the steps (collapsed stacks)
+    # Every LiveBridge connection its own user (a token signed with the nodes' secret), as in a
+    # real room; otherwise one guest user per generator process (the peers have no users).
+    distinct_users: bool = False
 
     def validate(self) -> None:
         for s in self.servers:
@@ -107,6 +110,7 @@ class Run:
         self.server_cpus, self.gen_cpus = pinning_plan(cfg.pin)
         self.latencies: dict[int, array] = {}
         self.room_setup: dict[str, Any] | None = None
+        self.secret: str | None = None  # the LiveBridge nodes' token secret
 
     # Processes -------------------------------------------------------------------------------
 
@@ -122,7 +126,8 @@ class Run:
         if self.server == "livebridge":
             # one secret for all nodes, so a token from one works on any; "=" form and hex,
             # as a urlsafe secret may begin with "-" and read as an option
-            extra = [f"--secret={secrets.token_hex(24)}", "--allow-guests"]
+            self.secret = secrets.token_hex(24)
+            extra = [f"--secret={self.secret}", "--allow-guests"]
         for node in range(cfg.nodes):
             self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
                                                  redis_url=redis_url, node=node, extra=extra))
@@ -149,6 +154,7 @@ class Run:
             "message_size": cfg.message_size, "connect_timeout": cfg.connect_timeout,
             "connect_rate": cfg.connect_rate / cfg.workers if cfg.connect_rate else 0.0,
             "connect_concurrency": cfg.connect_concurrency, "cpus": self.gen_cpus,
+            "secret": self.secret if cfg.distinct_users else None,
         }
         for wid, share in enumerate(shares):
             parent, child = ctx.Pipe()

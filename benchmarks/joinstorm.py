@@ -24,9 +24,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import jwt
-
 from benchmarks import procs, profiles, wsclient
+from benchmarks.tokens import user_token
 from benchmarks.sysinfo import cpu_seconds, machine, pin, pinning_plan, raise_nofile
 
 ROOM = "stage"
@@ -51,13 +50,6 @@ class StormResult:
     frames_per_member: float = 0.0
     errors: list[str] = field(default_factory=list)
     profile: dict | None = None
-
-
-def token(secret: str, i: int) -> str:
-    now = int(time.time())
-    claims = {"iss": "livebridge", "sub": f"storm-{i}-{secrets.token_hex(3)}", "name": f"Viewer {i}",
-              "lang": "zh" if i % 2 else "en", "kind": "guest", "iat": now, "exp": now + 3600}
-    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 class Viewer:
@@ -102,7 +94,7 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
         viewer = Viewer()
         started = time.perf_counter()
         try:
-            viewer.ws = await wsclient.connect("127.0.0.1", ports[i % len(ports)], f"/ws?token={token(secret, i)}",
+            viewer.ws = await wsclient.connect("127.0.0.1", ports[i % len(ports)], f"/ws?token={user_token(secret, i, prefix='storm')}",
                                                viewer.on_frame, subprotocol="livebridge.v1.json",
                                                timeout=timeout)
             if viewer.frames == 0:

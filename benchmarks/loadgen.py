@@ -135,7 +135,7 @@ class Worker:
             stats["connect_ms"].append((time.monotonic() - t0) * 1000)
 
     async def setup(self) -> dict[str, Any]:
-        await asyncio.to_thread(self.adapter.prepare, self.spec["base_urls"], self.wid)
+        await asyncio.to_thread(self.adapter.prepare, self.spec["base_urls"], self.wid, self.spec.get("secret"))
         for room, node, sender in self.spec["members"]:
             self.members.append(Member(self, room, node, sender))
         rate = self.spec["connect_rate"]  # connections per second, this worker's share

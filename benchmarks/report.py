@@ -53,7 +53,8 @@ def fanout_markdown(report: dict[str, Any]) -> str:
         f"generator cores {report['pinning']['generator_cores']}.", "",
         f"{cfg['rooms']} room(s), {cfg['senders']} sender(s) per room, {cfg['message_size']}-byte messages, "
         f"codec {cfg['codec']}, {cfg['nodes']} node(s), {cfg['duration']} s per step, "
-        f"{cfg['workers']} generator processes.", "",
+        f"{cfg['workers']} generator processes; LiveBridge users: "
+        f"{'one per connection' if cfg.get('distinct_users') else 'one guest per generator process'}.", "",
         "## Summary", "",
         "| server | members/room | connected | peak deliveries/s | max sustained msg/s per room "
         "| p99 at half that rate (ms) | KB per connection | connections/s |",

@@ -48,6 +48,9 @@ def _fanout_options(parser: argparse.ArgumentParser, preset: bool) -> None:
     parser.add_argument("--idle", type=float, default=d, help="seconds idle before measuring idle memory")
     parser.add_argument("--drain", type=float, default=d, help="longest wait for late deliveries per step")
     parser.add_argument("--socketio-manager", choices=["redis", "memory"], default=d)
+    parser.add_argument("--distinct-users", action="store_true", default=d,
+                        help="every LiveBridge connection signs in as its own user (default: one guest "
+                             "user per generator process, as the peers have no users)")
     parser.add_argument("--no-pin", dest="pin", action="store_false", default=d,
                         help="do not pin servers to core 0 and the generator to the others")
     parser.add_argument("--keep-going", dest="stop_on_saturation", action="store_false", default=d,

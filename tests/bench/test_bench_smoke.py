@@ -81,3 +81,25 @@ def test_translate_tiny(tmp_path):
     assert [r["concurrency"] for r in report["batcher"]] == [1, 4]
     assert report["batcher"][1]["mean_batch"] > 1
     assert report["summary"]["direct_over_naive"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_fanout_with_distinct_users_tiny(tmp_path):
+    report = run_cli(tmp_path, "fanout", "--servers", "livebridge,raw", "--members", "6", "--rates", "4",
+                     "--distinct-users", *TINY)
+    check_fanout(report, {"livebridge", "raw"})
+    assert report["config"]["distinct_users"] is True
+
+
+@pytest.mark.timeout(60)
+def test_joinstorm_tiny(tmp_path):
+    code = main(["bench", "joinstorm", "--members", "120", "--concurrency", "20", "--out", str(tmp_path),
+                 "--name", "r"])
+    assert code == 0
+    (result,) = json.loads((tmp_path / "r.json").read_text())
+    assert result["joined"] == 120 and result["failed"] == 0
+    assert result["joins_per_second"] > 0 and 0 < result["join_p50_ms"] <= result["join_p99_ms"]
+    assert result["server_cpu_ms_per_join"] > 0
+    # Presence is coalesced: far fewer frames per member than members.
+    assert result["frames_per_member"] < 60
+    assert "| livebridge | memory | 1 | 120 |" in (tmp_path / "r.md").read_text()
