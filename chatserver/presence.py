@@ -91,6 +91,7 @@ class RoomPresence:
         self._sizes: dict[str, int] = {}  # the last user count this node saw per room
         self._counted_at: dict[str, float] = {}  # when a big room's count last went out
         self._snapshots: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._refreshing: dict[str, asyncio.Future] = {}
 
     # What the chat service calls ----------------------------------------------------------
 
@@ -140,15 +141,27 @@ class RoomPresence:
         if count <= self.detail_max:
             self._snapshots.pop(room, None)
             return unique_members(await self._presence.members(room))[:MEMBER_LIST_MAX]
-        now = time.monotonic()
         snapshot = self._snapshots.get(room)
-        if snapshot is None or snapshot[0] <= now:
-            # Each joiner's frame carries the list: in a big room a short one keeps joins cheap.
-            listed = unique_members(await self._presence.members(room))[:BIG_ROOM_LIST_MAX]
-            if len(self._snapshots) >= SNAPSHOT_ROOMS:
-                self._snapshots = {r: v for r, v in self._snapshots.items() if v[0] > now}
-            snapshot = self._snapshots[room] = (now + SNAPSHOT_TTL, listed)
-        return snapshot[1]
+        if snapshot is not None and snapshot[0] > time.monotonic():
+            return snapshot[1]
+        # One read per room at a time, however many join at once: a join storm must not read
+        # a 10,000-member list once per joiner. While it runs, joiners get the old list.
+        refresh = self._refreshing.get(room)
+        if refresh is None:
+            refresh = self._refreshing[room] = asyncio.ensure_future(self._snapshot(room))
+            refresh.add_done_callback(lambda _: self._refreshing.pop(room, None))
+        if snapshot is not None:
+            return snapshot[1]
+        return await asyncio.shield(refresh)
+
+    async def _snapshot(self, room: str) -> list[dict[str, Any]]:
+        # Each joiner's frame carries the list: in a big room a short one keeps joins cheap.
+        listed = unique_members(await self._presence.members(room))[:BIG_ROOM_LIST_MAX]
+        now = time.monotonic()
+        if len(self._snapshots) >= SNAPSHOT_ROOMS:
+            self._snapshots = {r: v for r, v in self._snapshots.items() if v[0] > now}
+        self._snapshots[room] = (now + SNAPSHOT_TTL, listed)
+        return listed
 
     # Coalescing ---------------------------------------------------------------------------
 
