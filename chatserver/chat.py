@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ROOMS_NS = "rooms"  # global scope: room name -> metadata
 TITLE_MAX = 100
+KNOWN_ROOMS_MAX = 10_000  # rooms whose metadata a node remembers
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
 TRANSLATION_LOOKAHEAD = 50  # events read after a history page for its messages' translations
 HISTORY_TOP_UPS = 3  # further reads a history page makes when other languages' translations filled it
@@ -49,10 +50,12 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """May this user join this room, and as what: the room's metadata and the user's role."""
+    """May this user join this room, and as what: the room's metadata, the user's role and
+    the room's settings."""
 
     meta: dict[str, Any]
     role: str
+    settings: dict[str, Any]
 
 
 class ChatService:
@@ -66,6 +69,7 @@ class ChatService:
         self.translations = translations
         self.metrics = metrics
         self.presence = RoomPresence(engine.presence, engine.broker)
+        self._known_rooms: dict[str, dict] = {}  # room -> metadata, oldest first
         self._tasks: set[asyncio.Task] = set()
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
 
@@ -87,7 +91,16 @@ class ChatService:
         return meta
 
     async def get_room(self, name: str) -> dict | None:
-        return await self.engine.state.get("", ROOMS_NS, name)
+        # A room, once made, is never changed or removed, so what this node has read of it
+        # holds: every join needs it, and the global scope is one shard for all rooms.
+        meta = self._known_rooms.get(name)
+        if meta is None:
+            meta = await self.engine.state.get("", ROOMS_NS, name)
+            if meta is not None:
+                if len(self._known_rooms) >= KNOWN_ROOMS_MAX:
+                    self._known_rooms.pop(next(iter(self._known_rooms)))
+                self._known_rooms[name] = meta
+        return meta
 
     async def room(self, name: str) -> dict:
         """The room's metadata, or ``room_not_found``."""
@@ -129,9 +142,8 @@ class ChatService:
     async def admit(self, room: str, user: User) -> Admission:
         """The room (made if allowed) and the user's role in it, or why they may not join."""
         meta = await self.ensure_room(room)
-        role = await self.moderation.role_of(room, user)
-        await self.moderation.check_join(room, user)
-        return Admission(meta, role)
+        role, settings = await self.moderation.admission(room, user)
+        return Admission(meta, role, settings)
 
     async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:
         """What a joining connection reads: everything after ``since``, or the recent events."""

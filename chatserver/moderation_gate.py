@@ -48,11 +48,13 @@ class ModerationGate:
     async def set_owner(self, room: str, user: User) -> None:
         await self.moderation.set_owner(room, user.id)
 
-    async def check_join(self, room: str, user: User) -> None:
-        decision = await self.moderation.check_join(room, actor_of(user))
+    async def admission(self, room: str, user: User) -> tuple[str, dict[str, Any]]:
+        """The user's role in the room and the room's settings, or a ``banned`` refusal."""
+        role, decision, settings = await self.moderation.admission(room, await self._actor(user))
         if decision.action == "reject":
             raise ChatError.from_moderation(decision.code or "banned", decision.message or "you may not join",
                                             status=403)
+        return role, settings
 
     async def check_send(self, room: str, user: User, text: str, *, conn_id: str,
                          client_msg_id: str | None = None) -> Decision:

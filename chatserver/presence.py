@@ -3,8 +3,8 @@ room (diffs every ~100 ms, counts in big rooms).
 
 :class:`RoomPresence` is what the chat service asks when a connection enters or leaves a
 room, types, or pages the member list. A join costs the same in a room of ten and of ten
-thousand: the engine says in one call whether it is the user's first connection, the count
-is one call, and the member list a joiner gets (hosts first) is read fresh in small rooms
+thousand: the engine says in one call whether it is the user's first connection and how many
+users the room has, and the member list a joiner gets (hosts first) is read fresh in small rooms
 (all of them, at most :data:`MEMBER_LIST_MAX`) and in big ones comes from a snapshot at most
 :data:`SNAPSHOT_TTL` old (:data:`BIG_ROOM_LIST_MAX` users; the rest are paged).
 
@@ -98,12 +98,11 @@ class RoomPresence:
     async def enter(self, room: str, member: Member) -> RoomView:
         """Record the member; the room's people as the joiner sees them. The user's arrival
         is announced with the next diff when this is their first connection."""
-        first = await self._presence.add(room, member)
-        count = await self._presence.user_count(room)
-        self._sizes[room] = count
-        if first:
+        arrival = await self._presence.add(room, member)
+        count = self._sizes[room] = arrival.users
+        if arrival.first:
             self._joined(room, member)
-        return RoomView(await self._member_list(room, count), count, first)
+        return RoomView(await self._member_list(room, count), count, arrival.first)
 
     async def exit(self, room: str, member: Member) -> None:
         """Remove the member; the user's departure is announced with its last connection."""

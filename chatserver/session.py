@@ -153,7 +153,6 @@ class Session:
             history = await self.chat.catch_up(room, since=since, epoch=frame.get("epoch"),
                                                limit=self.settings.history_size)
             view = await self.chat.enter(room, membership.member())
-            settings = await self.chat.room_settings(room)
         except BaseException:
             self.rooms.pop(room, None)
             await self.hub.leave(room, membership)
@@ -163,7 +162,7 @@ class Session:
             room=room, title=admission.meta.get("title", room), role=admission.role, history=history,
             recovered=history.recovered if since is not None else True,
             events=self.for_reader(events), members=view.members, member_count=view.member_count,
-            settings=settings), frame.ref))
+            settings=admission.settings), frame.ref))
         membership.go_live(history.position.offset, history.position.epoch)
         self.complete_translations(room, missing)
         self.metrics.rooms.set(len(self.hub.rooms()))

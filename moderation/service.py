@@ -117,18 +117,27 @@ class Moderation(HostActions):
 
     async def check_join(self, room: str, actor: Actor) -> Decision:
         """Refuse banned users (code "banned"); everyone else may join."""
-        ban = await self.state.get(room, NS_BANS, actor.user_id)
-        if ban is not None:
-            return Decision.reject("banned", "you are banned from this room" +
-                                   (f": {ban['reason']}" if ban.get("reason") else ""))
-        return Decision("allow")
+        return _join_decision(await self.state.get(room, NS_BANS, actor.user_id))
 
     async def room_settings(self, room: str) -> dict[str, Any]:
         """{"slow_mode": seconds, "locked": bool, "pinned": pin or None} for joiners and the API."""
-        settings = await self.state.get(room, NS_SETTINGS, "room") or {}
-        pin = await self.state.get(room, NS_SETTINGS, "pin")
-        return {"slow_mode": float(settings.get("slow_mode", 0.0)),
-                "locked": bool(settings.get("locked", False)), "pinned": pin}
+        settings, pin = await self.state.get_many(room, [(NS_SETTINGS, "room"), (NS_SETTINGS, "pin")])
+        return _settings_view(settings, pin)
+
+    async def admission(self, room: str, actor: Actor) -> tuple[str, Decision, dict[str, Any]]:
+        """What a join needs, in two reads (the admins list, then the room's state in one
+        round trip): the actor's role, whether they may join (``check_join``), and the room's
+        settings (``room_settings``)."""
+        is_admin = actor.user_id in self.admin_ids or bool(await self.state.get(GLOBAL, NS_ADMINS, actor.user_id))
+        entry, ban, settings, pin = await self.state.get_many(room, [
+            (NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_SETTINGS, "room"), (NS_SETTINGS, "pin")])
+        if is_admin:
+            role = R.ADMIN
+        elif entry and entry.get("role") in (R.OWNER, R.MODERATOR):
+            role = entry["role"]
+        else:
+            role = R.MEMBER if actor.role_hint == R.MEMBER else R.GUEST
+        return role, _join_decision(ban), _settings_view(settings, pin)
 
     async def limits(self, room: str) -> Limits:
         overrides = await self.state.get(room, NS_SETTINGS, "limits")
@@ -374,3 +383,16 @@ class Moderation(HostActions):
 
 
 __all__ = ["Actor", "Decision", "Moderation", "ModerationError", "Limits"]
+
+
+def _join_decision(ban: dict[str, Any] | None) -> Decision:
+    if ban is not None:
+        return Decision.reject("banned", "you are banned from this room" +
+                               (f": {ban['reason']}" if ban.get("reason") else ""))
+    return Decision("allow")
+
+
+def _settings_view(settings: dict[str, Any] | None, pin: Any) -> dict[str, Any]:
+    settings = settings or {}
+    return {"slow_mode": float(settings.get("slow_mode", 0.0)),
+            "locked": bool(settings.get("locked", False)), "pinned": pin}

@@ -161,6 +161,18 @@ class Broker(abc.ABC):
         """One event from history by offset, or None when it is not (or no longer) there."""
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What :meth:`Presence.add` found: ``first`` connection of its user in the room (on any
+    node), and the room's ``users`` after it. Truthy when first."""
+
+    first: bool
+    users: int
+
+    def __bool__(self) -> bool:
+        return self.first
+
+
 class Presence(abc.ABC):
     """Who is in each room, across every node.
 
@@ -173,9 +185,10 @@ class Presence(abc.ABC):
     on_expired: ExpiryHandler | None = None
 
     @abc.abstractmethod
-    async def add(self, room: str, member: Member) -> bool:
-        """Record (or re-record) a connection's membership. True when it is the first
-        connection of ``member.user_id`` in the room, on any node."""
+    async def add(self, room: str, member: Member) -> "Arrival":
+        """Record (or re-record) a connection's membership, in one round trip: whether it is
+        the first connection of ``member.user_id`` in the room on any node, and how many users
+        the room has now."""
 
     @abc.abstractmethod
     async def remove(self, room: str, conn_id: str) -> bool:
@@ -203,6 +216,11 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     async def get(self, scope: str, ns: str, key: str) -> Any | None: ...
+
+    async def get_many(self, scope: str, reads: list[tuple[str, str]]) -> list[Any | None]:
+        """Several ``(ns, key)`` reads of one scope at once (one round trip where the engine
+        can), in order."""
+        return [await self.get(scope, ns, key) for ns, key in reads]
 
     @abc.abstractmethod
     async def set(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rooms.engine import (
+    Arrival,
     Broker,
     Engine,
     Event,
@@ -174,11 +175,11 @@ class MemoryPresence(Presence):
         members = self._rooms.setdefault(room, {})
         known = member.conn_id in members
         members[member.conn_id] = member
-        if known:
-            return False
         users = self._users.setdefault(room, {})
+        if known:
+            return Arrival(False, len(users))
         users[member.user_id] = users.get(member.user_id, 0) + 1
-        return users[member.user_id] == 1
+        return Arrival(users[member.user_id] == 1, len(users))
 
     async def remove(self, room, conn_id):
         members = self._rooms.get(room)

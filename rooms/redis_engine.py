@@ -872,6 +872,7 @@ _SCRIPTS = {
     "broadcast": "return redis.call(ARGV[1], KEYS[1], ARGV[2])",
     "state_set": S.STATE_SET,
     "state_get": S.STATE_GET,
+    "state_get_many": S.STATE_GET_MANY,
     "state_delete": S.STATE_DELETE,
     "state_items": S.STATE_ITEMS,
     "take_token": S.TAKE_TOKEN,

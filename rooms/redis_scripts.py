@@ -176,6 +176,21 @@ if not live(raw, now_ms()) then redis.call('HDEL', KEYS[1], ARGV[1]) return nil 
 return string.sub(raw, string.find(raw, '|', 1, true) + 1)
 """
 
+# KEYS: hashes of one scope (one slot); ARGV: one field per hash. Returns the value JSON or
+# false for each, in order: a join's reads of its room in one round trip.
+STATE_GET_MANY = _STATE_HELPERS + r"""
+local now, out = now_ms(), {}
+for i, key in ipairs(KEYS) do
+  local raw = redis.call('HGET', key, ARGV[i])
+  if raw and live(raw, now) then
+    out[i] = string.sub(raw, string.find(raw, '|', 1, true) + 1)
+  else
+    out[i] = false
+  end
+end
+return out
+"""
+
 # KEYS: hash; ARGV: field. Returns 1 if a live entry was deleted.
 STATE_DELETE = _STATE_HELPERS + r"""
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -232,14 +247,14 @@ return string.format('%.17g', wait)
 # Presence: the room's members hash (conn id -> member JSON) and its users hash (user id ->
 # connections in the room), changed together so "first/last connection of a user" holds
 # across nodes.
-# KEYS: presence, users; ARGV: conn id, member JSON, user id. Returns 1 when this is the
-# user's first connection in the room.
+# KEYS: presence, users; ARGV: conn id, member JSON, user id. Returns {1 when this is the
+# user's first connection in the room else 0, the room's users now}.
 PRESENCE_ADD = r"""
 local existed = redis.call('HEXISTS', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if existed == 1 then return 0 end
-if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then return 1 end
-return 0
+local first = 0
+if existed == 0 and redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then first = 1 end
+return {first, redis.call('HLEN', KEYS[2])}
 """
 
 # KEYS: presence, users; ARGV: conn id. Returns {removed member JSON or false, 1 when it was

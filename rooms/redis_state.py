@@ -34,7 +34,7 @@ from collections import OrderedDict, defaultdict
 from typing import Any
 
 from rooms import redis_keys as K
-from rooms.engine import EngineError, EngineUnavailable, Member, Presence, StateStore
+from rooms.engine import Arrival, EngineError, EngineUnavailable, Member, Presence, StateStore
 from rooms.redis_link import RedisLink
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,16 @@ class RedisPresence(Presence):
 
     async def add(self, room, member):
         self._local.setdefault(room, {})[member.conn_id] = member
-        first = await self._record(room, member)
+        arrival = await self._record(room, member)
         await self._index(room, member.conn_id)
-        return first
+        return arrival
 
-    async def _record(self, room: str, member: Member) -> bool:
+    async def _record(self, room: str, member: Member) -> Arrival:
         with self.link.guard():
-            first = await self.link.script(
+            first, users = await self.link.script(
                 "presence_add", [K.presence(room), K.presence_users(room)],
                 [member.conn_id, _member_json(member, self.link.node_id), member.user_id])
-        return bool(first)
+        return Arrival(bool(first), int(users))
 
     async def _drop(self, room: str, conn_id: str) -> tuple[Member | None, bool]:
         """Remove one entry: (the member removed or None, whether it was its user's last)."""
@@ -108,8 +108,10 @@ class RedisPresence(Presence):
         """The node's member list and the room index: on other shards, so best effort."""
         try:
             with self.link.guard():
-                await self._redis.sadd(K.node_members(self.link.node_id), _entry(room, conn_id))
-                await self._redis.sadd(K.PRESENCE_ROOMS, room)
+                pipe = self._redis.pipeline(transaction=False)  # one round trip (per shard)
+                pipe.sadd(K.node_members(self.link.node_id), _entry(room, conn_id))
+                pipe.sadd(K.PRESENCE_ROOMS, room)
+                await pipe.execute()
         except EngineError as exc:
             log.debug("presence index for %s deferred: %s", room, exc)
             self._dirty = True
@@ -382,6 +384,14 @@ class RedisStateStore(StateStore):
         if not scope:
             return await self._global_read(ns, key, lambda: self._get(scope, ns, key))
         return await self._get(scope, ns, key)
+
+    async def get_many(self, scope, reads):
+        if not scope or not reads:
+            return [await self.get(scope, ns, key) for ns, key in reads]
+        with self.link.guard():
+            raws = await self.link.script("state_get_many", [K.state(scope, ns) for ns, _ in reads],
+                                          [key for _, key in reads])
+        return [json.loads(raw) if raw else None for raw in raws]
 
     async def _get(self, scope, ns, key):
         with self.link.guard():

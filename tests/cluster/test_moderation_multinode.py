@@ -87,7 +87,12 @@ async def hosted(pair, clients, prefix: str) -> Hosted:
     guest = await clients(b, "Guest", token=guest_token, reconnect=False)
     assert guest.welcome["node"] == "mod-b" and owner.welcome["node"] == "mod-a"
     assert (await guest.join(room))["role"] == "guest"
-    return Hosted(room, owner, owner_token, owner_id, guest, guest_token, guest.welcome["user"]["id"])
+    guest_id = guest.welcome["user"]["id"]
+    # The owner has seen the guest arrive (a join and a leave within one presence interval
+    # cancel out, and some tests watch for the guest leaving).
+    await owner.wait_for(lambda e: is_type("presence", event="diff")(e)
+                         and guest_id in [m["id"] for m in e["joins"]], timeout=LIVE)
+    return Hosted(room, owner, owner_token, owner_id, guest, guest_token, guest_id)
 
 
 async def expect_error(coro, code: str) -> ServerError:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rooms.engine import Member
+from rooms.engine import Arrival, Member
 from tests.rooms.conftest import until
 
 
@@ -283,11 +283,11 @@ async def test_presence_says_first_and_last_connection_and_counts_users(make_eng
     ann1 = Member("c1", "u1", "Ann", "en", node=engine.node_id)
     ann2 = Member("c2", "u1", "Ann", "en", node=engine.node_id)
     bo = Member("c3", "u2", "Bo", "zh", node=engine.node_id)
-    assert await engine.presence.add("r", ann1) is True
-    assert await engine.presence.add("r", ann2) is False  # Ann's second tab
-    assert await engine.presence.add("r", bo) is True
+    assert await engine.presence.add("r", ann1) == Arrival(True, 1)
+    assert await engine.presence.add("r", ann2) == Arrival(False, 1)  # Ann's second tab
+    assert await engine.presence.add("r", bo) == Arrival(True, 2)
     assert await engine.presence.add("r", Member("c3", "u2", "Bo", "zh", role="moderator",
-                                                 node=engine.node_id)) is False  # re-recorded
+                                                 node=engine.node_id)) == Arrival(False, 2)  # re-recorded
     assert await engine.presence.user_count("r") == 2
     assert await engine.presence.user_count("elsewhere") == 0
     assert await engine.presence.remove("r", "c1") is False  # Ann still has c2
@@ -296,4 +296,17 @@ async def test_presence_says_first_and_last_connection_and_counts_users(make_eng
     assert await engine.presence.remove("r", "c2") is True
     assert await engine.presence.remove("r", "c3") is True
     assert await engine.presence.user_count("r") == 0
-    assert await engine.presence.add("r", ann1) is True  # back again
+    assert await engine.presence.add("r", ann1) == Arrival(True, 1)  # back again
+
+
+async def test_state_get_many_reads_one_scope_in_order(make_engine):
+    engine = await make_engine()
+    await engine.state.set("r", "a", "k1", {"v": 1})
+    await engine.state.set("r", "b", "k2", [2])
+    await engine.state.set("r", "b", "gone", 3, ttl=0.05)
+    await engine.state.set("other", "a", "k1", "elsewhere")
+    assert await engine.state.get_many("r", [("a", "k1"), ("b", "k2"), ("a", "missing"), ("c", "k1")]) == \
+        [{"v": 1}, [2], None, None]
+    assert await engine.state.get_many("r", []) == []
+    await asyncio.sleep(0.1)  # the TTL is what is tested; nothing to wait on but the clock
+    assert await engine.state.get_many("r", [("b", "gone"), ("b", "k2")]) == [None, [2]]
