@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from clients.livebridge_client import (ClientClosed, ConnectionLost, ConnectTimeout, LiveBridgeClient,
-                                       MessageHeld, RequestTimeout, ServerError, State, guest_token)
+from clients.livebridge_client import (MSGPACK, ClientClosed, ConnectionLost, ConnectTimeout,
+                                       LiveBridgeClient, MessageHeld, RequestTimeout, ServerError, State,
+                                       guest_token)
 from tests.harness import free_port
 
 FAST = {"backoff_min": 0.05, "backoff_max": 0.3}
@@ -54,7 +55,8 @@ async def texts_until(source, last: str, timeout: float = 10.0) -> list[str]:
 
 
 async def test_handlers_streams_and_own_messages(server, make):
-    ann, bo = await make(server, "Ann"), await make(server, "Bo", "zh")
+    ann, bo = await make(server, "Ann"), await make(server, "Bo", "zh", codec=MSGPACK)
+    assert bo.welcome["codec"] == MSGPACK
     others, everything, in_one = [], [], []
 
     async def on_one(event):
