@@ -414,8 +414,8 @@ async def test_user_rate_limit_is_shared_by_connections_on_two_nodes(limited_pai
     c, d = limited_pair
     room = room_name("rate")
     token = await asyncio.to_thread(c.token, "Fast", "en")
-    on_c = await clients(c, "Fast", token=token, reconnect=False)
-    on_d = await clients(d, "Fast", token=token, reconnect=False)
+    on_c = await clients(c, "Fast", token=token, reconnect=False, wait_rate_limited=False)
+    on_d = await clients(d, "Fast", token=token, reconnect=False, wait_rate_limited=False)
     for client in (on_c, on_d):
         await client.join(room)
     outcomes, errors = [], []

@@ -7,8 +7,8 @@ from clients.client import LiveBridgeClient, ServerError
 from tests.harness import drain
 
 
-async def client(server, name, lang="en", token=None):
-    c = LiveBridgeClient(server.url, name=name, lang=lang, token=token, reconnect=False)
+async def client(server, name, lang="en", token=None, **kw):
+    c = LiveBridgeClient(server.url, name=name, lang=lang, token=token, reconnect=False, **kw)
     await c.connect()
     return c
 
@@ -168,7 +168,7 @@ async def test_reports_reach_the_review_queue_live(start_server):
 
 async def test_rate_limits_answer_with_retry_after(start_server):
     server = start_server("--rate-user", "1", "--rate-user-burst", "3", relaxed_limits=False)
-    ann = await client(server, "Ann")
+    ann = await client(server, "Ann", wait_rate_limited=False)  # see the refusals, not wait them out
     try:
         await ann.join("rl")
         results = []

@@ -52,14 +52,17 @@ async def test_presence_join_leave_and_typing(server):
     try:
         await ann.join("pres")
         await bo.join("pres")
-        event = await ann.wait_for(lambda e: e["type"] == "presence")
-        assert (event["event"], event["member"]["name"], event["member"]["lang"]) == ("join", "Bo", "en")
+        # Presence changes come as diffs, gathered per room for 100 ms (docs/protocol.md).
+        event = await ann.wait_for(lambda e: e["type"] == "presence" and e["event"] == "diff"
+                                   and "Bo" in [m["name"] for m in e["joins"]])
+        assert [(m["name"], m["lang"]) for m in event["joins"] if m["name"] == "Bo"] == [("Bo", "en")]
+        assert event["member_count"] == 2
         await bo.typing("pres")
-        event = await ann.wait_for(lambda e: e["type"] == "presence")
-        assert event["event"] == "typing" and event["member"]["name"] == "Bo"
+        event = await ann.wait_for(lambda e: e["type"] == "presence" and e["event"] == "typing")
+        assert event["member"]["name"] == "Bo"
         await bo.leave("pres")
-        event = await ann.wait_for(lambda e: e["type"] == "presence")
-        assert event["event"] == "leave" and event["member"]["name"] == "Bo"
+        event = await ann.wait_for(lambda e: e["type"] == "presence" and e["event"] == "diff" and e["leaves"])
+        assert [m["name"] for m in event["leaves"]] == ["Bo"] and event["member_count"] == 1
     finally:
         await ann.close()
         await bo.close()
@@ -181,7 +184,9 @@ async def test_json_client_without_subprotocol_gets_json(server):
 
 async def test_shutdown_closes_with_1001_and_a_stale_token_ends_the_client(start_server):
     server = start_server()
-    ann = await connect(server, backoff_min=0.05, backoff_max=0.5)
+    # A fixed token (not a token source): the client cannot get a new one.
+    ann = LiveBridgeClient(server.url, token=server.token("Ann"), backoff_min=0.05, backoff_max=0.5)
+    await ann.connect()
     try:
         await ann.join("again")
         await ann.send("again", "before restart")
