@@ -200,7 +200,7 @@ class RedisBroker(Broker):
         return PublishResult(stored["offset"], stored["epoch"], stored, duplicate=bool(duplicate))
 
     async def lookup(self, room, idempotency_key):
-        with self.engine.guard():
+        with self.engine.guard(K.meta(room)):
             payload = await self.engine.redis.get(K.idempotency(room, idempotency_key))
         if payload is None:
             return None
@@ -215,7 +215,7 @@ class RedisBroker(Broker):
     async def retract(self, room, offsets):
         if not offsets:
             return 0
-        with self.engine.guard():
+        with self.engine.guard(K.meta(room)):
             return int(await self.engine.redis.xdel(K.stream(room), *[f"{int(o)}-0" for o in offsets]))
 
     # Reads ---------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class RedisBroker(Broker):
 
     async def get_event(self, room, offset):
         entry_id = f"{int(offset)}-0"
-        with self.engine.guard():
+        with self.engine.guard(K.meta(room)):
             entries = await self.engine.redis.xrange(K.stream(room), entry_id, entry_id)
         if not entries:
             return None
@@ -354,12 +354,31 @@ class RedisEngine(Engine):
         if not self._connected:
             return False
         name = self._shard_name(key)
-        shard = self._shards.get(name) if name is not None else None
-        return shard is None or shard.failing
+        if name is None:
+            return True  # the slot has no master in the map
+        shard = self._shards.get(name)
+        if shard is None:  # redis-py learnt of a new master first: check it, meanwhile try
+            self._suspect = True
+            self._wake.set()
+            return False
+        return shard.failing
+
+    def _refuse_if_failing(self, key: str | bytes) -> None:
+        """On a cluster, fail at once for a key whose shard is known to be down: commands to
+        it would only wait, and each failure makes redis-py refresh its slot map and
+        recycle every connection, which healthy shards' rooms would feel."""
+        if self.cluster and self._connected and self.shard_failing(key):
+            name = self._shard_name(key)
+            shard = self._shards.get(name) if name is not None else None
+            raise EngineUnavailable(f"redis shard {name or '?'} unreachable: "
+                                    f"{shard.error if shard else 'no master for the slot'}")
 
     @contextlib.contextmanager
-    def guard(self):
-        """Turn Redis failures into engine errors, and report the shard that failed."""
+    def guard(self, key: str | bytes | None = None):
+        """Turn Redis failures into engine errors, and report the shard that failed. With
+        ``key``, refuse at once when that key's shard is known to be unreachable."""
+        if key is not None:
+            self._refuse_if_failing(key)
         try:
             yield
         except EngineError:
@@ -381,6 +400,8 @@ class RedisEngine(Engine):
         return name if isinstance(name, str) else None
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if keys:
+            self._refuse_if_failing(keys[0])
         try:
             return await self.redis.evalsha(self._shas[name], len(keys), *keys, *args)
         except rex.NoScriptError:

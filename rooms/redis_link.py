@@ -22,8 +22,9 @@ class RedisLink(Protocol):
     #: Whether ``redis`` is a Redis Cluster client.
     cluster: bool
 
-    def guard(self) -> AbstractContextManager[None]:
-        """Turn Redis failures into engine errors (and start recovering if Redis is gone)."""
+    def guard(self, key: str | None = None) -> AbstractContextManager[None]:
+        """Turn Redis failures into engine errors (and start recovering if Redis is gone);
+        with ``key``, refuse at once when that key's shard is known to be unreachable."""
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run one of the engine's Lua scripts (by name) on ``keys``."""

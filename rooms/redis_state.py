@@ -124,19 +124,19 @@ class RedisPresence(Presence):
                 del self._local[room]
         _, last = await self._drop(room, conn_id)
         try:
-            with self.link.guard():
+            with self.link.guard(K.node_members(self.link.node_id)):
                 await self._redis.srem(K.node_members(self.link.node_id), _entry(room, conn_id))
         except EngineError:
             self._dirty = True  # the reassert drops the stale entry
         return last
 
     async def members(self, room):
-        with self.link.guard():
+        with self.link.guard(K.presence(room)):
             raw = await self._redis.hgetall(K.presence(room))
         return [_member(v) for v in raw.values()]
 
     async def user_count(self, room):
-        with self.link.guard():
+        with self.link.guard(K.presence(room)):
             return int(await self._redis.hlen(K.presence_users(room)))
 
     async def counts(self):
@@ -468,7 +468,7 @@ class RedisStateStore(StateStore):
         return wait
 
     async def log_append(self, scope, log, entry, *, maxlen):
-        with self.link.guard():
+        with self.link.guard(K.log(scope, log)):
             entry_id = await self.link.redis.xadd(K.log(scope, log), {"d": _dumps(entry)},
                                                   maxlen=max(0, int(maxlen)), approximate=False)
         return entry_id.decode()
@@ -476,6 +476,6 @@ class RedisStateStore(StateStore):
     async def log_read(self, scope, log, *, limit=100):
         if limit <= 0:
             return []
-        with self.link.guard():
+        with self.link.guard(K.log(scope, log)):
             entries = await self.link.redis.xrevrange(K.log(scope, log), "+", "-", count=limit)
         return [{**json.loads(fields[b"d"]), "id": entry_id.decode()} for entry_id, fields in entries]
