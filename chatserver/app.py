@@ -70,6 +70,7 @@ class LiveBridge:
         self.tokens = TokenIssuer(settings.secret or secrets.token_urlsafe(32), ttl=settings.token_ttl)
         self.metrics = Metrics()
         self.engine = engine if engine is not None else build_engine(settings, self.node_id)
+        self.metrics.watch_engine(self.engine.health)
         self.hub = Hub(self.engine.broker, encode_shared)
         self.hub.on_fanout = self._on_fanout
         self.flusher = Flusher()

@@ -31,6 +31,11 @@ RATE_LIMITED = "rate_limited"
 UNAVAILABLE = "unavailable"
 INTERNAL = "internal"
 
+# Refusals that are the server's doing, not the client's: they never count towards closing a
+# connection for too many refused frames (a client retrying through a Redis failover is not
+# misbehaving).
+SERVER_FAULTS = frozenset({UNAVAILABLE, INTERNAL, "engine_error"})
+
 # The handshake and the HTTP API.
 UNAUTHORIZED = "unauthorized"
 UNSUPPORTED_SUBPROTOCOL = "unsupported_subprotocol"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -38,5 +42,52 @@ class Metrics:
         self.translation_failures = Counter(
             "livebridge_translation_failures_total", "translations not made", ["reason"], registry=r)
 
+    def watch_engine(self, health: Callable[[], dict[str, Any]]) -> None:
+        """Export the engine's own figures (``Engine.health()``), read at each scrape."""
+        self.registry.register(_EngineCollector(health))
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_ENGINE_STATUS = {"ok": 0, "partial": 1, "degraded": 2}
+# Engine.health() counter -> (metric name, help); engines without a counter leave it out.
+_ENGINE_COUNTERS = {
+    "reconnects": ("livebridge_redis_pubsub_reconnects", "pub/sub connections re-opened"),
+    "resubscribed": ("livebridge_redis_resubscribed_rooms", "room subscriptions made again after a loss"),
+    "resubscribe_failures": ("livebridge_redis_resubscribe_failures", "resubscriptions that failed (retried)"),
+    "slot_refreshes": ("livebridge_redis_slot_refreshes", "cluster slot map refreshes"),
+    "heartbeat_failures": ("livebridge_redis_heartbeat_failures", "node heartbeats that could not be written"),
+    "stale_global_reads": ("livebridge_redis_stale_global_reads",
+                           "global state answered from this node's copy while its shard was down"),
+    "local_token_buckets": ("livebridge_redis_local_token_buckets",
+                            "connection rate buckets taken on this node while their shard was down"),
+}
+
+
+class _EngineCollector:
+    """Reads ``Engine.health()`` at scrape time: engine status, shards up, Redis counters."""
+
+    def __init__(self, health: Callable[[], dict[str, Any]]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        health = self._health()
+        status = GaugeMetricFamily("livebridge_engine_status", "engine status: 0 ok, 1 partial, 2 degraded")
+        status.add_metric([], _ENGINE_STATUS.get(health.get("status", "ok"), 2))
+        yield status
+        if "orphaned_rooms" in health:
+            orphaned = GaugeMetricFamily("livebridge_redis_orphaned_rooms",
+                                         "rooms whose subscription is waiting to be made again")
+            orphaned.add_metric([], health["orphaned_rooms"])
+            yield orphaned
+        if health.get("shards"):
+            up = GaugeMetricFamily("livebridge_redis_shard_up", "1 while a Redis shard answers", labels=["shard"])
+            for shard in health["shards"]:
+                up.add_metric([str(shard.get("name"))], 1 if shard.get("status") == "ok" else 0)
+            yield up
+        for key, (name, help_text) in _ENGINE_COUNTERS.items():
+            if key in health:
+                counter = CounterMetricFamily(name, help_text)
+                counter.add_metric([], health[key])
+                yield counter

@@ -75,7 +75,8 @@ class Session:
         self.push(SharedFrame(p.encode(frame, self.codec)))
 
     def send_error(self, error: ChatError, *, ref: Any = None, room: str | None = None) -> None:
-        self.errors_sent += 1
+        if error.code not in E.SERVER_FAULTS:
+            self.errors_sent += 1  # the endpoint closes a connection with too many of these
         self.metrics.errors.labels(error.code).inc()
         self.send(frames.error(error.code, error.message, ref=error.ref if ref is None else ref, room=room,
                                retry_after=error.retry_after))

@@ -13,7 +13,7 @@ import msgpack
 
 from chatserver import errors as E
 from chatserver import protocol as p
-from rooms.engine import Member
+from rooms.engine import EngineUnavailable, Member
 from tests.edge.conftest import FakeTranslator, arrived, departed
 
 
@@ -380,3 +380,21 @@ async def test_the_member_list_is_paged_and_searchable(node):
     found = await ann.request({"type": "members", "room": "lobby", "query": "b"}, "members")
     assert [m["name"] for m in found["members"]] == ["Bea", "Bob"] and found["total"] == 2
     assert (await ann.error({"type": "members", "room": "elsewhere"}))["code"] == E.NOT_JOINED
+
+
+async def test_server_side_refusals_do_not_count_against_the_client(node):
+    ann = await node.joined("Ann", "lobby")
+    broker = node.bridge.engine.broker
+    real_publish = broker.publish
+
+    async def unavailable(*args, **kwargs):
+        raise EngineUnavailable("redis is failing over")
+
+    broker.publish = unavailable
+    try:
+        refused = await ann.error({"type": "send", "room": "lobby", "text": "hi"})
+    finally:
+        broker.publish = real_publish
+    assert refused["code"] == E.UNAVAILABLE and ann.session.errors_sent == 0
+    await ann.error({"type": "explode"})
+    assert ann.session.errors_sent == 1
