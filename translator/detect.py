@@ -71,7 +71,9 @@ def script_counts(text: str) -> dict[str, float]:
     latin words, english/other function words, accented letters, other-script letters."""
     core = strip_protected(text)
     han = kana = other_letters = accents = 0
-    for ch in core:
+    # Plain ASCII (most English chat) has no Han, kana, accents or other scripts: skip the
+    # per-character pass, which was most of a short message's detection time.
+    for ch in ("" if core.isascii() else core):
         if _is_han(ch):
             han += 1
         elif _is_kana_or_hangul(ch):
