@@ -18,6 +18,7 @@ Promises:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -66,14 +67,29 @@ class Limits:
         """These limits with ``overrides`` applied (validated)."""
         if not overrides:
             return self
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
-        return replace(self, **overrides)
+        try:
+            key = tuple(sorted(overrides.items()))
+            hash(key)
+        except TypeError:  # an unhashable value: let validation say what is wrong
+            return _merge(self, overrides)
+        return _merged(self, key)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _merge(base: Limits, overrides: dict[str, Any]) -> Limits:
+    known = {f.name for f in fields(base)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+    return replace(base, **overrides)
+
+
+@functools.lru_cache(maxsize=1024)
+def _merged(base: Limits, overrides: tuple[tuple[str, Any], ...]) -> Limits:
+    # Every send reads its room's limits: a room's overrides are merged (and validated) once.
+    return _merge(base, dict(overrides))
 
 
 @dataclass(frozen=True, slots=True)
