@@ -57,21 +57,25 @@ def fanout_markdown(report: dict[str, Any]) -> str:
         f"{'one per connection' if cfg.get('distinct_users') else 'one guest per generator process'}.", "",
         "## Summary", "",
         "| server | members/room | connected | peak deliveries/s | max sustained msg/s per room "
-        "| p99 at half that rate (ms) | KB per connection | connections/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| p99 at half that rate (ms) | server CPU µs per delivery at peak | peak limited by "
+        "| KB per connection | connections/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    generator_cores = len(report.get("pinning", {}).get("generator_cores") or []) or 1
     for r in report["runs"]:
         if "error" in r:
-            lines.append(f"| {r['server']} | {r['members_per_room']} | failed: {r['error'][:80]} | | | | | |")
+            lines.append(f"| {r['server']} | {r['members_per_room']} | failed: {r['error'][:80]} | | | | | | | |")
             continue
         s = r["summary"]
+        peak = max(r.get("steps") or [{}], key=lambda x: x.get("deliveries_per_s") or 0)
         mem = r["memory"]
         kb = mem.get("per_connection_idle_kb", mem["per_connection_kb"])
         lines.append(
             f"| {r['server']} | {r['members_per_room']:,} | {r['connect']['connected']:,} | "
             f"{_fmt(s.get('peak_deliveries_per_s'))} | {_fmt(s.get('max_sustained_rate_per_room'))}"
             f"{' (saturated above)' if s.get('saturated') else ' (not saturated)'} | "
-            f"{_fmt(s.get('p99_at_half_max_ms'))} | {_fmt(kb)} | {_fmt(r['connect']['rate_per_s'])} |")
+            f"{_fmt(s.get('p99_at_half_max_ms'))} | {_fmt(_cpu_per_delivery(peak), 1)} | "
+            f"{_limit(peak, generator_cores)} | {_fmt(kb)} | {_fmt(r['connect']['rate_per_s'])} |")
     if report.get("ratios"):
         lines += ["", "## LiveBridge against the peers (peak deliveries/s)", "",
                   "| members/room | peer | peer deliveries/s | LiveBridge deliveries/s | LiveBridge / peer |",
@@ -92,7 +96,10 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(s['server_cpu'], 2)} | {_fmt(s['redis_cpu'], 2)} | {_fmt(s['generator_cpu'], 2)} | "
                 f"{_fmt(s.get('other_load'), 2)} | "
                 f"{_fmt(s['rss_mb'])} | {s['disconnects']} | {'yes' if s['sustained'] else 'no'} |")
-    lines += ["", "CPU is in cores (1.00 = one core busy) over the sending window; 'other load' is what "
+    lines += ["", "'Peak limited by' says which process was busiest at the peak step: 'generator' means the "
+              "load generator's core(s) were nearly full, so the server's ceiling was not reached and its CPU "
+              "per delivery is the figure to compare.", "",
+              "CPU is in cores (1.00 = one core busy) over the sending window; 'other load' is what "
               "the machine's cores did besides this benchmark's processes (other jobs: noise). "
               "KB per connection = (node RSS after connecting and joining - RSS before) / connections.", ""]
     for r in report["runs"]:
@@ -187,3 +194,24 @@ def translate_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[st
     from benchmarks.translate import plots
 
     return plots(report, out_dir, name)
+
+
+def _cpu_per_delivery(step: dict) -> float | None:
+    """Server (and Redis) CPU µs per delivery in a step."""
+    rate = step.get("deliveries_per_s")
+    if not rate:
+        return None
+    cpu = sum(step.get("server_cpu") or []) + (step.get("redis_cpu") or 0.0)
+    return cpu * 1e6 / rate
+
+
+def _limit(step: dict, generator_cores: int) -> str:
+    """Which side a step was bound by: the generator when its cores were >= 85% busy, the
+    server when its node(s) were, else neither (the step was not saturated)."""
+    if not step:
+        return "-"
+    if (step.get("generator_cpu") or 0.0) >= 0.85 * generator_cores:
+        return "generator"
+    if max(step.get("server_cpu") or [0.0]) >= 0.85:
+        return "server"
+    return "neither"
