@@ -178,6 +178,29 @@ async def _run(servers, secret, members, concurrency, pids, result, timeout) -> 
     return round(frames, 1)
 
 
+def plot(results: list[StormResult], path: Path) -> Path:
+    """Server CPU per join against the room's size, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        xs = [BLOCK * (i + 1) for i in range(len(r.cpu_ms_per_join_by_block))]
+        ax.plot(xs, r.cpu_ms_per_join_by_block, marker="o",
+                label=f"{r.server}, {r.engine}, {r.nodes} node(s), {r.members:,} members")
+    ax.set_xlabel("users in the room")
+    ax.set_ylabel("server CPU per join (ms), per 1,000 joins")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def report(results: list[StormResult]) -> str:
     m = machine()
     lines = ["# Join storm: distinct users into one room", "",
@@ -239,6 +262,10 @@ def run(args: argparse.Namespace) -> int:
     (out / f"{stem}.md").write_text(text)
     (out / f"{stem}.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(f"md: {out / (stem + '.md')}\njson: {out / (stem + '.json')}")
+    try:
+        print(f"png: {plot(results, out / f'{stem}-cpu-per-join.png')}")
+    except ImportError:  # matplotlib is in the bench extra
+        pass
     return 0 if all(r.failed == 0 for r in results) else 1
 
 
