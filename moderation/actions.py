@@ -9,12 +9,15 @@ module because the actions are most of the code.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Generator
 
 from moderation import roles as R
 from moderation.model import (
     GLOBAL,
     MAX_SLOW_MODE,
+    MAX_TERM_BYTES,
     MAX_TERMS,
     MAX_TIMEOUT,
     NS_BANS,
@@ -33,6 +36,37 @@ from moderation.model import (
 )
 from moderation.terms import Term, TermError
 from rooms.engine import Event
+
+# Long term work (parsing, compiling, writing a list) gives the event loop a turn at least
+# this often (seconds of work), so other rooms are served meanwhile.
+BUILD_SLICE = 0.001
+
+
+class Slicer:
+    """``await slicer.tick()`` between steps of a long job: yields to the event loop once
+    :data:`BUILD_SLICE` seconds of work have passed since the last turn it gave."""
+
+    __slots__ = ("_since",)
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    async def tick(self) -> None:
+        if time.perf_counter() - self._since >= BUILD_SLICE:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
+
+
+async def cooperatively(steps: Generator[None, None, Any]) -> Any:
+    """Run a generator of small steps to its end, yielding to the event loop every
+    :data:`BUILD_SLICE` seconds of work; returns the generator's value."""
+    slicer = Slicer()
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        await slicer.tick()
 
 
 class HostActions:
@@ -269,8 +303,11 @@ class HostActions:
     async def _act_add_term(self, room, actor, role, params):
         scope = self._term_scope(room, role, params)
         term = self._term({k: params.get(k) for k in ("term", "action", "lang") if params.get(k)}, actor)
-        if len(await self.state.items(scope, NS_TERMS)) >= MAX_TERMS:
+        existing = await self.state.items(scope, NS_TERMS)
+        others = [e for key, e in existing.items() if key != term.key]
+        if len(others) >= MAX_TERMS:
             raise ModerationError("invalid", f"at most {MAX_TERMS} terms per scope")
+        _check_term_bytes([*(e.get("term") for e in others), term.pattern])
         await self.state.set(scope, NS_TERMS, term.key,
                              {**term.to_dict(), "by": actor.user_id, "time": self.clock()})
         await self._bump_terms(scope)
@@ -292,16 +329,30 @@ class HostActions:
         entries = params.get("terms")
         if not isinstance(entries, list) or len(entries) > MAX_TERMS:
             raise ModerationError("invalid", f"terms must be a list of at most {MAX_TERMS}")
-        terms = [self._term(e, actor) for e in entries]
-        for key in await self.state.items(scope, NS_TERMS):
-            await self.state.delete(scope, NS_TERMS, key)
-        now = self.clock()
-        for term in terms:
-            await self.state.set(scope, NS_TERMS, term.key,
-                                 {**term.to_dict(), "by": actor.user_id, "time": now})
+        _check_term_bytes([e if isinstance(e, str) else e.get("term") if isinstance(e, dict) else None
+                           for e in entries])
+        async with self._term_work:
+            terms: list[Term] = await cooperatively(self._term_steps(entries, actor))
+            slicer = Slicer()
+            for key in await self.state.items(scope, NS_TERMS):
+                await self.state.delete(scope, NS_TERMS, key)
+                await slicer.tick()
+            now = self.clock()
+            for term in terms:
+                await self.state.set(scope, NS_TERMS, term.key,
+                                     {**term.to_dict(), "by": actor.user_id, "time": now})
+                await slicer.tick()
         await self._bump_terms(scope)
         await self._audit(scope, actor, role, "set_terms", details={"count": len(terms), "room": room})
         return {"count": len({t.key for t in terms})}
+
+    def _term_steps(self, entries: list[Any], actor: Actor):
+        """Parse (normalize) ``entries`` one step each, for :func:`cooperatively`."""
+        out: list[Term] = []
+        for entry in entries:
+            out.append(self._term(entry, actor))
+            yield
+        return out
 
     async def _act_list_terms(self, room, actor, role, params):
         self._require(role, "list_terms")
@@ -324,6 +375,14 @@ class HostActions:
         await self.state.set(room, NS_SETTINGS, "limits", merged)
         await self._audit(room, actor, role, "set_limits", details=merged)
         return {"limits": effective.to_dict()}
+
+
+def _check_term_bytes(patterns: list[Any]) -> None:
+    """Refuse a scope's term list whose patterns add up to more than MAX_TERM_BYTES."""
+    total = sum(len(p.encode("utf-8", "surrogatepass")) for p in patterns if isinstance(p, str))
+    if total > MAX_TERM_BYTES:
+        raise ModerationError("invalid", f"terms of a scope may have at most {MAX_TERM_BYTES} bytes "
+                                         f"in all (these have {total})")
 
 
 # Every host action by name, in the order they are defined above.

@@ -26,7 +26,10 @@ GLOBAL = ""
 MAX_TIMEOUT = 14 * 86400.0
 MAX_SLOW_MODE = 3600.0
 MAX_REASON = 500
-MAX_TERMS = 2000
+# Per scope (a room, or the global list): terms, and the UTF-8 bytes of their patterns. A
+# matcher compiles about 100 us and keeps about 2.5 KB per term; the caps bound both.
+MAX_TERMS = 500
+MAX_TERM_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)

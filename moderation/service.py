@@ -9,6 +9,11 @@ Promises:
   this object, so two :class:`Moderation` instances on two nodes sharing an engine make the
   same decisions. The only node-local data is a cache of compiled term matchers, checked
   against a version stamp in the state store on every use.
+- A matcher is compiled once per change of its terms, never per message, and in steps that
+  give the event loop a turn every :data:`BUILD_SLICE` seconds, so a long term list never
+  stalls other rooms. Rooms without terms of their own share the global matcher (nothing
+  compiled or cached for them); the cache of room matchers is bounded by the terms it holds
+  (``matcher_cache_terms``), and concurrent sends in a room wait for one build.
 - Every host action checks permission (raising ``ModerationError("forbidden")``), changes
   state, writes an audit entry and makes its effect live on every node through the events
   documented in docs/moderation.md. Every filter hit is audited too.
@@ -16,13 +21,14 @@ Promises:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import OrderedDict
 from typing import Any, Iterable
 
 from moderation import roles as R
-from moderation.actions import HostActions
+from moderation.actions import BUILD_SLICE, HostActions, cooperatively  # noqa: F401
 from moderation.model import (
     AUDIT_LOG,
     GLOBAL,
@@ -46,9 +52,8 @@ from moderation.model import (
 )
 from moderation.normalize import Normalized, normalize
 from moderation.ratelimit import Limits, RateLimiter, Rejection, report_bucket
-from moderation.terms import Matcher, Term, TermError, check, mask, verdict
+from moderation.terms import Matcher, Term, check, mask, parse_steps, verdict
 from rooms.engine import Engine
-
 
 class Moderation(HostActions):
     """Moderation for every room on this node; state shared through ``engine``."""
@@ -63,7 +68,7 @@ class Moderation(HostActions):
         review_ttl: float = 86400.0,
         audit_maxlen: int = 1000,
         history_scan: int = 500,
-        matcher_cache_size: int = 256,
+        matcher_cache_terms: int = 50_000,
         clock=time.time,
     ) -> None:
         self.engine = engine
@@ -79,8 +84,18 @@ class Moderation(HostActions):
         self.history_scan = history_scan
         self.clock = clock
         self.limiter = RateLimiter(self.state, clock=clock)
-        self._matchers: OrderedDict[str, tuple[tuple[Any, Any], Matcher]] = OrderedDict()
-        self._matcher_cache_size = matcher_cache_size
+        # room -> (term versions, matcher): rooms with terms of their own, least recently used
+        # first, holding at most matcher_cache_terms compiled terms in all.
+        self._matchers: OrderedDict[str, tuple[tuple[Any, Any], Matcher, int]] = OrderedDict()
+        self._matcher_cache_terms = matcher_cache_terms
+        self._cached_terms = 0
+        self._global_matcher: tuple[Any, Matcher] | None = None
+        # (room, versions) -> the build in progress, shared by every caller that needs it
+        self._builds: dict[tuple[str, tuple[Any, Any]], asyncio.Future] = {}
+        self.matcher_builds = 0  # matchers compiled by this node (for tests and metrics)
+        # One long term job (parsing, compiling or writing a term list) at a time on this
+        # node, so however many run, the loop waits for at most one slice of them per turn.
+        self._term_work = asyncio.Lock()
 
     # Roles ---------------------------------------------------------------------------------
 
@@ -239,30 +254,64 @@ class Moderation(HostActions):
     # Terms ---------------------------------------------------------------------------------
 
     async def matcher(self, room: str) -> Matcher:
-        """The compiled global + room term set, rebuilt when either version stamp changes."""
-        versions = (await self.state.get(GLOBAL, NS_META, "terms_version"),
-                    await self.state.get(room, NS_META, "terms_version") if room else None)
+        """The compiled global + room term set, rebuilt when either version stamp changes.
+
+        A room that never had terms of its own uses the global matcher. A build runs in
+        steps (other rooms are served meanwhile); callers that need the same build while it
+        runs wait for it instead of starting another."""
+        global_version = await self.state.get(GLOBAL, NS_META, "terms_version")
+        room_version = await self.state.get(room, NS_META, "terms_version") if room else None
+        if room_version is None:
+            cached_global = self._global_matcher
+            if cached_global is not None and cached_global[0] == global_version:
+                return cached_global[1]
+            return await self._shared_build("", (global_version, None))
+        versions = (global_version, room_version)
         cached = self._matchers.get(room)
         if cached is not None and cached[0] == versions:
             self._matchers.move_to_end(room)
             return cached[1]
-        terms = await self._load_terms(GLOBAL)
+        return await self._shared_build(room, versions)
+
+    async def _shared_build(self, room: str, versions: tuple[Any, Any]) -> Matcher:
+        key = (room, versions)
+        build = self._builds.get(key)
+        if build is None:
+            build = asyncio.ensure_future(self._build_matcher(room, versions))
+            self._builds[key] = build
+            build.add_done_callback(lambda _: self._builds.pop(key, None))
+        # shield: a sender that gives up (its connection closed) does not cancel the build
+        # that other senders wait for
+        return await asyncio.shield(build)
+
+    async def _build_matcher(self, room: str, versions: tuple[Any, Any]) -> Matcher:
+        global_version, room_version = versions
+        room_entries = list((await self.state.items(room, NS_TERMS)).values()) if room else []
+        if room and not room_entries:
+            # The room's terms were all removed: it shares the global matcher again.
+            m = await self._shared_build("", (global_version, None))
+            self._cache(room, versions, m, weight=0)
+            return m
+        global_entries = list((await self.state.items(GLOBAL, NS_TERMS)).values())
+        async with self._term_work:
+            terms: list[Term] = await cooperatively(parse_steps(global_entries + room_entries, []))
+            m = await cooperatively(Matcher.steps(terms))
+        self.matcher_builds += 1
         if room:
-            terms += await self._load_terms(room)
-        m = Matcher.build(terms)
-        self._matchers[room] = (versions, m)
-        while len(self._matchers) > self._matcher_cache_size:
-            self._matchers.popitem(last=False)
+            self._cache(room, versions, m, weight=len(m))
+        else:
+            self._global_matcher = (global_version, m)
         return m
 
-    async def _load_terms(self, scope: str) -> list[Term]:
-        out = []
-        for entry in (await self.state.items(scope, NS_TERMS)).values():
-            try:
-                out.append(Term.from_dict(entry))
-            except (TermError, KeyError, TypeError):
-                continue
-        return out
+    def _cache(self, room: str, versions: tuple[Any, Any], m: Matcher, *, weight: int) -> None:
+        old = self._matchers.pop(room, None)
+        if old is not None:
+            self._cached_terms -= old[2]
+        self._matchers[room] = (versions, m, max(1, weight))
+        self._cached_terms += max(1, weight)
+        while self._cached_terms > self._matcher_cache_terms and len(self._matchers) > 1:
+            _, (_, _, dropped) = self._matchers.popitem(last=False)
+            self._cached_terms -= dropped
 
     async def _bump_terms(self, scope: str) -> None:
         await self.state.set(scope, NS_META, "terms_version", secrets.token_hex(8))
