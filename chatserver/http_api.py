@@ -68,11 +68,24 @@ def _bridge(request: Request):
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
+    """The body as a JSON object. It is read as it streams, counting bytes, and refused with
+    413 as soon as it passes MAX_BODY (chunked or not, whatever Content-Length said): a
+    large body is never held in memory."""
+    too_large = ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         data = json.loads(body or b"{}")
     except ValueError:
