@@ -15,12 +15,14 @@ from typing import Any
 from chatserver.auth import User
 from chatserver.errors import ChatError
 from moderation import Actor, Decision, Moderation, ModerationError
-from moderation.model import NS_ADMINS
 from rooms.engine import Engine
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.name, user.kind)
+    """The moderation actor for a verified token's user. Admin comes from the token (or
+    ``--admin-ids``, which moderation knows) at each use and is never stored: a later token
+    for the same id without the claim is not admin."""
+    return Actor(user.id, user.name, user.kind, admin=user.admin)
 
 
 def _refusal(exc: ModerationError) -> ChatError:
@@ -34,12 +36,8 @@ class ModerationGate:
                  default_limits: dict | None = None) -> None:
         self.moderation = Moderation(engine, node_id=node_id, admin_ids=admin_ids,
                                      default_limits=default_limits)
-        self._state = engine.state
 
     async def _actor(self, user: User) -> Actor:
-        if user.admin:
-            # Admin comes from a signed token; recording it lets moderation see it on every node.
-            await self._state.set("", NS_ADMINS, user.id, True)
         return actor_of(user)
 
     async def role_of(self, room: str, user: User) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from rooms.engine import Event
 
 NS_ROLES = "roles"
-NS_ADMINS = "admins"
+NS_ADMINS = "admins"  # no longer read or written: admin comes from the Actor (its token) or admin_ids
 NS_BANS = "bans"
 NS_MUTES = "mutes"
 NS_SETTINGS = "settings"
@@ -34,12 +34,15 @@ MAX_TERM_BYTES = 16 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting: the user id and name from their token, and whether the token is a
-    guest token (``role_hint`` "guest") or a member token ("member")."""
+    """Who is acting: the user id and name from their token, whether the token is a guest
+    token (``role_hint`` "guest") or a member token ("member"), and whether it makes them a
+    server admin (``admin``: a signed claim, checked on every node at every use; nothing
+    about it is stored)."""
 
     user_id: str
     name: str
     role_hint: str = "member"
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

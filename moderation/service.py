@@ -32,7 +32,6 @@ from moderation.actions import BUILD_SLICE, HostActions, cooperatively  # noqa: 
 from moderation.model import (
     AUDIT_LOG,
     GLOBAL,
-    NS_ADMINS,
     NS_BANS,
     NS_DELETED,
     NS_META,
@@ -99,9 +98,14 @@ class Moderation(HostActions):
 
     # Roles ---------------------------------------------------------------------------------
 
+    def is_admin(self, actor: Actor) -> bool:
+        """A server admin: by the actor's own (token) claim, or listed in ``admin_ids``. Never
+        read from state, so a past token cannot make a later one admin."""
+        return actor.admin or actor.user_id in self.admin_ids
+
     async def role_of(self, room: str, actor: Actor) -> str:
         """admin (server admin) > owner > moderator (room roles) > member/guest (token)."""
-        if actor.user_id in self.admin_ids or await self.state.get(GLOBAL, NS_ADMINS, actor.user_id):
+        if self.is_admin(actor):
             return R.ADMIN
         if room:
             entry = await self.state.get(room, NS_ROLES, actor.user_id)
@@ -131,7 +135,9 @@ class Moderation(HostActions):
     # Gates ---------------------------------------------------------------------------------
 
     async def check_join(self, room: str, actor: Actor) -> Decision:
-        """Refuse banned users (code "banned"); everyone else may join."""
+        """Refuse banned users (code "banned"); everyone else may join (admins always)."""
+        if self.is_admin(actor):
+            return Decision("allow")
         return _join_decision(await self.state.get(room, NS_BANS, actor.user_id))
 
     async def room_settings(self, room: str) -> dict[str, Any]:
@@ -140,13 +146,14 @@ class Moderation(HostActions):
         return _settings_view(settings, pin)
 
     async def admission(self, room: str, actor: Actor) -> tuple[str, Decision, dict[str, Any]]:
-        """What a join needs, in two reads (the admins list, then the room's state in one
-        round trip): the actor's role, whether they may join (``check_join``), and the room's
-        settings (``room_settings``)."""
-        is_admin = actor.user_id in self.admin_ids or bool(await self.state.get(GLOBAL, NS_ADMINS, actor.user_id))
+        """What a join needs, in one round trip to the room's state: the actor's role, whether
+        they may join (``check_join``; admins are not held by bans), and the room's settings
+        (``room_settings``)."""
+        is_admin = self.is_admin(actor)
         entry, ban, settings, pin = await self.state.get_many(room, [
             (NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_SETTINGS, "room"), (NS_SETTINGS, "pin")])
         if is_admin:
+            ban = None
             role = R.ADMIN
         elif entry and entry.get("role") in (R.OWNER, R.MODERATOR):
             role = entry["role"]
@@ -169,7 +176,7 @@ class Moderation(HostActions):
         mode, rate limits ("rate_limited"), flood, blocked terms ("blocked_term" / mask /
         hold). ``extra`` is stored with a held message and returned by :meth:`approve`."""
         role = await self.role_of(room, actor)
-        if await self.state.get(room, NS_BANS, actor.user_id) is not None:
+        if role != R.ADMIN and await self.state.get(room, NS_BANS, actor.user_id) is not None:
             return Decision.reject("banned", "you are banned from this room")
         mute = await self.state.get(room, NS_MUTES, actor.user_id)
         if mute is not None:
