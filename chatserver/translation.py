@@ -145,7 +145,7 @@ class RoomTranslations:
         self._presence = presence
         self._reader_langs: dict[str, tuple[float, frozenset[str]]] = {}
         config = getattr(translator, "config", None)
-        self.deadline = float(deadline or getattr(config, "deadline_s", 0) or DEFAULT_DEADLINE)
+        self.deadline = float(deadline or getattr(config, "wait_s", 0) or DEFAULT_DEADLINE)
         try:
             self._prioritised = "priority" in inspect.signature(translator.translate).parameters
         except (TypeError, ValueError):

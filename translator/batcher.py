@@ -7,8 +7,16 @@ waited ``max_wait_ms``, whichever comes first; while the model is busy, requests
 and go in the next batch as soon as it is free.  ``fn`` runs in one worker thread per pair, so
 the event loop never blocks and one model is never entered from two threads.
 
+Fairness: each request may name its ``group`` (the message it belongs to) and its
+``priority`` (``LIVE`` = 0, a reader is waiting; ``BACKGROUND`` = 1, nobody is yet).  A batch
+takes live requests before background ones and, within a priority, one request from each
+group in turn (groups in the order they arrived), so a message of 170 sentences shares every
+batch with the short messages that arrive behind it instead of holding them for 11 batches.
+Requests whose caller gave up (a cancelled future, e.g. a passed deadline) are dropped unseen.
+
 Backpressure: when ``max_backlog`` requests are queued or in flight, ``submit`` raises
-``BacklogFull`` at once instead of queueing, so latency stays bounded under overload.
+``BacklogFull`` at once instead of queueing, so latency stays bounded under overload (the
+translation service bounds messages itself; this bounds sentences, i.e. memory).
 Identical texts in one batch are translated once.  If ``fn`` raises, every request of that
 batch gets the exception.
 
@@ -37,11 +45,52 @@ class BatcherClosed(RuntimeError):
     """Raised for requests pending or submitted after ``close()``."""
 
 
+LIVE, BACKGROUND = 0, 1
+
+
 @dataclass
 class _Request:
     text: str
     future: asyncio.Future
     enqueued: float
+
+
+class _FairQueue:
+    """A pair's waiting requests: per priority, per group, served round-robin."""
+
+    def __init__(self) -> None:
+        self._levels: tuple[dict[object, deque[_Request]], ...] = ({}, {})
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, request: _Request, group: object, priority: int) -> None:
+        self._levels[priority].setdefault(group, deque()).append(request)
+        self.size += 1
+
+    def oldest(self) -> float:
+        return min(q[0].enqueued for level in self._levels for q in level.values())
+
+    def take(self, n: int) -> list[_Request]:
+        """Up to ``n`` requests: live first, one per group per round, oldest groups first."""
+        out: list[_Request] = []
+        for level in self._levels:
+            while level and len(out) < n:
+                for group in list(level):
+                    if len(out) >= n:
+                        break
+                    q = level[group]
+                    out.append(q.popleft())
+                    if q:
+                        level[group] = level.pop(group)  # to the back of the round
+                    else:
+                        del level[group]
+        self.size -= len(out)
+        return out
+
+    def drain(self) -> list[_Request]:
+        return self.take(self.size)
 
 
 def call_metric(metrics, name: str, *args) -> None:
@@ -70,7 +119,7 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_backlog = max_backlog
         self.metrics = metrics
-        self._queues: dict[tuple[str, str], deque[_Request]] = {}
+        self._queues: dict[tuple[str, str], _FairQueue] = {}
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task] = {}
         self._executors: dict[tuple[str, str], ThreadPoolExecutor] = {}
@@ -83,7 +132,8 @@ class Batcher:
         """Requests queued plus requests in a batch being translated."""
         return self._in_flight + sum(len(q) for q in self._queues.values())
 
-    async def submit(self, text: str, source: str, target: str) -> str:
+    async def submit(self, text: str, source: str, target: str, *, group: object = None,
+                     priority: int = LIVE) -> str:
         if self._closed:
             raise BatcherClosed("translator is shutting down")
         pair = (source, target)
@@ -92,12 +142,13 @@ class Batcher:
             raise BacklogFull(f"translation backlog full ({self.max_backlog})")
         loop = asyncio.get_running_loop()
         if pair not in self._tasks:
-            self._queues[pair] = deque()
+            self._queues[pair] = _FairQueue()
             self._wakeups[pair] = asyncio.Event()
             self._executors[pair] = ThreadPoolExecutor(1, thread_name_prefix=f"translate-{source}-{target}")
             self._tasks[pair] = loop.create_task(self._run(pair), name=f"batcher-{source}-{target}")
         fut = loop.create_future()
-        self._queues[pair].append(_Request(text, fut, loop.time()))
+        self._queues[pair].append(_Request(text, fut, loop.time()), fut if group is None else group,
+                                  BACKGROUND if priority else LIVE)
         self._wakeups[pair].set()
         call_metric(self.metrics, "set_queue_depth", self.backlog)
         return await fut
@@ -111,7 +162,7 @@ class Batcher:
                 await wakeup.wait()
             # Wait for a full batch or until the oldest request's deadline.
             while len(queue) < self.max_batch:
-                remaining = queue[0].enqueued + self.max_wait - loop.time()
+                remaining = queue.oldest() + self.max_wait - loop.time()
                 if remaining <= 0:
                     break
                 wakeup.clear()
@@ -119,8 +170,7 @@ class Batcher:
                     await asyncio.wait_for(wakeup.wait(), remaining)
                 except TimeoutError:
                     break
-            batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
-            batch = [r for r in batch if not r.future.done()]  # cancelled callers
+            batch = [r for r in queue.take(self.max_batch) if not r.future.done()]  # cancelled callers
             if not batch:
                 continue
             await self._flush(pair, batch)
@@ -166,8 +216,7 @@ class Batcher:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         for queue in self._queues.values():
-            while queue:
-                r = queue.popleft()
+            for r in queue.drain():
                 if not r.future.done():
                     r.future.set_exception(BatcherClosed("translator is shutting down"))
         for ex in self._executors.values():

@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 
 from translator import spans
 from translator.backends import ModelUnavailable, make_backend
-from translator.batcher import Batcher, BatcherClosed, BacklogFull, call_metric
+from translator.batcher import BACKGROUND, LIVE, Batcher, BatcherClosed, BacklogFull, call_metric
 from translator.cache import LRUCache, RedisCache, cache_key
 from translator.jobs import WorkerClient
-from translator.types import MODES, Translation, TranslatorConfig
+from translator.types import MODES, PRIORITIES, Translation, TranslatorConfig, failure_reason
+
+UNITS_PER_MESSAGE = 16  # the batcher's sentence bound is this many per message of the backlog
 
 __all__ = ["MODES", "Translation", "TranslationFailed", "TranslationService", "TranslatorConfig"]
 
@@ -46,6 +48,17 @@ log = logging.getLogger(__name__)
 
 class TranslationFailed(RuntimeError):
     pass
+
+
+class _BatchMetrics:
+    """The batcher's batch sizes go to the metrics; its depth and sheds (in sentences) do
+    not: the service reports those in messages."""
+
+    def __init__(self, metrics) -> None:
+        self.metrics = metrics
+
+    def observe_batch(self, pair: str, size: int, seconds: float) -> None:
+        call_metric(self.metrics, "observe_batch", pair, size, seconds)
 
 
 @dataclass
@@ -73,6 +86,7 @@ class TranslationService:
         self._client: WorkerClient | None = None  # workers mode
         self._st = _Status()
         self.load_seconds: float | None = None
+        self._messages = {LIVE: 0, BACKGROUND: 0}  # inline: messages being translated, by priority
 
     # ------------------------------------------------------------ lifecycle
 
@@ -117,7 +131,8 @@ class TranslationService:
         self._set_status(bool(pairs), "; ".join(reasons) or None, pairs)
         if pairs:
             self._batcher = Batcher(
-                self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms, cfg.max_backlog, self.metrics
+                self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
+                max(1024, cfg.max_backlog * UNITS_PER_MESSAGE), _BatchMetrics(self.metrics),
             )
             if self._redis is not None:
                 self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)
@@ -137,47 +152,75 @@ class TranslationService:
         if self._client is not None:
             await self._client.close()
         if self._own_redis and self._redis is not None:
-            await self._redis.aclose()
+            try:
+                await asyncio.wait_for(self._redis.aclose(), 2.0)
+            except (Exception, TimeoutError):  # noqa: BLE001 - shutting down anyway
+                log.warning("translation: Redis connection not closed cleanly")
         self._st = _Status(False, "closed", [])
 
     @property
     def status(self) -> dict:
-        """{"enabled", "mode", "backend", "reason", "pairs", "message"}; ``message`` is the
-        sentence to show users, e.g. "translation off: model ... is not downloaded"."""
+        """{"enabled", "available", "mode", "backend", "reason", "pairs", "message"}.
+        ``enabled``: translation is configured and set up (models loaded, or workers mode
+        reaching Redis); ``available``: translations can be made now (false in workers mode
+        while no worker is alive: every request then answers "unavailable" at once);
+        ``backend``: the one that runs (in workers mode, the live workers' backends);
+        ``message`` is the sentence to show users, e.g. "translation off: model ... is not
+        downloaded" or "translation unavailable: no translation worker alive"."""
         st = self._st
-        if st.enabled:
-            message = "translation on" + (f" (partly: {st.reason})" if st.reason else "")
+        reason, backend, available = st.reason, self.backend_name, st.enabled
+        if st.enabled and self._client is not None:
+            workers = self._client.alive
+            backend = ",".join(sorted({str(w.get("backend")) for w in workers})) or "none"
+            if not workers:
+                available, reason = False, "no translation worker alive"
+        if available:
+            message = "translation on" + (f" (partly: {reason})" if reason else "")
+        elif st.enabled:
+            message = f"translation unavailable: {reason}"
         else:
-            message = f"translation off: {st.reason}"
+            message = f"translation off: {reason}"
         return {
             "enabled": st.enabled,
+            "available": available,
             "mode": self.config.mode,
-            "backend": self.config.backend,
-            "reason": st.reason,
+            "backend": backend,
+            "reason": reason,
             "pairs": list(st.pairs),
             "message": message,
+            "deadline_s": self.config.wait_s,
         }
 
     @property
+    def backend_name(self) -> str:
+        """The backend that runs (inline), else the one configured."""
+        return getattr(self._backend, "name", None) or self.config.backend
+
+    @property
     def backlog(self) -> int:
-        if self._batcher is not None:
-            return self._batcher.backlog
+        """Messages (one per target language) being translated or waiting: the unit of
+        ``max_backlog`` and of the queue-depth metric."""
         if self._client is not None:
             return self._client.backlog
-        return 0
+        return sum(self._messages.values())
 
     # ------------------------------------------------------------ translation
 
-    async def translate(self, text: str, source: str, target: str) -> Translation:
+    async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation:
+        """``text`` in ``target``, within ``config.deadline_s``. ``priority``: "live" (a reader
+        is waiting) or "background" (nobody yet: shed first, when half the backlog is in use)."""
         pair = f"{source}-{target}"
         t0 = time.perf_counter()
-        result = await self._translate(text, source, target)
+        result = await self._translate(text, source, target, BACKGROUND if priority == "background" else LIVE)
         call_metric(self.metrics, "observe_latency", pair, time.perf_counter() - t0, result.ok)
         if not result.ok:
-            call_metric(self.metrics, "inc_failure", pair, (result.error or "").split(":")[0])
+            reason = failure_reason(result.error)
+            call_metric(self.metrics, "inc_failure", pair, reason)
+            if reason == "backlog":
+                call_metric(self.metrics, "inc_shed", pair)
         return result
 
-    async def _translate(self, text: str, source: str, target: str) -> Translation:
+    async def _translate(self, text: str, source: str, target: str, priority: int = LIVE) -> Translation:
         if source == target or not spans.needs_translation(text):
             return Translation(text, True)
         st = self._st
@@ -186,9 +229,18 @@ class TranslationService:
         if f"{source}-{target}" not in st.pairs:
             return Translation(None, False, f"translation unavailable: no model for {source}->{target}")
         if self._client is not None:
-            return await self._client.translate(text, source, target)
+            return await self._client.translate(text, source, target, priority=PRIORITIES[priority])
+        cfg = self.config
+        limit = cfg.max_backlog if priority == LIVE else cfg.max_backlog // 2
+        if self.backlog >= max(1, limit):
+            return Translation(None, False, "translation unavailable: backlog full")
+        self._messages[priority] += 1
+        call_metric(self.metrics, "set_queue_depth", self.backlog)
         try:
-            return await self.translate_inline(text, source, target)
+            return await asyncio.wait_for(self.translate_inline(text, source, target, priority=priority),
+                                          cfg.deadline_s)
+        except TimeoutError:
+            return Translation(None, False, f"translation unavailable: deadline ({cfg.deadline_s:g} s) passed")
         except BacklogFull:
             return Translation(None, False, "translation unavailable: backlog full")
         except BatcherClosed:
@@ -198,27 +250,35 @@ class TranslationService:
         except Exception as exc:  # noqa: BLE001 - a model error must not reach the chat path
             log.exception("translation %s->%s failed", source, target)
             return Translation(None, False, f"translation failed: {type(exc).__name__}")
+        finally:
+            self._messages[priority] -= 1
+            call_metric(self.metrics, "set_queue_depth", self.backlog)
 
-    async def translate_inline(self, text: str, source: str, target: str) -> Translation:
-        """The inline pipeline; raises BacklogFull/TranslationFailed instead of wrapping them."""
+    async def translate_inline(self, text: str, source: str, target: str, *, priority: int = LIVE) -> Translation:
+        """The inline pipeline; raises BacklogFull/TranslationFailed instead of wrapping them.
+        The message's sentences go to the batcher as one group, served fairly with others."""
+        group = object()
         plan = spans.plan(text, target)
-        outputs, cached = await self._units(plan.units, source, target)
+        outputs, cached = await self._units(plan.units, source, target, group, priority)
         for i, (unit, out) in enumerate(zip(plan.units, outputs)):
             if spans.numbers_in(unit) != spans.numbers_in(out):
                 sub = spans.plan(unit, target, protect_numbers=True)
-                sub_out, sub_cached = await self._units(sub.units, source, target)
+                sub_out, sub_cached = await self._units(sub.units, source, target, group, priority)
                 outputs[i] = sub.render(sub_out)
                 cached = cached and sub_cached
         return Translation(plan.render(outputs), True, None, cached)
 
-    async def _units(self, units: list[str], source: str, target: str) -> tuple[list[str], bool]:
-        results = await asyncio.gather(*(self._unit(u, source, target) for u in units), return_exceptions=True)
+    async def _units(self, units: list[str], source: str, target: str, group: object = None,
+                     priority: int = LIVE) -> tuple[list[str], bool]:
+        results = await asyncio.gather(*(self._unit(u, source, target, group, priority) for u in units),
+                                       return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r
         return [r[0] for r in results], all(r[1] for r in results)
 
-    async def _unit(self, unit: str, source: str, target: str) -> tuple[str, bool]:
+    async def _unit(self, unit: str, source: str, target: str, group: object = None,
+                    priority: int = LIVE) -> tuple[str, bool]:
         model = self._backend.model_ids.get((source, target), "?")
         key = cache_key(model, source, target, unit)
         hit = self._lru.get(key)
@@ -231,7 +291,7 @@ class TranslationService:
             if hit is not None:
                 self._lru.put(key, hit)
                 return hit, True
-        raw = await self._batcher.submit(unit, source, target)
+        raw = await self._batcher.submit(unit, source, target, group=group, priority=priority)
         out = spans.clean_output(unit, raw)
         if out is None:
             raise TranslationFailed("empty output")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from translator.backends import DEFAULT_MODELS, GenerationSettings
 
 MODES = ("inline", "workers", "off")
+PRIORITIES = ("live", "background")  # index = the batcher's priority level
 
 
 @dataclass
@@ -49,6 +50,10 @@ class TranslatorConfig:
 
     def models(self) -> dict[tuple[str, str], str]:
         return {("en", "zh"): self.model_en_zh, ("zh", "en"): self.model_zh_en}
+
+    def models_list(self) -> dict[str, str]:
+        """The models by pair name ("en-zh"), for logs and liveness records."""
+        return {f"{s}-{t}": m for (s, t), m in self.models().items()}
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(

@@ -157,3 +157,50 @@ async def test_close_fails_pending_and_later_requests():
     with pytest.raises(BatcherClosed):
         await b.submit("late", "en", "zh")
     assert fake.calls == []
+
+
+async def test_a_long_message_shares_each_batch_with_short_ones_behind_it():
+    fake = FakeBackend()
+    fake.release.clear()  # hold the first batch so everything below queues behind it
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=1000)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    long = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", group="long")) for i in range(12)]
+    short = [asyncio.ensure_future(b.submit(f"short{i}", "en", "zh", group=f"s{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, *long, *short)
+    # The short messages, queued after twelve sentences of the long one, go in the next batch.
+    assert fake.calls[1][0] == ["long0", "short0", "short1", "long1"]
+    await b.close()
+
+
+async def test_live_requests_go_before_background_ones():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=2, max_wait_ms=1, max_backlog=1000)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    background = [asyncio.ensure_future(b.submit(f"bg{i}", "en", "zh", priority=1)) for i in range(3)]
+    live = asyncio.ensure_future(b.submit("live", "en", "zh"))
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, live, *background)
+    assert fake.calls[1][0] == ["live", "bg0"]
+    await b.close()
+
+
+async def test_a_request_whose_caller_gave_up_is_never_translated():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    late = asyncio.ensure_future(b.submit("too late", "en", "zh"))
+    kept = asyncio.ensure_future(b.submit("kept", "en", "zh"))
+    await asyncio.sleep(0)
+    late.cancel()  # e.g. its deadline passed
+    fake.release.set()
+    assert await kept == "zh:kept" and await first == "zh:first"
+    assert all("too late" not in texts for texts, _, _ in fake.calls)
+    await b.close()

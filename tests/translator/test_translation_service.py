@@ -1,6 +1,7 @@
 """TranslationService end to end on the tiny real models (fakes only where noted)."""
 
 import asyncio
+import time
 import threading
 
 import pytest
@@ -110,9 +111,9 @@ async def test_one_missing_direction_leaves_the_other_working(tiny_models, tmp_p
 async def test_mode_off():
     svc = TranslationService(TranslatorConfig(mode="off"))
     await svc.start()
-    assert svc.status == {"enabled": False, "mode": "off", "backend": "transformers",
+    assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "transformers",
                           "reason": "disabled by configuration", "pairs": [],
-                          "message": "translation off: disabled by configuration"}
+                          "message": "translation off: disabled by configuration", "deadline_s": 5.0}
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"
 
 
@@ -179,6 +180,56 @@ async def test_overload_answers_unavailable_at_once():
     assert tr == type(tr)(None, False, "translation unavailable: backlog full", False)
     fake.gate.set()
     assert all(r.ok for r in await asyncio.gather(*held))
+    await svc.close()
+
+
+async def test_the_backlog_counts_messages_not_sentences():
+    fake = FakeBackend(output="x.")
+    fake.gate.clear()
+    svc = TranslationService(TranslatorConfig(max_backlog=2, max_batch=4, max_wait_ms=1), backend=fake)
+    await svc.start()
+    paste = " ".join(f"Sentence number {i} is here." for i in range(40))  # 40 units, one message
+    held = asyncio.create_task(svc.translate(paste, "en", "zh"))
+    await asyncio.sleep(0.05)
+    assert svc.backlog == 1
+    short = asyncio.create_task(svc.translate("hello", "en", "zh"))  # still room for one more
+    await asyncio.sleep(0.05)
+    assert (await svc.translate("a third", "en", "zh")).error == "translation unavailable: backlog full"
+    fake.gate.set()
+    assert (await held).ok and (await short).ok
+    await svc.close()
+
+
+async def test_background_work_is_shed_first_so_live_readers_keep_the_backlog():
+    fake = FakeBackend(output="x")
+    fake.gate.clear()
+    svc = TranslationService(TranslatorConfig(max_backlog=4, max_batch=1, max_wait_ms=1), backend=fake)
+    await svc.start()
+    held = [asyncio.create_task(svc.translate(f"m{i}", "en", "zh", priority="background")) for i in range(2)]
+    await asyncio.sleep(0.05)
+    shed = await svc.translate("nobody reads this yet", "en", "zh", priority="background")
+    assert shed.error == "translation unavailable: backlog full"  # half the backlog is background's
+    live = asyncio.create_task(svc.translate("a reader waits", "en", "zh"))
+    await asyncio.sleep(0.05)
+    assert not live.done()  # queued, not shed
+    fake.gate.set()
+    assert (await live).ok and all(r.ok for r in await asyncio.gather(*held))
+    await svc.close()
+
+
+async def test_a_message_past_its_deadline_is_unavailable_and_not_translated_late():
+    fake = FakeBackend(output="x")
+    fake.gate.clear()
+    svc = TranslationService(TranslatorConfig(deadline_s=0.2, max_batch=1, max_wait_ms=1), backend=fake)
+    await svc.start()
+    stuck = asyncio.create_task(svc.translate("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    t0 = time.perf_counter()
+    tr = await svc.translate("second", "en", "zh")
+    assert tr.error == "translation unavailable: deadline (0.2 s) passed"
+    assert time.perf_counter() - t0 < 0.5
+    assert (await stuck).error == tr.error and svc.backlog == 0  # nothing is left waiting
+    fake.gate.set()
     await svc.close()
 
 

@@ -33,7 +33,7 @@ WORKER_SCRIPT = textwrap.dedent(
     args = json.loads(sys.argv[1])
     if args["hang"]:
         # Stand-in for a worker that dies mid-translation: take the job, never answer.
-        async def hang(self, text, source, target):
+        async def hang(self, text, source, target, **kw):
             open(args["marker"], "w").write(text)
             await asyncio.sleep(3600)
         TranslationService.translate = hang
@@ -48,6 +48,10 @@ def spawn_worker(url, cfg, consumer, idle_ms, hang=False, marker=None):
             "config": {k: getattr(cfg, k) for k in ("backend", "model_en_zh", "model_zh_en", "cache_dir")}}
     return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT.format(root=str(ROOT)), json.dumps(args)],
                             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+async def pending_count(redis_client, cfg, expected):
+    return (await redis_client.xpending(stream_key(cfg), group_name(cfg)))["pending"] == expected
 
 
 async def wait_for(cond, timeout=60.0, what="condition"):
@@ -66,20 +70,38 @@ async def test_inline_worker_round_trip(tiny_models, tmp_path, redis_server, red
     server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, worker_timeout_s=30))
     await server.start()
     assert server.status["enabled"] and server.status["mode"] == "workers"
+    await wait_for(lambda: asyncio.sleep(0, server.status["available"]), 60, "the worker to be alive")
     results = await asyncio.gather(server.translate("早上好 @amy", "zh", "en"), server.translate("hello 👋", "en", "zh"),
                                    server.translate("🎉🎉", "en", "zh"))
     assert [r.text for r in results] == ["good morning @amy", "你好 👋", "🎉🎉"]
-    assert await server._client.workers_alive() == [{"consumer": "w1", "backend": "ctranslate2", "pairs": ["en-zh", "zh-en"]}]
-    assert (await redis_client.xpending(stream_key(cfg), group_name(cfg)))["pending"] == 0
+    [alive] = await server._client.workers_alive()
+    assert (alive["consumer"], alive["backend"], alive["pairs"]) == ("w1", "ctranslate2", ["en-zh", "zh-en"])
+    assert server.status["backend"] == "ctranslate2" and server.status["available"] is True
+    await wait_for(lambda: pending_count(redis_client, cfg, 0), 10, "the worker's XACKs")
     stop.set()
     await asyncio.wait_for(worker, 10)
     assert await redis_client.exists("lb:tr:worker:w1") == 0
     await server.close()
 
 
-async def test_no_worker_means_timeout_not_a_hang(redis_server):
-    server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, worker_timeout_s=0.3))
+async def test_no_worker_alive_is_said_at_once_and_in_the_status(redis_server, redis_client):
+    server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url))
     await server.start()
+    assert server.status["enabled"] is True and server.status["available"] is False
+    assert server.status["message"] == "translation unavailable: no translation worker alive"
+    t0 = time.monotonic()
+    tr = await asyncio.wait_for(server.translate("hello", "en", "zh"), 5)
+    assert tr.ok is False and tr.error == "translation unavailable: no translation worker alive"
+    assert time.monotonic() - t0 < 0.5
+    await server.close()
+
+
+async def test_a_worker_that_stops_answering_turns_into_a_timeout_not_a_hang(redis_server, redis_client):
+    server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, deadline_s=0.3))
+    await redis_client.set("lb:tr:worker:silent", json.dumps({"consumer": "silent", "backend": "ctranslate2"}), px=10_000)
+    await redis_client.zadd("lb:tr:workers:alive", {"silent": int(time.time() * 1000) + 10_000})
+    await server.start()
+    assert server.status["available"] is True and server.status["backend"] == "ctranslate2"
     tr = await asyncio.wait_for(server.translate("hello", "en", "zh"), 5)
     assert tr.ok is False and tr.error == "translation unavailable: timeout waiting for a worker"
     await server.close()
@@ -102,6 +124,7 @@ async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, tmp_p
     await replies.subscribe(server._client.reply_channel)
     try:
         await wait_for(lambda: redis_client.exists("lb:tr:worker:doomed"), what="doomed worker ready")
+        await wait_for(lambda: asyncio.sleep(0, server.status["available"]), 10, "the server to see it")
         job = asyncio.create_task(server.translate("see you tomorrow", "en", "zh"))
         await wait_for(lambda: asyncio.sleep(0, marker.exists()), what="doomed worker to take the job")
         dead.send_signal(signal.SIGKILL)
@@ -117,7 +140,8 @@ async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, tmp_p
         while msg is None or msg["type"] != "message":
             msg = await replies.get_message(timeout=5)
         assert json.loads(msg["data"])["worker"] == "survivor"
-        assert (await redis_client.xpending(stream_key(cfg), group_name(cfg)))["pending"] == 0
+        # The worker acknowledges after it publishes the reply: wait for that, do not race it.
+        await wait_for(lambda: pending_count(redis_client, cfg, 0), 10, "the survivor's XACK")
 
         survivor.send_signal(signal.SIGTERM)  # clean stop: exit 0, heartbeat removed
         assert survivor.wait(20) == 0
