@@ -231,7 +231,10 @@ async def report(request: Request) -> Response:
     offset = body.get("offset")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 1:
         raise ChatError(E.INVALID_PARAMETER, "offset must be a positive integer", status=422)
-    result = await _bridge(request).chat.report(room, user, offset, str(body.get("reason") or "")[:500])
+    chat = _bridge(request).chat
+    await chat.room(room)  # 404 room_not_found: reports only go to rooms that exist
+    # moderation refuses banned reporters (403) and rate-limits per user and per room (429)
+    result = await chat.report(room, user, offset, str(body.get("reason") or "")[:500])
     return JSONResponse({"room": room, "result": result}, status_code=201)
 
 

@@ -20,7 +20,10 @@ NS_REVIEW = "review"
 NS_RESOLVED = "review_done"
 NS_REPORTED = "reported"
 NS_DELETED = "deleted"
-AUDIT_LOG = "audit"
+AUDIT_LOG = "audit"  # what people with a role did: host actions, approvals, term changes
+# What anyone may cause: reports and filter hits. A log of its own, so a flood of them (guest
+# tokens are free) can never push moderation actions out of the audit log.
+FLAGS_LOG = "flags"
 GLOBAL = ""
 
 MAX_TIMEOUT = 14 * 86400.0

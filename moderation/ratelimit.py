@@ -145,6 +145,16 @@ def report_bucket(room: str, user_id: str) -> str:
     return f"{{{room}}}:rl:report:{user_id}"
 
 
+def room_report_bucket(room: str) -> str:
+    """All reports in a room, whoever files them (fresh guest tokens are free)."""
+    return f"{{{room}}}:rl:reports"
+
+
+# Reports: per user and room 5 at once, then one per 10 s; per room 30 at once, then one per 5 s.
+REPORT_RATE, REPORT_BURST = 0.1, 5.0
+ROOM_REPORT_RATE, ROOM_REPORT_BURST = 0.2, 30.0
+
+
 def conn_bucket(conn_id: str) -> str:
     """A connection's bucket spans its rooms, so it has no room's tag; the Redis engine takes
     it on the connection's own node while the bucket's shard is unreachable."""

@@ -31,6 +31,7 @@ from moderation import roles as R
 from moderation.actions import BUILD_SLICE, HostActions, cooperatively  # noqa: F401
 from moderation.model import (
     AUDIT_LOG,
+    FLAGS_LOG,
     GLOBAL,
     NS_BANS,
     NS_DELETED,
@@ -50,7 +51,17 @@ from moderation.model import (
     _reason,
 )
 from moderation.normalize import Normalized, normalize
-from moderation.ratelimit import Limits, RateLimiter, Rejection, report_bucket
+from moderation.ratelimit import (
+    REPORT_BURST,
+    REPORT_RATE,
+    ROOM_REPORT_BURST,
+    ROOM_REPORT_RATE,
+    Limits,
+    RateLimiter,
+    Rejection,
+    report_bucket,
+    room_report_bucket,
+)
 from moderation.terms import Matcher, Term, check, mask, parse_steps, verdict
 from rooms.engine import Engine
 
@@ -215,7 +226,7 @@ class Moderation(HostActions):
             await self._audit(room, "automod", "", "filter_hit", target=actor.user_id, details={
                 "source": "message", "result": "allow" if (v.action == "hold" and exempt) else v.action,
                 "terms": v.terms, "excerpt": text[:200], "conn_id": conn_id,
-            })
+            }, log=FLAGS_LOG)
         if v.action == "block":
             if slow_claimed:
                 await self.limiter.release_slow_mode(room, actor.user_id)
@@ -245,7 +256,7 @@ class Moderation(HostActions):
             return Decision("allow", text)
         await self._audit(room, "automod", "", "filter_hit", target=None, details={
             "source": "translation", "lang": lang, "result": v.action, "terms": v.terms,
-            "excerpt": text[:200]})
+            "excerpt": text[:200]}, log=FLAGS_LOG)
         if v.action == "block":
             return Decision.reject("blocked_term", "translation contains a blocked term")
         return Decision("allow", mask(text, [(h.start, h.end) for h in v.hits]))
@@ -329,6 +340,8 @@ class Moderation(HostActions):
         """Report the message at offset ``target`` (int) or with id ``target`` (str)."""
         role = await self.role_of(room, actor)
         self._require(role, "report")
+        if role != R.ADMIN and await self.state.get(room, NS_BANS, actor.user_id) is not None:
+            raise ModerationError("forbidden", "you are banned from this room")
         params = {"offset": target} if isinstance(target, int) else {"message_id": target}
         event = await self._find_message(room, params)
         reason = _reason({"reason": reason})
@@ -336,9 +349,14 @@ class Moderation(HostActions):
         existing = await self.state.get(room, NS_REPORTED, claim)
         if existing:
             return {"id": existing, "duplicate": True}
-        wait = await self.state.take_token(report_bucket(room, actor.user_id), rate=0.1, burst=5)
-        if wait > 0:
-            raise ModerationError("rate_limited", f"too many reports: retry in {wait:.1f}s")
+        for bucket, rate, burst, per in (
+                (report_bucket(room, actor.user_id), REPORT_RATE, REPORT_BURST, "you"),
+                (room_report_bucket(room), ROOM_REPORT_RATE, ROOM_REPORT_BURST, "this room")):
+            wait = await self.state.take_token(bucket, rate=rate, burst=burst)
+            if wait > 0:
+                error = ModerationError("rate_limited", f"too many reports ({per}): retry in {wait:.1f}s")
+                error.retry_after = round(wait, 3)
+                raise error
         report_id = "r-" + secrets.token_hex(8)
         if not await self.state.add(room, NS_REPORTED, claim, report_id, ttl=self.review_ttl):
             return {"id": await self.state.get(room, NS_REPORTED, claim), "duplicate": True}
@@ -352,7 +370,7 @@ class Moderation(HostActions):
         await self.state.set(room, NS_REVIEW, report_id, item, ttl=self.review_ttl)
         await self.broker.broadcast(room, {"type": "review", "room": room, "action": "added", "item": item})
         await self._audit(room, actor, role, "report", target=item["user_id"], reason=reason,
-                          details={"offset": event["offset"], "id": report_id})
+                          details={"offset": event["offset"], "id": report_id}, log=FLAGS_LOG)
         return {"id": report_id, "duplicate": False}
 
     async def review_queue(self, room: str, actor: Actor) -> list[dict[str, Any]]:
@@ -406,15 +424,19 @@ class Moderation(HostActions):
 
     # Audit ---------------------------------------------------------------------------------
 
-    async def audit_log(self, room: str, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first. ``room`` "" reads the global log (term changes), admins only."""
+    async def audit_log(self, room: str, actor: Actor, limit: int = 100, *,
+                        log: str = AUDIT_LOG) -> list[dict[str, Any]]:
+        """Newest first. ``room`` "" reads the global log (term changes), admins only.
+        ``log``: "audit" (moderation actions) or "flags" (reports and filter hits)."""
         self._require(await self.role_of(room, actor), "audit_log")
+        if log not in (AUDIT_LOG, FLAGS_LOG):
+            raise ModerationError("invalid", "log must be \"audit\" or \"flags\"")
         limit = max(1, min(int(limit), self.audit_maxlen))
-        return await self.state.log_read(room, AUDIT_LOG, limit=limit)
+        return await self.state.log_read(room, log, limit=limit)
 
     async def _audit(self, room: str, actor: Actor | str, role: str, action: str, *,
                      target: str | None = None, reason: str | None = None,
-                     details: dict[str, Any] | None = None) -> None:
+                     details: dict[str, Any] | None = None, log: str = AUDIT_LOG) -> None:
         if isinstance(actor, Actor):
             actor_id, actor_name = actor.user_id, actor.name
         else:
@@ -422,7 +444,7 @@ class Moderation(HostActions):
         entry = {"time": self.clock(), "node": self.node_id, "room": room, "actor": actor_id,
                  "actor_name": actor_name, "actor_role": role, "action": action,
                  "target": target, "reason": reason or None, "details": details or {}}
-        await self.state.log_append(room, AUDIT_LOG, entry, maxlen=self.audit_maxlen)
+        await self.state.log_append(room, log, entry, maxlen=self.audit_maxlen)
 
     # Events --------------------------------------------------------------------------------
 

@@ -322,9 +322,11 @@ async def test_audit_log_records_actions_and_filter_hits_with_node(nodes):
     await nodes.a.act(ROOM, MOD, "add_term", {"term": "ass", "action": "block"})
     await nodes.b.check_send(ROOM, BOB, "a55", conn_id="c")
     await nodes.b.act(ROOM, MOD2, "ban", {"user_id": BOB.user_id, "reason": "rude"})
-    log = await nodes.a.audit_log(ROOM, OWNER, limit=3)
-    assert [e["action"] for e in log] == ["ban", "filter_hit", "add_term"]
-    ban, hit, _ = log
+    log = await nodes.a.audit_log(ROOM, OWNER, limit=2)
+    assert [e["action"] for e in log] == ["ban", "add_term"]
+    ban, _ = log
+    # Filter hits (and reports) are in a log of their own, which a flood cannot share.
+    [hit] = await nodes.a.audit_log(ROOM, OWNER, limit=3, log="flags")
     assert (ban["actor"], ban["target"], ban["reason"], ban["node"]) == (MOD2.user_id, BOB.user_id, "rude", "node-b")
     assert hit["actor"] == "automod" and hit["target"] == BOB.user_id
     assert hit["details"]["terms"] == ["ass"] and hit["details"]["result"] == "block"

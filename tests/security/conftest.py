@@ -17,8 +17,10 @@ from tests.edge.conftest import Client, make_node, node  # noqa: F401  (fixtures
 ATTACK_DEADLINE = 20.0  # seconds an attacker's request may take under load before the test fails
 
 
-async def ask(client: Client, frame: dict[str, Any], reply: str, *, timeout: float = ATTACK_DEADLINE) -> dict:
-    """Send ``frame`` with a fresh ref; its reply (or raise on an error frame, or after ``timeout``)."""
+async def ask(client: Client, frame: dict[str, Any], reply: str | None, *,
+              timeout: float = ATTACK_DEADLINE) -> dict:
+    """Send ``frame`` with a fresh ref; its reply of type ``reply`` (any type when None), or
+    raise on another type, or after ``timeout``."""
     ref = f"s{id(frame)}-{random.random()}"
     await client.send({**frame, "ref": ref})
     loop = asyncio.get_running_loop()
@@ -27,7 +29,7 @@ async def ask(client: Client, frame: dict[str, Any], reply: str, *, timeout: flo
         for i, got in enumerate(client.sink.frames):
             if got.get("ref") == ref:
                 client.sink.frames.pop(i)
-                if got["type"] != reply:
+                if reply is not None and got["type"] != reply:
                     raise AssertionError(f"expected {reply}, got {got}")
                 return got
         client.sink.changed.clear()
