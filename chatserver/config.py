@@ -62,6 +62,12 @@ class Settings:
     model_zh_en: str = _opt("Helsinki-NLP/opus-mt-zh-en", "model id or directory for Chinese to English")
     model_cache_dir: str | None = _opt(None, "where models and converted models are kept")
     translation_beam_size: int = _opt(1, "beam size (1 is greedy, best for live chat)")
+    translation_deadline: float = _opt(5.0, "seconds a message's translation may take; past it readers get translation_unavailable")
+    translation_max_batch: int = _opt(16, "sentences per model call at the most")
+    translation_max_wait_ms: float = _opt(5.0, "milliseconds a batch waits for more sentences")
+    translation_max_backlog: int = _opt(256, "messages being translated or waiting, past which new ones are shed")
+    translation_threads: int = _opt(0, "intra-op threads per model (0: the library's default)")
+    translation_cache_size: int = _opt(10000, "translated sentences kept in memory")
 
     @property
     def origins(self) -> list[str]:
@@ -169,6 +175,11 @@ def validate(s: Settings) -> None:
     need(0 <= s.flood_max <= 20, "--flood-max must be 0-20")
     need(s.rate_frames > 0 and s.rate_frames_burst >= 1, "--rate-frames must be positive and its burst at least 1")
     need(s.translation_beam_size >= 1, "--translation-beam-size must be at least 1")
+    need(s.translation_deadline > 0, "--translation-deadline must be positive")
+    need(s.translation_max_batch >= 1 and s.translation_max_backlog >= 1,
+         "--translation-max-batch and --translation-max-backlog must be at least 1")
+    need(s.translation_max_wait_ms >= 0 and s.translation_threads >= 0 and s.translation_cache_size >= 0,
+         "--translation-max-wait-ms, --translation-threads and --translation-cache-size must not be negative")
     if s.secret is not None:
         need(len(s.secret) >= 16, "--secret must be at least 16 characters")
     if s.redis_url is not None:

@@ -31,7 +31,9 @@ export function messageEl(ev, ctx) {
       h("span", { class: ["author", colorClass(author.id)] }, author.name),
       mine ? h("span", { class: "you-tag" }, `(${t("you")})`) : null),
     h("p", { class: "msg-text", lang: ev.lang === "zh" ? "zh-CN" : "en", dir: "auto" }, ev.text ?? ""));
-  if (ev.lang && ev.lang !== ctx.readLang && ctx.translationOn()) {
+  // A translation follows unless the message says none will (another language, nothing to
+  // translate); the list gives up waiting after a bound, so "translating…" always ends.
+  if (ev.lang && ev.lang !== ctx.readLang && !ev.no_translation && ctx.translationOn()) {
     li.append(translationEl("pending"));
     li.classList.add("awaiting");
   }
@@ -59,16 +61,28 @@ export function setStatus(li, text) {
   if (st) st.textContent = text;
 }
 
+/** The translation line: state "pending", "unavailable" (text: the reason) or "done". */
 export function translationEl(state, text = "", lang = "en") {
   const el = h("p", { class: "msg-tr", data: { state }, lang: lang === "zh" ? "zh-CN" : "en", dir: "auto" });
   if (state === "pending") {
     el.append(h("span", { class: "tr-pending" }, t("translating")));
   } else if (state === "unavailable") {
-    el.append(h("span", { class: "tr-unavailable" }, t("translation_unavailable")));
+    el.append(h("span", { class: "tr-unavailable", title: text || "" }, t("translation_unavailable")));
   } else {
-    el.append(h("span", { class: "tr-label", "aria-label": t("translated") }, lang === "zh" ? "译" : "TR"), h("span", { class: "tr-text" }, text));
+    el.append(h("span", { class: "tr-label", "aria-label": t("translated") }, lang === "zh" ? "译" : "TR"), h("span", { class: "tr-text" }, text),
+      h("button", { type: "button", class: "tr-toggle", "aria-pressed": "false",
+        on: { click: (e) => toggleOriginal(e.currentTarget) } }, t("show_original")));
   }
   return el;
+}
+
+/** Per message: show the original beside (or, in "translation only", instead of hiding it
+ *  behind) the translation, and back. */
+function toggleOriginal(button) {
+  const li = button.closest(".msg");
+  const on = li.classList.toggle("show-orig");
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  button.textContent = on ? t("hide_original") : t("show_original");
 }
 
 export function messageActions(ev, ctx) {

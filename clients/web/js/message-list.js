@@ -68,7 +68,20 @@ export class MessageList {
       const orphan = this.orphans.get(ev.id);
       if (orphan) { this.orphans.delete(ev.id); this.applyTranslation(li, orphan); }
     }
+    if (li.classList.contains("awaiting")) this.giveUpLater(li);
     return li;
+  }
+
+  /** "translating…" ends: the server answers every message within its deadline (a history
+   *  reader's missing ones within two), so a line still waiting after that is unavailable. */
+  giveUpLater(li) {
+    const deadline = Number(this.ctx.translationDeadline?.() || 5);
+    setTimeout(() => {
+      if (!li.isConnected || !li.classList.contains("awaiting")) return;
+      const old = li.querySelector(".msg-tr");
+      if (old) old.replaceWith(translationEl("unavailable"));
+      li.classList.remove("awaiting");
+    }, (2 * deadline + 5) * 1000);
   }
 
   append(el, { mine = false, fromHistory = false } = {}) {
@@ -221,10 +234,11 @@ export class MessageList {
   }
 
   translationUnavailable(ev) {
+    if (ev.lang && ev.lang !== this.ctx.readLang) return; // said about another language's readers
     const li = this.findMessage(ev.message_id, ev.message_offset);
     if (!li || li.classList.contains("has-tr")) return;
     const old = li.querySelector(".msg-tr");
-    const fresh = translationEl("unavailable");
+    const fresh = translationEl("unavailable", ev.reason || "");
     if (old) old.replaceWith(fresh);
     else li.querySelector(".msg-text").after(fresh);
     li.classList.remove("awaiting");

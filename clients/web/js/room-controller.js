@@ -46,6 +46,7 @@ export class RoomController {
     this.messages = new MessageList({
       me: () => this.me, role: () => this.role, isMod: () => this.isMod, readLang: this.readLang,
       translationOn: () => this.translation.enabled !== false,
+      translationDeadline: () => this.translation.deadline_s,
       onPin: (ev) => this.moderate("pin", { offset: ev.offset, message_id: ev.id }),
       onDelete: (ev) => this.moderate("delete", { offset: ev.offset, message_id: ev.id }),
       onReport: (ev) => this.report(ev),
@@ -142,8 +143,11 @@ export class RoomController {
     const script = this.script();
     if (this.readLang !== frame.user?.lang || script !== "hans") this.conn.setLang(this.readLang, script);
     const banner = this.shell.translationBanner;
-    banner.hidden = this.translation.enabled !== false;
-    if (!banner.hidden) banner.textContent = t("translation_off", { reason: this.translation.reason || "—" });
+    const off = this.translation.enabled === false;
+    const down = !off && this.translation.available === false; // e.g. no translation worker alive
+    banner.hidden = !off && !down;
+    if (off) banner.textContent = t("translation_off", { reason: this.translation.reason || "—" });
+    else if (down) banner.textContent = t("translation_unavailable_now", { reason: this.translation.reason || "—" });
   }
 
   onJoined(frame, info) {
