@@ -189,6 +189,15 @@ class Node:
         await client.request({"type": "join", "room": room}, "joined")
         return client
 
+    async def host(self, room: str, name: str = "Olive") -> Client:
+        """A room created by ``name``, who is in it as its owner."""
+        user = self.user(name)
+        await self.bridge.chat.create_room(room, title=None, owner=user)
+        owner = await self.connect(user=user)
+        joined = await owner.request({"type": "join", "room": room}, "joined")
+        assert joined["role"] == "owner"
+        return owner
+
 
 def edge_settings(**overrides: Any) -> Settings:
     values = {"node_id": "edge", "secret": "edge-test-secret", "rate_frames": 1000.0,

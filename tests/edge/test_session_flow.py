@@ -97,10 +97,7 @@ async def test_recovery_by_offset_gets_exactly_what_was_missed(make_node):
 
 
 async def test_held_message_is_approved_and_published_under_its_client_msg_id(node):
-    owner_user = node.user("Olive")
-    await node.bridge.chat.create_room("stage", title="Stage", owner=owner_user)
-    owner = await node.connect(user=owner_user)
-    assert (await owner.request({"type": "join", "room": "stage"}, "joined"))["role"] == "owner"
+    owner = await node.host("stage")
     await owner.request({"type": "moderate", "room": "stage", "action": "add_term",
                          "params": {"term": "spoiler", "action": "hold"}}, "moderated")
     ann = await node.joined("Ann", "stage")
@@ -110,7 +107,7 @@ async def test_held_message_is_approved_and_published_under_its_client_msg_id(no
     review = await owner.expect("review", action="added")
     assert review["item"]["text"] == "a spoiler here"
     assert not ann.frames_of("review")  # members do not see the queue
-    result = await node.bridge.chat.decide("stage", owner_user, ack["hold_id"], "approve")
+    result = await node.bridge.chat.decide("stage", owner.user, ack["hold_id"], "approve")
     assert result["resolution"] == "approved"
     notice = await ann.expect("notice", code="held_approved")
     assert notice["id"] == ack["hold_id"]
@@ -119,10 +116,7 @@ async def test_held_message_is_approved_and_published_under_its_client_msg_id(no
 
 
 async def test_kick_and_ban_leave_the_room_and_a_ban_holds(node):
-    owner_user = node.user("Olive")
-    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
-    owner = await node.connect(user=owner_user)
-    await owner.request({"type": "join", "room": "stage"}, "joined")
+    owner = await node.host("stage")
     ann = await node.joined("Ann", "stage")
     await owner.expect("presence", arrived(ann.user))
     await owner.request({"type": "moderate", "room": "stage", "action": "kick",
@@ -141,19 +135,15 @@ async def test_kick_and_ban_leave_the_room_and_a_ban_holds(node):
 
 
 async def test_a_member_may_not_moderate(node):
-    owner_user = node.user("Olive")
-    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
+    owner = await node.host("stage")
     ann = await node.joined("Ann", "stage")
     refused = await ann.error({"type": "moderate", "room": "stage", "action": "kick",
-                               "params": {"user_id": owner_user.id}})
+                               "params": {"user_id": owner.user.id}})
     assert refused["code"] == "forbidden"
 
 
 async def test_role_change_reaches_the_member_and_everyone_s_list(node):
-    owner_user = node.user("Olive")
-    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
-    owner = await node.connect(user=owner_user)
-    await owner.request({"type": "join", "room": "stage"}, "joined")
+    owner = await node.host("stage")
     ann = await node.joined("Ann", "stage")
     await owner.request({"type": "moderate", "room": "stage", "action": "add_moderator",
                          "params": {"user_id": ann.user.id}}, "moderated")
@@ -167,10 +157,7 @@ async def test_role_change_reaches_the_member_and_everyone_s_list(node):
 
 
 async def test_timeout_tells_the_member_and_refuses_their_messages(node):
-    owner_user = node.user("Olive")
-    await node.bridge.chat.create_room("stage", title=None, owner=owner_user)
-    owner = await node.connect(user=owner_user)
-    await owner.request({"type": "join", "room": "stage"}, "joined")
+    owner = await node.host("stage")
     ann = await node.joined("Ann", "stage")
     await owner.request({"type": "moderate", "room": "stage", "action": "timeout",
                          "params": {"user_id": ann.user.id, "seconds": 60}}, "moderated")
