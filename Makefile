@@ -31,13 +31,15 @@ run: $(STAMP)
 # What the tests need from the system: a redis-server binary to start their own servers
 # (never the one on 6379), Debian's Chromium for the browser tests, and Debian's nginx for
 # the test of docs/deploy.md (it runs its own nginx on a free port; the package may also
-# start a stock nginx on port 80, which the tests never use).
+# start a stock nginx on port 80, which the tests never use), and Debian's PostgreSQL for the
+# store's tests (initdb/pg_ctl of their own cluster on a free port, never the stock one on 5432).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
 	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk" || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

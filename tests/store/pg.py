@@ -1,0 +1,122 @@
+"""A private PostgreSQL cluster for tests: Debian's ``postgresql`` binaries, ``initdb`` and
+``pg_ctl`` run as the ``postgres`` user (when the tests run as root) in a temporary directory,
+listening on 127.0.0.1 on a free port and on a socket in that directory. Never the system
+cluster, never port 5432. Password authentication (scram-sha-256) for every connection, so the
+tests can also try a wrong password.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.harness import free_port, wait_port
+
+
+def pg_bin(name: str) -> str:
+    """The newest installed PostgreSQL's ``name`` (Debian keeps them off PATH)."""
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                        key=lambda p: int(Path(p).parts[4]) if Path(p).parts[4].isdigit() else 0)
+    if candidates:
+        return candidates[-1]
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(f"PostgreSQL's {name} is not installed: run `make system-deps` "
+                       "(Debian package postgresql)")
+
+
+class PostgresServer:
+    """``initdb`` + ``pg_ctl start`` in a temporary directory; :meth:`close` stops and removes it."""
+
+    user = "postgres"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(12)
+        self.dir = Path(tempfile.mkdtemp(prefix="lb-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self._run_as = None
+        if os.geteuid() == 0:
+            try:
+                self._run_as = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError("tests run as root need the postgres user (Debian package "
+                                   "postgresql creates it): run `make system-deps`") from None
+            os.chown(self.dir, self._run_as.pw_uid, self._run_as.pw_gid)
+        self.started = False
+
+    def _cmd(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        kwargs = {}
+        if self._run_as is not None:
+            kwargs = {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
+        result = subprocess.run(list(args), cwd=self.dir, capture_output=True, text=True,
+                                timeout=timeout, env={**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
+                                **kwargs)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}):\n"
+                               f"{result.stdout}\n{result.stderr}\n{self.server_log()}")
+        return result
+
+    def start(self) -> "PostgresServer":
+        pwfile = self.dir / "pw"
+        pwfile.write_text(self.password + "\n")
+        if self._run_as is not None:
+            os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
+        self._cmd(pg_bin("initdb"), "-D", str(self.data), "-U", self.user, "--pwfile", str(pwfile),
+                  "--auth", "scram-sha-256", "--encoding", "UTF8", "--no-instructions", "--no-sync")
+        pwfile.unlink()
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=200 -c shared_buffers=32MB")
+        self._cmd(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
+                  "-w", "-t", "60", "start")
+        self.started = True
+        wait_port(self.port, timeout=30)
+        return self
+
+    def url(self, dbname: str = "postgres", *, password: str | None = None, user: str | None = None) -> str:
+        return (f"postgresql://{user or self.user}:{password or self.password}"
+                f"@127.0.0.1:{self.port}/{dbname}")
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.started:
+            try:
+                self._cmd(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+            finally:
+                self.started = False
+
+    def server_log(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(interval)
