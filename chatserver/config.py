@@ -56,6 +56,12 @@ class Settings:
     rate_frames_burst: float = _opt(60.0, "frames of any kind one connection may send at once")
     flood_max: int = _opt(3, "identical messages one user may repeat within 30 s (0: no flood control)")
     admin_ids: str = _opt("", "comma-separated user ids of server admins (may edit global blocked terms)")
+    guest_token_rate: float = _opt(1.0, "guest tokens per second one client address may sustain at POST /api/token (0: no limit)")
+    guest_token_burst: float = _opt(60.0, "guest tokens one client address may get at once")
+    trusted_proxies: str = _opt(
+        "", "comma-separated addresses or networks (CIDR) of reverse proxies: a request from one "
+        "of them is counted against the address its X-Forwarded-For names (the last hop no trusted proxy added)"
+    )
     translation: str = _opt("inline", "inline, workers or off")
     translation_backend: str = _opt("transformers", "transformers or ctranslate2")
     model_en_zh: str = _opt("Helsinki-NLP/opus-mt-en-zh", "model id or directory for English to Chinese")

@@ -7,6 +7,8 @@ described by :data:`OPENAPI` at ``/openapi.json``.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 from typing import Any
 
@@ -23,6 +25,65 @@ from chatserver.protocol import valid_room
 from rooms.engine import EngineError
 
 MAX_BODY = 64 * 1024
+# Reports over HTTP per client address (besides moderation's per user and per room limits).
+REPORT_ADDRESS_RATE, REPORT_ADDRESS_BURST = 0.5, 20.0
+
+
+@functools.lru_cache(maxsize=8)
+def trusted_networks(spec: str) -> tuple:
+    """``--trusted-proxies`` parsed: addresses or CIDR networks, comma-separated. Raises
+    ``ValueError`` naming the entry that is neither."""
+    networks = []
+    for item in (part.strip() for part in spec.split(",")):
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"--trusted-proxies: {item!r} is not an address or network") from None
+    return tuple(networks)
+
+
+def _ip(text: str):
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def client_address(request: Request) -> str:
+    """The address a request's limits are counted against: the peer's, or, when the peer is
+    one of ``--trusted-proxies``, the last X-Forwarded-For hop that no trusted proxy added
+    (hops further left are what the client itself claimed). IPv6 addresses count by /64,
+    the block one subscriber usually holds."""
+    peer = request.client.host if request.client else ""
+    networks = trusted_networks(_bridge(request).settings.trusted_proxies)
+    address = _ip(peer)
+    if networks and address is not None and any(address in n for n in networks):
+        for hop in reversed(request.headers.get("x-forwarded-for", "").split(",")):
+            hop_address = _ip(hop)
+            if hop_address is None:
+                break  # garbage: keep the last good address
+            address = hop_address
+            if not any(hop_address in n for n in networks):
+                break
+    if address is None:
+        return peer or "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+async def _address_limit(request: Request, what: str, rate: float, burst: float, message: str) -> None:
+    """One token of the client address's ``what`` bucket, or 429 ``rate_limited``."""
+    if rate <= 0:
+        return
+    wait = await _bridge(request).engine.state.take_token(f"rl:a:{what}:{client_address(request)}",
+                                                          rate=rate, burst=burst)
+    if wait > 0:
+        raise ChatError(E.RATE_LIMITED, f"{message}: retry in {wait:.1f}s", status=429,
+                        retry_after=round(wait, 3))
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -166,6 +227,9 @@ async def issue_token(request: Request) -> Response:
         name, lang = clean_name(body.get("name")), clean_lang(body.get("lang", "en"))
     except ValueError as exc:
         raise ChatError(E.INVALID_PARAMETER, str(exc), status=422) from None
+    settings = bridge.settings
+    await _address_limit(request, "token", settings.guest_token_rate, settings.guest_token_burst,
+                         "too many guest tokens from your address")
     token, user, expires = bridge.tokens.issue(name=name, lang=lang, kind="guest")
     return JSONResponse({"token": token, "user": {**user.public(), "kind": user.kind},
                          "expires_at": expires}, status_code=201)
@@ -233,6 +297,8 @@ async def report(request: Request) -> Response:
         raise ChatError(E.INVALID_PARAMETER, "offset must be a positive integer", status=422)
     chat = _bridge(request).chat
     await chat.room(room)  # 404 room_not_found: reports only go to rooms that exist
+    await _address_limit(request, "report", REPORT_ADDRESS_RATE, REPORT_ADDRESS_BURST,
+                         "too many reports from your address")
     # moderation refuses banned reporters (403) and rate-limits per user and per room (429)
     result = await chat.report(room, user, offset, str(body.get("reason") or "")[:500])
     return JSONResponse({"room": room, "result": result}, status_code=201)

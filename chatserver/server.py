@@ -11,7 +11,8 @@ import signal
 import uvicorn
 
 from chatserver.app import create_app
-from chatserver.config import Settings
+from chatserver.config import Settings, SettingsError
+from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 
 
@@ -47,6 +48,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         ws_ping_interval=settings.heartbeat_interval,
         ws_ping_timeout=settings.heartbeat_timeout,
         ws_per_message_deflate=False,  # frames are encoded once and shared; compression would not be
+        # uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; --trusted-proxies
+        # decides instead (chatserver.http_api.client_address), so the peer stays the peer.
+        proxy_headers=False,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level.lower() == "debug",
         timeout_graceful_shutdown=5,
@@ -78,6 +82,10 @@ class _Server(uvicorn.Server):
 
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; on shutdown every WebSocket is closed with 1001."""
+    try:
+        trusted_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     configure_logging(settings.log_level)
     logging.getLogger("livebridge").info("settings: %s", settings.redacted())
     server = _Server(uvicorn_config(settings))
