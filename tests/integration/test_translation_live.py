@@ -72,7 +72,8 @@ async def test_translation_is_made_once_and_kept_in_history_for_late_joiners(tra
             await c.close()
 
 
-async def test_a_room_of_one_language_translates_nothing(translating_server):
+async def test_readers_of_one_language_get_no_translations(translating_server):
+    # The Chinese translation is made (for later readers) but never sent to English readers.
     server = translating_server
     ann, ben = await client(server, "Ann", "en"), await client(server, "Ben", "en")
     try:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 from clients.client import LiveBridgeClient
 from tests.harness import ROOT
@@ -25,6 +26,12 @@ async def test_server_in_workers_mode_gets_translations_from_a_worker_process(fr
                               "--secret", "w" * 32, "--allow-guests")
         _, health = server.get("/healthz")
         assert health["translation"]["mode"] == "workers"
+        deadline = time.monotonic() + 60
+        while not health["translation"]["available"]:  # the worker is still loading its models
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never came up"
+            time.sleep(0.1)
+            _, health = server.get("/healthz")
+        assert health["translation"]["backend"] == "transformers"  # what the worker runs
         ann = LiveBridgeClient(server.url, name="Ann", lang="en")
         li = LiveBridgeClient(server.url, name="Li", lang="zh")
         await ann.connect()

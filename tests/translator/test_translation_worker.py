@@ -153,3 +153,63 @@ async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, tmp_p
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(10)
+
+
+async def test_a_worker_killed_with_jobs_in_hand_loses_none_and_they_are_taken_over_at_once(
+        tiny_models, tmp_path, redis_server, redis_client):
+    cfg = worker_config(tiny_models, tmp_path)
+    dead = spawn_worker(redis_server.url, cfg, "doomed", idle_ms=600_000, hang=True, marker=tmp_path / "taken")
+    survivor = None
+    server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, worker_timeout_s=60))
+    await server.start()
+    try:
+        await wait_for(lambda: asyncio.sleep(0, server.status["available"]), 60, "the doomed worker")
+        texts = ["hello", "thank you", "good morning"]
+        jobs = [asyncio.create_task(server.translate(t, "en", "zh")) for t in texts]
+        await wait_for(lambda: pending_count(redis_client, cfg, 3), 10, "the doomed worker to hold all three")
+        # A second worker, alive before the first dies (and idle: the jobs are in the first's hands).
+        survivor = spawn_worker(redis_server.url, cfg, "survivor", idle_ms=600_000)
+        await wait_for(lambda: redis_client.exists("lb:tr:worker:survivor"), 60, "the survivor")
+        dead.send_signal(signal.SIGKILL)
+        dead.wait(10)
+        killed = time.monotonic()
+        results = await asyncio.wait_for(asyncio.gather(*jobs), 30)
+        # Taken over when the dead worker's liveness (3 s) ends, not after a 30 s idle time.
+        assert time.monotonic() - killed < 5
+        assert [r.text for r in results] == ["你好", "谢谢", "早上好"]
+        await wait_for(lambda: pending_count(redis_client, cfg, 0), 10, "the survivor's XACKs")
+    finally:
+        await server.close()
+        for p in (dead, survivor):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(10)
+
+
+async def test_a_job_that_keeps_killing_workers_goes_to_the_dead_letters(tiny_models, tmp_path, redis_server,
+                                                                          redis_client):
+    cfg = worker_config(tiny_models, tmp_path)
+    stream, group = stream_key(cfg), group_name(cfg)
+    await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
+    replies = redis_client.pubsub()
+    await replies.subscribe("lb:tr:reply:test")
+    entry = await redis_client.xadd(stream, {"id": "j1", "text": "hello", "source": "en", "target": "zh",
+                                             "reply": "lb:tr:reply:test", "deadline": f"{time.time() + 60:.3f}"})
+    await redis_client.xreadgroup(group, "ghost1", {stream: ">"})  # delivered 3 times, to workers now dead
+    for ghost in ("ghost2", "ghost3"):
+        await redis_client.xclaim(stream, group, ghost, min_idle_time=0, message_ids=[entry])
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(redis_server.url, cfg, consumer="w1", stop=stop, block_ms=100))
+    try:
+        msg = None
+        while msg is None or msg["type"] != "message":
+            msg = await asyncio.wait_for(replies.get_message(timeout=5), 60)
+        reply = json.loads(msg["data"])
+        assert reply["ok"] is False and "delivered 3 times" in reply["error"]
+        [(_, fields)] = await redis_client.xrange("lb:tr:dead")
+        assert fields[b"id"] == b"j1" and fields[b"attempts"] == b"3" and fields[b"last_consumer"] == b"ghost3"
+        await wait_for(lambda: pending_count(redis_client, cfg, 0), 10, "the dead letter's XACK")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 15)
+        await replies.aclose()
