@@ -2,7 +2,9 @@
 ``pg_ctl`` run as the ``postgres`` user (when the tests run as root) in a temporary directory,
 listening on 127.0.0.1 on a free port and on a socket in that directory. Never the system
 cluster, never port 5432. Password authentication (scram-sha-256) for every connection, so the
-tests can also try a wrong password.
+tests can also try a wrong password. ``fsync=off``: the tests stop the server but never the
+machine, so the page cache keeps every commit (``synchronous_commit`` stays on: an immediate
+stop must not lose acknowledged commits).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.harness import free_port, wait_port
@@ -74,8 +75,12 @@ class PostgresServer:
         self._cmd(pg_bin("initdb"), "-D", str(self.data), "-U", self.user, "--pwfile", str(pwfile),
                   "--auth", "scram-sha-256", "--encoding", "UTF8", "--no-instructions", "--no-sync")
         pwfile.unlink()
+        return self.start_again()
+
+    def start_again(self) -> "PostgresServer":
+        """``pg_ctl start`` on the cluster made by :meth:`start` (after :meth:`stop`)."""
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c fsync=off -c full_page_writes=off "
                    "-c max_connections=200 -c shared_buffers=32MB")
         self._cmd(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start")
@@ -112,11 +117,3 @@ class PostgresServer:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(interval)
