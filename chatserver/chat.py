@@ -129,7 +129,7 @@ class ChatService:
     async def room_info(self, name: str) -> dict:
         meta = await self.room(name)
         position = await self.engine.broker.position(name)
-        listed, count = await self.presence.page(name, offset=0, limit=MEMBER_LIST_MAX)
+        listed, count, _ = await self.presence.page(name, limit=MEMBER_LIST_MAX)
         return {**meta, "members": listed, "member_count": count,
                 "offset": position.offset, "epoch": position.epoch,
                 "settings": await self.room_settings(name)}
@@ -168,8 +168,9 @@ class ChatService:
     async def typing(self, room: str, member: Member) -> None:
         await self.presence.typing(room, member)
 
-    async def member_page(self, room: str, *, offset: int, limit: int, query: str) -> tuple[list[dict], int]:
-        return await self.presence.page(room, offset=offset, limit=limit, query=query)
+    async def member_page(self, room: str, *, after: str | None, limit: int,
+                          query: str) -> tuple[list[dict], int, str | None]:
+        return await self.presence.page(room, after=after, limit=limit, query=query)
 
     # Messages ------------------------------------------------------------------------------
 

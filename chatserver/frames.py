@@ -144,9 +144,12 @@ def history(*, room: str, events: list[Event], offset: int, epoch: str, has_more
             "has_more": has_more, "limit": limit}
 
 
-def members(room: str, listed: list[dict[str, Any]], *, offset: int, total: int) -> Frame:
-    """A page of the member list (reply to ``members``)."""
-    return {"type": "members", "room": room, "members": listed, "offset": offset, "total": total}
+def members(room: str, listed: list[dict[str, Any]], *, total: int, next: str | None) -> Frame:
+    """A page of the member list (reply to ``members``); ``next`` asks for the page after it."""
+    frame: Frame = {"type": "members", "room": room, "members": listed, "total": total}
+    if next is not None:
+        frame["next"] = next
+    return frame
 
 
 def error(code: str, message: str, *, ref: Any = None, room: str | None = None,

@@ -24,12 +24,15 @@ that presence expiry reports to it); nodes never announce each other's.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from chatserver import errors as E
 from chatserver import frames
+from chatserver.errors import ChatError
 from rooms.engine import Broker, EngineError, Member, Presence
 
 log = logging.getLogger(__name__)
@@ -56,12 +59,31 @@ class RoomView:
     first_connection: bool  # the user's first connection in the room (it is announced)
 
 
+def _sort_key(m: dict[str, Any]) -> tuple[int, str, str]:
+    return _HOST_RANK.get(m["role"], 3), m["name"].lower(), m["id"]
+
+
+def _cursor(m: dict[str, Any]) -> str:
+    return json.dumps(list(_sort_key(m)), ensure_ascii=False, separators=(",", ":"))
+
+
+def _parse_cursor(cursor: str) -> tuple[int, str, str]:
+    """A cursor made by :func:`_cursor`, or ChatError ``invalid_frame``."""
+    try:
+        rank, name, uid = json.loads(cursor)
+        if isinstance(rank, int) and isinstance(name, str) and isinstance(uid, str):
+            return rank, name, uid
+    except (ValueError, TypeError):
+        pass
+    raise ChatError(E.INVALID_FRAME, "members: 'after' must be a cursor from a previous members reply")
+
+
 def unique_members(members: list[Member]) -> list[dict[str, Any]]:
     """One entry per user, hosts first then by name."""
     seen: dict[str, dict[str, Any]] = {}
     for member in members:
         seen.setdefault(member.user_id, member.public())
-    return sorted(seen.values(), key=lambda m: (_HOST_RANK.get(m["role"], 3), m["name"].lower(), m["id"]))
+    return sorted(seen.values(), key=_sort_key)
 
 
 class _Pending:
@@ -126,15 +148,25 @@ class RoomPresence:
         if self._sizes.get(room, 0) <= self.detail_max:
             await self._broker.broadcast(room, frames.presence(room, "typing", member))
 
-    async def page(self, room: str, *, offset: int, limit: int, query: str = "") -> tuple[list[dict], int]:
-        """Users ``offset`` to ``offset + limit`` of the member list (hosts first, then by
-        name), those whose name contains ``query`` when given; and how many match."""
+    async def page(self, room: str, *, after: str | None = None, limit: int,
+                   query: str = "") -> tuple[list[dict], int, str | None]:
+        """Up to ``limit`` users of the member list (hosts first, then by name) that come after
+        the cursor ``after`` (a previous page's ``next``), those whose name contains ``query``
+        when given; how many match in all; and the cursor of the next page (None at the end).
+        A cursor names a place in the order, not an index, so people arriving or leaving
+        between two pages neither repeat nor skip anyone who stays."""
         listed = unique_members(await self._presence.members(room))
         if query:
             needle = query.casefold()
             listed = [m for m in listed if needle in m["name"].casefold()]
+        start = 0
+        if after is not None:
+            mark = _parse_cursor(after)
+            start = next((i for i, m in enumerate(listed) if _sort_key(m) > mark), len(listed))
         limit = max(1, min(limit, PAGE_MAX))
-        return listed[offset:offset + limit], len(listed)
+        page = listed[start:start + limit]
+        more = start + limit < len(listed)
+        return page, len(listed), (_cursor(page[-1]) if more and page else None)
 
     async def _member_list(self, room: str, count: int) -> list[dict[str, Any]]:
         if count <= self.detail_max:

@@ -88,7 +88,7 @@ CLIENT_FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
         "room": ("room", True), "before": ("offset", False), "limit": ("limit", False),
     },
     "members": {
-        "room": ("room", True), "offset": ("offset", False), "limit": ("limit", False),
+        "room": ("room", True), "after": ("cursor", False), "limit": ("limit", False),
         "query": ("name_query", False),
     },
     "ping": {},
@@ -174,6 +174,10 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
             )
         if not value.strip():
             raise bad("a non-empty string")
+        return value
+    if field_kind == "cursor":
+        if not isinstance(value, str) or not 0 < len(value) <= 256:
+            raise bad("a cursor (the 'next' of a previous reply)")
         return value
     if field_kind == "name_query":
         if not isinstance(value, str) or len(value) > 32:

@@ -204,10 +204,9 @@ class Session:
 
     async def on_members(self, frame: p.ClientFrame) -> None:
         self._membership(frame)
-        offset = frame.get("offset", 0)
-        listed, total = await self.chat.member_page(frame["room"], offset=offset, limit=frame.get("limit", 100),
-                                                    query=frame.get("query", ""))
-        self.send(frames.with_ref(frames.members(frame["room"], listed, offset=offset, total=total), frame.ref))
+        listed, total, after = await self.chat.member_page(
+            frame["room"], after=frame.get("after"), limit=frame.get("limit", 100), query=frame.get("query", ""))
+        self.send(frames.with_ref(frames.members(frame["room"], listed, total=total, next=after), frame.ref))
 
     async def on_ping(self, frame: p.ClientFrame) -> None:
         self.send(frames.with_ref(frames.pong(), frame.ref))

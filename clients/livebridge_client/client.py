@@ -382,11 +382,15 @@ class LiveBridgeClient:
             frame["before"] = before
         return cast(t.History, await self.request(frame, timeout=timeout))
 
-    async def members(self, room: str, *, offset: int = 0, limit: int = 100, query: str | None = None,
+    async def members(self, room: str, *, after: str | None = None, limit: int = 100, query: str | None = None,
                       timeout: float | None = None) -> t.Members:
-        """A page of ``room``'s member list from ``offset`` (``limit`` at most 100; ``query``:
-        only names containing it, ignoring case); ``total`` counts them all."""
-        frame: dict[str, Any] = {"type": "members", "room": room, "offset": offset, "limit": limit}
+        """A page of ``room``'s member list (hosts first, then by name): the first page, or the
+        one after ``after`` (a previous reply's ``next``, present while more follow); ``limit``
+        at most 100; ``query``: only names containing it, ignoring case. ``total`` counts every
+        match."""
+        frame: dict[str, Any] = {"type": "members", "room": room, "limit": limit}
+        if after is not None:
+            frame["after"] = after
         if query is not None:
             frame["query"] = query
         return cast(t.Members, await self.request(frame, timeout=timeout))

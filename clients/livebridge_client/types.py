@@ -196,12 +196,12 @@ class History(TypedDict):
 
 class Members(TypedDict):
     """Reply to :meth:`~livebridge_client.LiveBridgeClient.members`: a page of the member
-    list from ``offset``, of ``total``."""
+    list, of ``total``; ``next`` (while more follow) is the ``after`` of the next page."""
     type: Literal["members"]
     room: str
     members: list[Member]
-    offset: int
     total: int
+    next: NotRequired[str]
 
 
 class Error(TypedDict):

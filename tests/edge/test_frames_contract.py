@@ -68,7 +68,7 @@ SAMPLES: list[tuple[object, list[dict]]] = [
     (frames.ack_published, [frames.ack_published("r", RESULT, None), frames.ack_published("r", RESULT, "c1")]),
     (frames.ack_held, [frames.ack_held("r", "h1", "c1")]),
     (frames.history, [frames.history(room="r", events=[], offset=3, epoch="e1", has_more=False, limit=50)]),
-    (frames.members, [frames.members("r", [], offset=0, total=0)]),
+    (frames.members, [frames.members("r", [], total=0, next=None), frames.members("r", [], total=9, next="c")]),
     (frames.error, [frames.error("bad_frame", "m"), frames.error("slow_mode", "m", ref=1, room="r", retry_after=2.0)]),
     (frames.pong, [frames.pong()]),
     (frames.lang, [frames.lang("zh", "hant")]),

@@ -362,10 +362,14 @@ async def test_the_member_list_is_paged_and_searchable(node):
         await node.joined(name, "lobby")
     page = await ann.request({"type": "members", "room": "lobby", "limit": 2}, "members")
     assert [m["name"] for m in page["members"]] == ["Ann", "Bea"] and page["total"] == 5
-    rest = await ann.request({"type": "members", "room": "lobby", "offset": 2, "limit": 10}, "members")
-    assert [m["name"] for m in rest["members"]] == ["Bob", "Cy", "Zoe"]
+    await node.joined("Abe", "lobby")  # arrives before the next page, ahead in the order
+    rest = await ann.request({"type": "members", "room": "lobby", "after": page["next"], "limit": 10}, "members")
+    assert [m["name"] for m in rest["members"]] == ["Bob", "Cy", "Zoe"]  # nobody repeated or skipped
+    assert "next" not in rest and rest["total"] == 6
+    bad = await ann.error({"type": "members", "room": "lobby", "after": "not a cursor"})
+    assert bad["code"] == E.INVALID_FRAME
     found = await ann.request({"type": "members", "room": "lobby", "query": "b"}, "members")
-    assert [m["name"] for m in found["members"]] == ["Bea", "Bob"] and found["total"] == 2
+    assert [m["name"] for m in found["members"]] == ["Abe", "Bea", "Bob"] and found["total"] == 3
     assert (await ann.error({"type": "members", "room": "elsewhere"}))["code"] == E.NOT_JOINED
 
 

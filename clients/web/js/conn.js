@@ -6,7 +6,7 @@ const SUBPROTOCOL = "livebridge.v1.json";
 // Close codes after which we try again (docs/protocol.md "Close codes"), plus the ones a
 // browser reports for network trouble (1005/1006) and the heartbeat-timeout codes.
 const RETRY_CLOSE = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 4408, 4409]);
-const NON_PERSISTENT = new Set(["joined", "ack", "history", "moderated", "reported", "error", "welcome",
+const NON_PERSISTENT = new Set(["joined", "ack", "history", "members", "moderated", "reported", "error", "welcome",
   "pong", "lang", "left", "presence", "translation_unavailable", "review", "notice"]);
 const BACKOFF_START = 200;
 const BACKOFF_MAX = 10_000;

@@ -6,15 +6,22 @@ import { t } from "./i18n.js";
 import { RANK, roleBadge, langChip, isHost } from "./roles.js";
 
 export class MemberList {
-  /** ctx: {me(): user, role(): string, moderate(action, params), onChange()} */
+  /** ctx: {me(): user, role(): string, moderate(action, params), onChange(),
+   *  page(after, query): Promise<members reply>} */
   constructor(ctx) {
     this.ctx = ctx;
     this.members = new Map();
     this.names = new Map(); // every name seen, for the audit log
     this.count = 0;
+    this.next = undefined; // cursor of the next page of the server's list (undefined: from the start)
+    this.found = null; // {query, items, total} while a search is shown
+    this.searchTimer = null;
     this.list = h("ul", { class: "member-list" });
     this.head = h("h2", { class: "side-title", id: "members-h" }, t("members"));
-    this.more = h("p", { class: "muted small members-more", hidden: true });
+    this.search = h("input", { type: "search", class: "input member-search", placeholder: t("find_member"),
+      "aria-label": t("find_member"), maxlength: 32, on: { input: () => this.onSearch() } });
+    this.more = h("button", { type: "button", class: "btn-ghost small members-more", hidden: true,
+      on: { click: () => this.loadMore() } });
     this.countEl = h("span", { class: "people-count", "aria-live": "off" });
   }
 
@@ -22,8 +29,40 @@ export class MemberList {
   reset(members, count) {
     this.members.clear();
     for (const m of members) this.add(m);
+    this.next = undefined;
     this.count = Math.max(typeof count === "number" ? count : 0, this.members.size);
     this.changed();
+  }
+
+  /** The next page of the member list (big rooms list only the first few in `joined`). */
+  async loadMore() {
+    if (this.next === null) return;
+    try {
+      const reply = await this.ctx.page(this.next, "");
+      for (const m of reply.members || []) this.add(m);
+      this.next = reply.next ?? null;
+      if (typeof reply.total === "number") this.count = Math.max(reply.total, this.members.size);
+      this.changed();
+    } catch (_) { /* shown as unavailable by the caller's next error, nothing to undo here */ }
+  }
+
+  onSearch() {
+    clearTimeout(this.searchTimer);
+    const query = this.search.value.trim();
+    if (!query) {
+      this.found = null;
+      this.render();
+      return;
+    }
+    this.searchTimer = setTimeout(async () => {
+      try {
+        const reply = await this.ctx.page(undefined, query);
+        if (this.search.value.trim() !== query) return; // typed on meanwhile
+        this.found = { query, items: reply.members || [], total: reply.total || 0 };
+        for (const m of this.found.items) if (m.name) this.names.set(m.id, m.name);
+        this.render();
+      } catch (_) { /* the list stays as it was */ }
+    }, 250);
   }
 
   add(m) {
@@ -72,6 +111,12 @@ export class MemberList {
     this.head.textContent = people;
     this.countEl.textContent = people;
     this.countEl.dataset.count = String(this.count);
+    if (this.found) {
+      for (const m of this.found.items) this.list.append(this.memberEl(m));
+      if (!this.found.items.length) this.list.append(h("li", { class: "muted empty" }, t("no_member_found")));
+      this.more.hidden = true;
+      return;
+    }
     for (const m of sorted) this.list.append(this.memberEl(m));
     this.more.hidden = this.count <= sorted.length;
     this.more.textContent = t("members_more", { n: this.count - sorted.length });

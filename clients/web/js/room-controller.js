@@ -65,10 +65,12 @@ export class RoomController {
       me: () => this.me, role: () => this.role,
       moderate: (action, params) => this.moderate(action, params).catch(() => {}),
       onChange: () => this.host?.setHosts(this.members.hosts()),
+      page: (after, query) => this.conn.request({ type: "members", room: this.room, limit: 100,
+        ...(after ? { after } : {}), ...(query ? { query } : {}) }),
     });
     this.shell = buildShell(this.root, this.room, {
       messages: this.messages.el, typing: this.typing.el, alerts: this.notices.alertBox, notices: this.notices.noticeBox,
-      composer: this.composer.el, members: [this.members.head, this.members.list, this.members.more],
+      composer: this.composer.el, members: [this.members.head, this.members.search, this.members.list, this.members.more],
       peopleCount: this.members.countEl, announcer: this.notices.announcer,
     }, {
       retry: () => this.conn.retryNow(),
