@@ -6,7 +6,8 @@ room, types, or pages the member list. A join costs the same in a room of ten an
 thousand: the engine says in one call whether it is the user's first connection and how many
 users the room has, and the member list a joiner gets (hosts first) is read fresh in small rooms
 (all of them, at most :data:`MEMBER_LIST_MAX`) and in big ones comes from a snapshot at most
-:data:`SNAPSHOT_TTL` old (:data:`BIG_ROOM_LIST_MAX` users; the rest are paged).
+:data:`SNAPSHOT_TTL` old (:data:`BIG_ROOM_LIST_MAX` users of a sample the engine picks, hosts
+first; the rest are paged in order).
 
 A room hears who arrived and who left as one ``presence`` frame with event ``diff`` per
 room per node per :data:`FLUSH_INTERVAL` (Phoenix Presence's model), not one broadcast per
@@ -186,8 +187,11 @@ class RoomPresence:
         return await asyncio.shield(refresh)
 
     async def _snapshot(self, room: str) -> list[dict[str, Any]]:
-        # Each joiner's frame carries the list: in a big room a short one keeps joins cheap.
-        listed = unique_members(await self._presence.members(room))[:BIG_ROOM_LIST_MAX]
+        # Each joiner's frame carries the list: in a big room a short one keeps joins cheap,
+        # and it is drawn from a sample (a few more than listed, as users have several
+        # connections) rather than the whole room.
+        sample = await self._presence.sample(room, BIG_ROOM_LIST_MAX * 2)
+        listed = unique_members(sample)[:BIG_ROOM_LIST_MAX]
         now = time.monotonic()
         if len(self._snapshots) >= SNAPSHOT_ROOMS:
             self._snapshots = {r: v for r, v in self._snapshots.items() if v[0] > now}

@@ -199,6 +199,11 @@ class Presence(abc.ABC):
     async def members(self, room: str) -> list[Member]:
         """Every connection in the room (a user with two tabs is two members)."""
 
+    async def sample(self, room: str, limit: int) -> list[Member]:
+        """Some of the room's members, at least ``limit`` when it has that many (which ones is
+        the engine's choice): a big room's short member list without reading all of it."""
+        return (await self.members(room))[: max(limit, 0)]
+
     @abc.abstractmethod
     async def user_count(self, room: str) -> int:
         """How many users are in the room, on every node, in one cheap call."""

@@ -135,6 +135,18 @@ class RedisPresence(Presence):
             raw = await self._redis.hgetall(K.presence(room))
         return [_member(v) for v in raw.values()]
 
+    async def sample(self, room, limit):
+        # One HSCAN page (COUNT is a hint: Redis may return fewer or more), not the whole hash.
+        members: list[Member] = []
+        cursor = 0
+        with self.link.guard(K.presence(room)):
+            while len(members) < limit:
+                cursor, raw = await self._redis.hscan(K.presence(room), cursor, count=max(limit, 10))
+                members.extend(_member(v) for v in raw.values())
+                if cursor == 0:
+                    break
+        return members
+
     async def user_count(self, room):
         with self.link.guard(K.presence(room)):
             return int(await self._redis.hlen(K.presence_users(room)))

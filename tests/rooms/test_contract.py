@@ -310,3 +310,14 @@ async def test_state_get_many_reads_one_scope_in_order(make_engine):
     assert await engine.state.get_many("r", []) == []
     await asyncio.sleep(0.1)  # the TTL is what is tested; nothing to wait on but the clock
     assert await engine.state.get_many("r", [("b", "gone"), ("b", "k2")]) == [None, [2]]
+
+
+async def test_presence_sample_gives_at_least_what_was_asked_for(make_engine):
+    engine = await make_engine()
+    for i in range(60):
+        await engine.presence.add("big", Member(f"c{i}", f"u{i}", f"U{i}", "en", node=engine.node_id))
+    sample = await engine.presence.sample("big", 25)
+    assert len(sample) >= 25 and len({m.conn_id for m in sample}) == len(sample)
+    assert {m.conn_id for m in sample} <= {f"c{i}" for i in range(60)}
+    assert len(await engine.presence.sample("big", 100)) == 60
+    assert await engine.presence.sample("empty", 10) == []
