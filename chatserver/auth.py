@@ -40,13 +40,20 @@ class User:
 
 def clean_name(name: object) -> str:
     """A display name fit to show: trimmed, no control characters, 1-32 characters."""
-    if not isinstance(name, str):
-        raise ValueError("name must be a string")
-    cleaned = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return clean_line(name, max_chars=NAME_MAX, what="name")
+
+
+def clean_line(text: object, *, max_chars: int, what: str = "text") -> str:
+    """A line of text fit to show to others, e.g. a room title: no control, format (bidi
+    overrides, zero-width), private-use or unassigned characters, trimmed, 1-``max_chars``
+    characters. The display-name rules (:func:`clean_name`) with another length."""
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a string")
+    cleaned = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
     if not cleaned:
-        raise ValueError("name must not be empty")
-    if len(cleaned) > NAME_MAX:
-        raise ValueError(f"name must be at most {NAME_MAX} characters")
+        raise ValueError(f"{what} must not be empty")
+    if len(cleaned) > max_chars:
+        raise ValueError(f"{what} must be at most {max_chars} characters")
     return cleaned
 
 

@@ -7,6 +7,7 @@ import gc
 import logging
 import re
 import signal
+from urllib.parse import unquote_plus
 
 import uvicorn
 
@@ -17,16 +18,35 @@ from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 
 
 class RedactTokens(logging.Filter):
-    """Keeps tokens out of logs: uvicorn logs WebSocket paths with their query string."""
+    """Keeps tokens out of logs: uvicorn logs WebSocket paths with their query string. A
+    parameter is redacted when its name, URL-decoded (as the server reads it: ``tok%65n`` is
+    ``token``), is ``token`` in any case; its whole value is replaced."""
 
-    _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+    _PARAM = re.compile(r"(?P<name>[^?&=\s\"']+)=(?P<value>[^&\s\"']*)")
+
+    @staticmethod
+    def _is_token(name: str) -> bool:
+        for _ in range(3):  # also what a double-encoding proxy would decode
+            decoded = unquote_plus(name)
+            if decoded.strip().lower() == "token":
+                return True
+            if decoded == name:
+                return False
+            name = decoded
+        return False
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        if "=" not in text:
+            return text
+        return cls._PARAM.sub(lambda m: f"{m['name']}=***" if cls._is_token(m["name"]) else m[0], text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
-            record.args = tuple(self._TOKEN.sub(r"\1***", a) if isinstance(a, str) else a
+            record.args = tuple(self.redact(a) if isinstance(a, str) else a
                                 for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
         if isinstance(record.msg, str):
-            record.msg = self._TOKEN.sub(r"\1***", record.msg)
+            record.msg = self.redact(record.msg)
         return True
 
 

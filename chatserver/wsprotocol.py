@@ -209,6 +209,24 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.request = None  # type: ignore[assignment]
         self.response = None  # type: ignore[assignment]
 
+    def send_receive_event_to_app(self) -> None:
+        """A text message that is not UTF-8 closes the connection with 1007 as uvicorn does,
+        but logs one DEBUG line instead of an ERROR with a traceback: any client can send
+        such frames, and must not be able to fill the logs."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                log.debug("%s: closing with 1007: a text frame was not valid UTF-8",
+                          getattr(self, "client", None))
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+            self.frames = [data]
+        super().send_receive_event_to_app()
+
     def resume_writing(self) -> None:
         super().resume_writing()
         raw = getattr(self, "raw_connection", None)

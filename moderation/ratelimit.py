@@ -30,6 +30,13 @@ from rooms.engine import StateStore
 NS_SLOW = "slow"
 NS_FLOOD = "flood"
 
+# Bounds of Limits: a room's owner (any guest) sets them, so absurd values are refused. A
+# bucket's key lives until the bucket is full again (burst / rate seconds), so these also
+# bound every bucket key's TTL.
+MIN_RATE = 0.01          # one message per 100 s
+MAX_RATE = 1e6           # "no limit", for load tests
+MAX_BURST = 1e6
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -54,10 +61,11 @@ class Limits:
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"{f.name} must be a number")
-        if self.user_rate <= 0 or self.conn_rate <= 0:
-            raise ValueError("rates must be > 0")
-        if self.user_burst < 1 or self.conn_burst < 1:
-            raise ValueError("bursts must be >= 1")
+        for rate, burst in ((self.user_rate, self.user_burst), (self.conn_rate, self.conn_burst)):
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise ValueError(f"rates must be in [{MIN_RATE:g}, {MAX_RATE:g}] messages/s")
+            if not 1 <= burst <= MAX_BURST:
+                raise ValueError(f"bursts must be in [1, {MAX_BURST:g}]")
         if self.flood_window <= 0 or self.flood_window > 86400:
             raise ValueError("flood_window must be in (0, 86400]")
         if self.flood_max < 0 or self.flood_max > 20 or int(self.flood_max) != self.flood_max:
