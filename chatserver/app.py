@@ -27,6 +27,7 @@ from chatserver.config import Settings
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
+from chatserver.secret_file import token_secret
 from chatserver.session import Session
 from chatserver.translation import RoomTranslations, Translator, build_translator
 from chatserver.ws import websocket_endpoint
@@ -65,9 +66,9 @@ class LiveBridge:
         self.settings = settings
         self.node_id = settings.node_id or "node-" + secrets.token_hex(3)
         if settings.secret is None:
-            log.warning("no --secret configured: signing tokens with a random secret for this run "
-                        "(tokens will not survive a restart; guest tokens are on)")
-        self.tokens = TokenIssuer(settings.secret or secrets.token_urlsafe(32), ttl=settings.token_ttl)
+            log.warning("no --secret configured: signing tokens with the secret kept in %s/secret "
+                        "(guest tokens are on)", settings.data_dir)
+        self.tokens = TokenIssuer(token_secret(settings.secret, settings.data_dir), ttl=settings.token_ttl)
         self.metrics = Metrics()
         self.engine = engine if engine is not None else build_engine(settings, self.node_id)
         self.metrics.watch_engine(self.engine.health)

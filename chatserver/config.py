@@ -25,8 +25,17 @@ class Settings:
     redis_url: str | None = _opt(None, "Redis URL; without it the in-memory engine serves one node")
     node_id: str | None = _opt(None, "this node's name among the nodes sharing Redis (default: random)")
     secret: str | None = _opt(
-        None, "HS256 secret for tokens (default: a random one per run, and guest tokens on)",
+        None, "HS256 secret for tokens (default: one made once and kept in --data-dir, and guest tokens on)",
         secret=True,
+    )
+    data_dir: str = _opt(
+        os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "livebridge"),
+        "directory where the node keeps what lasts across restarts (the token secret when no "
+        "--secret is given, the SQLite store)",
+    )
+    database_url: str | None = _opt(
+        None, "PostgreSQL URL (postgresql://user:password@host:port/db) of a store shared by many "
+        "nodes; without it the store is SQLite in --data-dir", secret=True,
     )
     allow_guests: bool | None = _opt(
         None, "issue guest tokens at POST /api/token (default: on without --secret, off with it)"

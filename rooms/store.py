@@ -459,7 +459,7 @@ def ensure_data_dir(path: str | os.PathLike[str]) -> Path:
         raise DataDirError(f"cannot create data directory {directory}: {_why(exc)}") from None
     if not directory.is_dir():
         raise DataDirError(f"data directory {directory} is not a directory")
-    probe = directory / f".write-test-{os.getpid()}"
+    probe = directory / f".write-test-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
