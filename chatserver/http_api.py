@@ -21,7 +21,7 @@ from chatserver import errors as E
 from chatserver.auth import AuthError, User, clean_lang, clean_name
 from chatserver.errors import ChatError
 from chatserver.openapi import OPENAPI
-from chatserver.protocol import valid_room
+from chatserver.protocol import parse_json_float, valid_room
 from rooms.engine import EngineError
 
 MAX_BODY = 64 * 1024
@@ -148,7 +148,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     body = b"".join(chunks)
     try:
-        data = json.loads(body or b"{}")
+        data = json.loads(body or b"{}", parse_float=parse_json_float)
     except ValueError:
         raise ChatError(E.BAD_JSON, "request body is not valid JSON", status=400) from None
     if not isinstance(data, dict):

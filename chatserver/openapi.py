@@ -23,7 +23,7 @@ from chatserver.chat import TITLE_MAX
 from chatserver.protocol import LANGS, ROOM_NAME, Limits as ProtocolLimits
 from moderation.actions import ACTIONS
 from moderation.model import MAX_REASON, MAX_SLOW_MODE, MAX_TERMS, MAX_TIMEOUT
-from moderation.ratelimit import Limits
+from moderation.ratelimit import MAX_BURST, MAX_RATE, MIN_RATE, Limits
 from moderation.terms import ACTIONS as TERM_ACTIONS, MAX_TERM_CHARS
 
 MAX_BODY = 64 * 1024  # chatserver.http_api.MAX_BODY (which imports this module)
@@ -85,10 +85,10 @@ _MESSAGE_REF = [
 
 # moderation.ratelimit.Limits.__post_init__, field by field (null puts a field back to the default).
 _LIMIT_RULES: dict[str, dict] = {
-    "user_rate": {"type": "number", "exclusiveMinimum": 0},
-    "user_burst": {"type": "number", "minimum": 1},
-    "conn_rate": {"type": "number", "exclusiveMinimum": 0},
-    "conn_burst": {"type": "number", "minimum": 1},
+    "user_rate": {"type": "number", "minimum": MIN_RATE, "maximum": MAX_RATE},
+    "user_burst": {"type": "number", "minimum": 1, "maximum": MAX_BURST},
+    "conn_rate": {"type": "number", "minimum": MIN_RATE, "maximum": MAX_RATE},
+    "conn_burst": {"type": "number", "minimum": 1, "maximum": MAX_BURST},
     "flood_window": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
     "flood_max": {"type": "integer", "minimum": 0, "maximum": 20},
 }

@@ -131,7 +131,7 @@ def _parse(data: str | bytes, codec: str) -> Any:
         if not isinstance(data, str):
             raise _refuse(BAD_FRAME, "JSON frames must be text frames")
         try:
-            return json.loads(data)
+            return json.loads(data, parse_float=parse_json_float)
         except (ValueError, RecursionError):
             raise _refuse(BAD_FRAME, "frame is not valid JSON") from None
     if codec == MSGPACK:
@@ -143,6 +143,15 @@ def _parse(data: str | bytes, codec: str) -> Any:
                 msgpack.StackError, RecursionError, UnicodeDecodeError):
             raise _refuse(BAD_FRAME, "frame is not valid msgpack") from None
     raise ValueError(f"unknown codec {codec!r}")
+
+
+def parse_json_float(text: str) -> float | int:
+    """JSON numbers with a fraction or exponent: a whole one (``5.0``, ``1e3``) reads as an int,
+    as JSON Schema counts it an integer, so ``"offset": 5.0`` means offset 5."""
+    value = float(text)
+    if value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
 
 
 def _valid_ref(ref: Any) -> bool:

@@ -128,3 +128,10 @@ def test_arbitrary_bytes_never_crash_either_decoder(data):
 def test_arbitrary_frame_shaped_objects_are_decoded_or_refused(obj):
     _decode_never_crashes(json.dumps(obj), p.JSON)
     _decode_never_crashes(msgpack.packb(obj), p.MSGPACK)
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer():
+    # JSON Schema counts 5.0 an integer; so do we (offsets, limits).
+    frame = p.decode('{"type": "history", "room": "lobby", "before": 5.0, "limit": 2e1}', p.JSON)
+    assert frame["before"] == 5 and frame["limit"] == 20
+    assert code_of('{"type": "history", "room": "lobby", "before": 5.5}') == E.INVALID_FRAME
