@@ -425,14 +425,23 @@ class Moderation(HostActions):
     # Audit ---------------------------------------------------------------------------------
 
     async def audit_log(self, room: str, actor: Actor, limit: int = 100, *,
-                        log: str = AUDIT_LOG) -> list[dict[str, Any]]:
+                        log: str = "all") -> list[dict[str, Any]]:
         """Newest first. ``room`` "" reads the global log (term changes), admins only.
-        ``log``: "audit" (moderation actions) or "flags" (reports and filter hits)."""
+
+        ``log``: "audit" (moderation actions), "flags" (reports and filter hits), or "all"
+        (the default, and what the HTTP route shows): both, newest first, where the newest
+        ``limit`` moderation actions always appear and flags fill what room is left, so no
+        number of reports or filter hits can push an action off the page."""
         self._require(await self.role_of(room, actor), "audit_log")
-        if log not in (AUDIT_LOG, FLAGS_LOG):
-            raise ModerationError("invalid", "log must be \"audit\" or \"flags\"")
+        if log not in (AUDIT_LOG, FLAGS_LOG, "all"):
+            raise ModerationError("invalid", "log must be \"all\", \"audit\" or \"flags\"")
         limit = max(1, min(int(limit), self.audit_maxlen))
-        return await self.state.log_read(room, log, limit=limit)
+        if log != "all":
+            return await self.state.log_read(room, log, limit=limit)
+        actions = await self.state.log_read(room, AUDIT_LOG, limit=limit)
+        flags = await self.state.log_read(room, FLAGS_LOG, limit=limit - len(actions)) \
+            if len(actions) < limit else []
+        return sorted(actions + flags, key=lambda e: e.get("time", 0), reverse=True)
 
     async def _audit(self, room: str, actor: Actor | str, role: str, action: str, *,
                      target: str | None = None, reason: str | None = None,
