@@ -24,7 +24,6 @@ The translator is anything with the :class:`Translator` shape; the server's is
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,17 +44,14 @@ NOTHING_TO_TRANSLATE = "nothing_to_translate"
 
 
 class Translator(Protocol):
-    """What the chat service needs of a translator.
-
-    ``translate`` may also accept ``priority="live" | "background"`` (the server's does);
-    :class:`RoomTranslations` passes it only to translators whose ``translate`` takes it.
-    """
+    """What the chat service needs of a translator. ``priority`` is ``"live"`` (someone in the
+    room reads the target language) or ``"background"`` (shed first under load)."""
 
     @property
     def status(self) -> dict: ...
     async def start(self) -> None: ...
     async def close(self) -> None: ...
-    async def translate(self, text: str, source: str, target: str) -> Translation: ...
+    async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +142,6 @@ class RoomTranslations:
         self._reader_langs: dict[str, tuple[float, frozenset[str]]] = {}
         config = getattr(translator, "config", None)
         self.deadline = float(deadline or getattr(config, "wait_s", 0) or DEFAULT_DEADLINE)
-        try:
-            self._prioritised = "priority" in inspect.signature(translator.translate).parameters
-        except (TypeError, ValueError):
-            self._prioritised = False
 
     @property
     def attempt_window(self) -> float:
@@ -191,10 +183,10 @@ class RoomTranslations:
 
     async def translate_one(self, text: str, source: str, target: str, *, live: bool = True) -> Outcome:
         """One translation, within the deadline; never raises for translation problems."""
-        kwargs = {"priority": "live" if live else "background"} if self._prioritised else {}
         try:
             # The translator keeps its own deadline; this one only guards against one that does not.
-            r = await asyncio.wait_for(self.translator.translate(text, source, target, **kwargs),
+            r = await asyncio.wait_for(self.translator.translate(text, source, target,
+                                                                     priority="live" if live else "background"),
                                        self.attempt_window)
         except TimeoutError:
             return Outcome(target, None, f"translation unavailable: deadline ({self.deadline:g} s) passed", True)

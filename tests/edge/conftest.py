@@ -45,7 +45,7 @@ class FakeTranslator:
     async def close(self) -> None:
         pass
 
-    async def translate(self, text: str, source: str, target: str) -> Translation:
+    async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation:
         self.calls.append((text, source, target))
         if target in self.fail:
             return Translation(None, False, "translation unavailable: fake outage")

@@ -118,7 +118,7 @@ async def test_a_set_lang_reader_gets_translations_live_and_in_history(node):
 
 async def test_a_traditional_reader_joining_late_gets_traditional_characters(make_node):
     class Chinese(FakeTranslator):
-        async def translate(self, text, source, target):
+        async def translate(self, text, source, target, *, priority="live"):
             return Translation("谢谢", True) if target == "zh" else await super().translate(text, source, target)
 
     node = await make_node(translator=Chinese())
@@ -233,7 +233,7 @@ async def test_a_translation_past_its_deadline_turns_into_translation_unavailabl
 
 async def test_a_translation_withheld_by_moderation_is_said_to_be_unavailable(make_node):
     class Rude(FakeTranslator):
-        async def translate(self, text, source, target):
+        async def translate(self, text, source, target, *, priority="live"):
             return Translation("你是傻逼", True)
 
     node = await make_node(translator=Rude())
