@@ -287,8 +287,10 @@ def build() -> dict:
                     "type": "object", "required": ["token", "user", "expires_at"], "properties": {
                         "token": _STR, "user": _ref("User"),
                         "expires_at": {**_INT, "description": "Unix seconds"}}},
-                    400, 403, 413, 422, error_meanings={
-                        **_GUEST_403, 422: "invalid_parameter: name or lang refused"})}},
+                    400, 403, 413, 422, 429, error_meanings={
+                        **_GUEST_403, 422: "invalid_parameter: name or lang refused",
+                        429: "rate_limited: too many guest tokens from this client address "
+                             "(--guest-token-burst, --guest-token-rate)"})}},
             "/api/rooms": {
                 "get": {"operationId": "listRooms", "security": _PUBLIC,
                         "summary": "Rooms with their member counts, fullest first",
@@ -397,10 +399,13 @@ def build() -> dict:
                                 "id": _STR, "duplicate": {"type": "boolean",
                                                           "description": "true: this user reported it before; "
                                                                          "id is the first report's"}}}}},
-                    400, 401, 404, 413, 422, 429, 503, links=_REVIEW_LINKS, error_meanings={
-                        404: "not_found: no message at that offset in the room's history",
+                    400, 401, 403, 404, 413, 422, 429, 503, links=_REVIEW_LINKS, error_meanings={
+                        403: "forbidden: the reporter is banned from the room",
+                        404: "room_not_found: no such room; not_found: no message at that offset in its history",
                         422: "invalid_room, or invalid_parameter (offset missing, not an integer, or below 1)",
-                        429: "rate_limited: more than 5 reports at once, then one per 10 s, per user and room"})}},
+                        429: "rate_limited: more than 5 reports at once, then one per 10 s, per user and room; "
+                             "more than 30 per room then one per 5 s; more than 20 from one address, then "
+                             "one per 2 s"})}},
         },
     }
 

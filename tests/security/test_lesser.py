@@ -101,8 +101,6 @@ def test_clean_line_drops_bidi_and_control_characters():
         clean_line("\u202e\u202c", max_chars=100)
 
 
-@pytest.mark.xfail(reason="needs chatserver/chat.py create_room to clean titles with auth.clean_line "
-                          "(not this change's file)", strict=False)
 async def test_room_titles_keep_no_bidi_or_control_characters(node):
     owner = node.user("Olga", kind="guest")
     meta = await node.bridge.chat.create_room("show", title="Official \u202egnp.exe", owner=owner)
