@@ -149,7 +149,9 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
         argv = [py, "-m", "benchmarks.peers.raw_ws", "--port", str(port)]
     else:
         raise ValueError(f"unknown server {kind!r}: one of {', '.join(SERVERS)}")
-    return Child(f"{kind}-{node}", argv, port, cpus, cwd=root or ROOT).start()
+    # A data directory of its own: a benchmark never reads or writes the operator's.
+    env = {"LIVEBRIDGE_DATA_DIR": tempfile.mkdtemp(prefix="lb-bench-data-")} if kind == "livebridge" else None
+    return Child(f"{kind}-{node}", argv, port, cpus, env=env, cwd=root or ROOT).start()
 
 
 def http_json(url: str, payload: dict | None = None, timeout: float = 10.0) -> dict:

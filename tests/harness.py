@@ -103,8 +103,16 @@ class ServerProcess:
                           "--rate-connection-burst", "1000", "--flood-max", "0",
                           "--rate-frames", "100000", "--rate-frames-burst", "100000"]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        if "--data-dir" not in args and not (env or {}).get("LIVEBRIDGE_DATA_DIR"):
+            # Each test server has a data directory of its own (never the user's), kept across
+            # its restarts as an operator's would be: forget_data() is a new machine.
+            self.forget_data()
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="lb-server-", suffix=".log")[1])
+
+    def forget_data(self) -> None:
+        """Start from an empty data directory at the next start (a new token secret...)."""
+        self.env["LIVEBRIDGE_DATA_DIR"] = tempfile.mkdtemp(prefix="lb-data-")
 
     @property
     def url(self) -> str:

@@ -191,9 +191,10 @@ async def test_shutdown_closes_with_1001_and_a_stale_token_ends_the_client(start
         await ann.join("again")
         await ann.send("again", "before restart")
         server.stop()
+        server.forget_data()  # a new machine: the node makes a new secret
         server.start()
-        # The token was signed with the old process's random secret: a restart without
-        # --secret invalidates it, and the client says so instead of looping.
+        # The token was signed with the old node's secret: a restart on an empty data
+        # directory invalidates it, and the client says so instead of looping.
         event = await ann.wait_for(lambda e: e["type"] == "disconnected")
         assert event["code"] == 1001
         with pytest.raises(ConnectionLost) as info:
