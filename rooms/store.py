@@ -436,8 +436,13 @@ def encode_event(room: str, offset: int, epoch: str, event: Event, max_bytes: in
         text = json.dumps(stored, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"event is not JSON: {exc}") from None
-    if len(text.encode()) > max_bytes:
-        raise ValueError(f"event of {len(text.encode())} bytes is over the archive's {max_bytes}")
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows "\ud800"): keep it escaped
+        text = json.dumps(stored, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        size = len(text)
+    if size > max_bytes:
+        raise ValueError(f"event of {size} bytes is over the archive's {max_bytes}")
     author = event.get("author")
     author_id = author.get("id") if isinstance(author, dict) else None
     ref = event.get("message_offset")
