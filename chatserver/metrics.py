@@ -57,6 +57,8 @@ _ENGINE_COUNTERS = {
     "resubscribed": ("livebridge_redis_resubscribed_rooms", "room subscriptions made again after a loss"),
     "resubscribe_failures": ("livebridge_redis_resubscribe_failures", "resubscriptions that failed (retried)"),
     "slot_refreshes": ("livebridge_redis_slot_refreshes", "cluster slot map refreshes"),
+    "unreplicated_acks": ("livebridge_redis_unreplicated_acks",
+                          "messages acked before a replica confirmed them (none up, or lagging)"),
     "heartbeat_failures": ("livebridge_redis_heartbeat_failures", "node heartbeats that could not be written"),
     "stale_global_reads": ("livebridge_redis_stale_global_reads",
                            "global state answered from this node's copy while its shard was down"),

@@ -65,6 +65,7 @@ from rooms.engine import (
 from rooms.redis_pubsub import PubSubConnection
 from rooms.redis_state import RedisPresence, RedisStateStore
 
+UNWAITED_FOR = 5.0  # seconds a shard whose replica did not confirm is not waited on
 log = logging.getLogger(__name__)
 
 # Redis connections per node (per shard on a cluster).
@@ -197,6 +198,8 @@ class RedisBroker(Broker):
         with e.guard():
             duplicate, payload = await e.script("publish", keys, args)
         stored = json.loads(payload)
+        if not duplicate:
+            await e.replicated(K.meta(room))
         return PublishResult(stored["offset"], stored["epoch"], stored, duplicate=bool(duplicate))
 
     async def lookup(self, room, idempotency_key):
@@ -289,6 +292,14 @@ class RedisEngine(Engine):
         self.ping_interval = max(0.5, min(2.0, self.heartbeat_interval))
         self.cluster = url.startswith(CLUSTER_SCHEMES) if cluster is None else cluster
         self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
+        # An ack means the message is on a replica too (when the shard has one that keeps up):
+        # a master that dies right after an ack must not take the message with it.
+        self.wait_replicas = 1 if self.cluster else 0
+        self.wait_ms = int(_env_float("LIVEBRIDGE_REDIS_WAIT_MS", 250.0))
+        self.unreplicated_acks = 0  # acks given before a replica confirmed (none up, or lagging)
+        # A shard whose WAIT timed out (no replica since a failover, say) is not waited on again
+        # for a while: its acks would each take wait_ms otherwise.
+        self._unwaited: dict[str, float] = {}
         self.redis = self._make_client()
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
         self.broker = RedisBroker(self)
@@ -399,6 +410,33 @@ class RedisEngine(Engine):
         name = getattr(getattr(exc, "connection", None), "name", None)
         return name if isinstance(name, str) else None
 
+    async def replicated(self, key: str) -> int:
+        """WAIT for ``wait_replicas`` replicas of ``key``'s shard to have every write so far
+        (at most ``wait_ms``); how many did. Best effort: with no replica up (right after a
+        failover), the ack goes out after the wait rather than not at all."""
+        if not self.wait_replicas:
+            return 0
+        node = self.redis.get_node_from_key(key) if self.cluster else None
+        name = node.name if node is not None else MAIN
+        if self._unwaited.get(name, 0.0) > time.monotonic():
+            self.unreplicated_acks += 1
+            return 0
+        try:
+            if node is not None:
+                done = int(await self.redis.execute_command("WAIT", self.wait_replicas, self.wait_ms,
+                                                            target_nodes=node))
+            else:
+                done = int(await self.redis.execute_command("WAIT", self.wait_replicas, self.wait_ms))
+        except Exception as exc:  # the write is done; its replication is not known
+            log.debug("WAIT for %s failed: %s", key, exc)
+            done = 0
+        if done < self.wait_replicas:
+            self.unreplicated_acks += 1
+            self._unwaited[name] = time.monotonic() + UNWAITED_FOR
+            log.warning("shard %s: no replica confirmed a write within %d ms; acks go out unreplicated "
+                        "for %.0f s", name, self.wait_ms, UNWAITED_FOR)
+        return done
+
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if keys:
             self._refuse_if_failing(keys[0])
@@ -474,7 +512,7 @@ class RedisEngine(Engine):
                 "cluster": self.cluster, "rooms": len(self._rooms), "orphaned_rooms": orphans,
                 "reconnects": self.reconnects, "resubscribed": self.resubscribed,
                 "resubscribe_failures": self.resubscribe_failures,
-                "slot_refreshes": self.slot_refreshes,
+                "slot_refreshes": self.slot_refreshes, "unreplicated_acks": self.unreplicated_acks,
                 "heartbeat_failures": self.presence.beat_failures,
                 "stale_global_reads": self.state.stale_reads,
                 "local_token_buckets": self.state.local_takes,

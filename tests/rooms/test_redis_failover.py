@@ -228,7 +228,7 @@ async def test_failover_of_a_master_resumes_live_delivery_on_every_node(cluster6
 
 async def test_sends_on_healthy_shards_survive_the_global_shards_outage(cluster6, engines):
     """Everything a send touches is its room's or is kept on the node: with the master that
-    holds the global scope (admins, term versions) SIGKILLed, a room on another shard still
+    holds the global scope (term versions, room metadata) SIGKILLed, a room on another shard still
     gates and publishes at once, new users included; per-connection buckets go local."""
     from moderation.ratelimit import Limits, conn_bucket
     from moderation.service import Actor, Moderation
@@ -240,11 +240,10 @@ async def test_sends_on_healthy_shards_survive_the_global_shards_outage(cluster6
     room = next(f"g-{i}" for i in range(1000) if cluster6.port_of(K.channel(f"g-{i}")) != global_port)
     conn = next(f"c{i}" for i in range(1000)
                 if cluster6.port_of(K.bucket(conn_bucket(f"c{i}"))) == global_port)
-    await a.state.set("", "admins", "u-admin", {"by": "test"})
-    ann, admin = Actor("u1", "Ann", "member"), Actor("u-admin", "Ad", "member")
+    ann, admin = Actor("u1", "Ann", "member"), Actor("u-admin", "Ad", "member", admin=True)
     assert (await mod.check_send(room, ann, "hello", conn_id=conn)).action == "allow"
     assert await mod.role_of(room, admin) == "admin"
-    await until(lambda: {"admins", "meta"} <= set(a.state._snapshots), timeout=3)
+    await until(lambda: "meta" in a.state._snapshots, timeout=3)
 
     cluster6.kill(global_port)
     started = time.monotonic()
@@ -256,8 +255,10 @@ async def test_sends_on_healthy_shards_survive_the_global_shards_outage(cluster6
     assert await mod.role_of(room, admin) == "admin"
     elapsed = time.monotonic() - started
     health = a.health()
-    assert health["status"] == "partial"
-    assert health["stale_global_reads"] > 0 and health["local_token_buckets"] > 0
+    # The dead shard's replica may already be promoted (node timeout 2 s) by the time this is
+    # read; what must hold is that the sends never waited for it.
+    assert health["status"] in ("partial", "ok"), health
+    assert health["local_token_buckets"] > 0, health
     assert elapsed < 1.0, f"20 sends took {elapsed:.2f}s with the global shard down"
     # the per-connection limit still holds, locally
     tight = Limits(user_rate=100, user_burst=100, conn_rate=0.1, conn_burst=1, flood_max=0)
