@@ -423,9 +423,9 @@ async def test_the_event_loop_never_waits_for_the_database(make_store):
 # Many nodes (PostgreSQL) ----------------------------------------------------------------------
 
 
+# One SQLite file serves one node (a second is refused: test_errors.py): PostgreSQL only.
+@pytest.mark.parametrize("make_store", ["postgres"], indirect=True)
 async def test_two_nodes_share_one_database(make_store):
-    if make_store.kind != "postgres":
-        pytest.skip("one SQLite file serves one node (a second is refused: test_errors.py)")
     a, b = await make_store(), await make_store()
     await a.create_room(RoomRecord("r", "R", {"id": "u1"}))
     assert (await b.get_room("r")).owner == {"id": "u1"}
@@ -438,9 +438,8 @@ async def test_two_nodes_share_one_database(make_store):
     assert await b.position("r") == StreamPosition(2, "e")
 
 
+@pytest.mark.parametrize("make_store", ["postgres"], indirect=True)
 async def test_nodes_starting_together_migrate_once(make_store):
-    if make_store.kind != "postgres":
-        pytest.skip("one SQLite file serves one node")
     stores = await asyncio.gather(*[make_store() for _ in range(4)])
     rows = await stores[0]._run(_versions(), write=False)
     assert rows == list(range(1, LATEST + 1))
