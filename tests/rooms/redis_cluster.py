@@ -4,6 +4,7 @@ with ``cluster-require-full-coverage no`` so one shard's failover leaves the oth
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -78,11 +79,19 @@ class RedisClusterServers:
         """How many nodes are replicas with their link to the master up. Right after
         ``--cluster create`` a replica-to-be still says role:master for a moment, and writes
         made then never reach it (a failover would lose them)."""
-        up = 0
+        linked = online = 0
         for port in self.ports:
             info = self.cli(port, "info", "replication")
-            up += "role:slave" in info and "master_link_status:up" in info
-        return up
+            linked += "role:slave" in info and "master_link_status:up" in info
+            if "role:master" in info:
+                online += info.count("state=online")  # the master counts it (WAIT does then)
+        return min(linked, online)
+
+    def replica_caught_up(self, master_port: int) -> bool:
+        """Whether a replica of the master on ``master_port`` has acked all it was sent."""
+        info = self.cli(master_port, "info", "replication")
+        master = int(re.search(r"master_repl_offset:(\d+)", info).group(1))
+        return any(int(m) >= master for m in re.findall(r"slave\d+:.*?offset=(\d+)", info))
 
     def role(self, port: int) -> str:
         """"master" or "slave" (what ROLE says), "down" when the server does not answer."""
