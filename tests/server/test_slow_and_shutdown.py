@@ -43,8 +43,13 @@ def metric(server, name):
 
 
 async def test_stalled_client_is_dropped_and_the_room_keeps_flowing(start_server):
-    # 1 MiB of queue: far more than a reading client ever needs, far less than we send.
-    server = start_server("--outbound-max-bytes", str(1024 * 1024), "--outbound-max-messages", "2000")
+    # 3 MiB of queue: more than a reading client needs even when this test's own process (the
+    # reader) is slowed by a busy machine, far less than we send.
+    unlimited = ["--rate-user", "1e6", "--rate-user-burst", "1e6", "--rate-connection", "1e6",
+                 "--rate-connection-burst", "1e6", "--flood-max", "0", "--rate-frames", "1e6",
+                 "--rate-frames-burst", "1e6"]  # the sender is a firehose, not a person
+    server = start_server("--outbound-max-bytes", str(3 * 1024 * 1024), "--outbound-max-messages", "4000",
+                          *unlimited)
     sender = LiveBridgeClient(server.url, name="Sender")
     reader = LiveBridgeClient(server.url, name="Reader")
     await sender.connect()
@@ -57,7 +62,7 @@ async def test_stalled_client_is_dropped_and_the_room_keeps_flowing(start_server
                               and "Stuck" in [m["name"] for m in e["joins"]])
         # More than the kernel's socket buffers (4 MiB send + receive) and our queue can absorb.
         text = "x" * 1900
-        count = 4000
+        count = 6000
         for i in range(count):
             await sender.send_frame({"type": "send", "room": "busy", "text": f"{i} {text}"})
         seen = set()
