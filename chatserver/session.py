@@ -10,6 +10,7 @@ writes to: a WebSocket (:mod:`chatserver.ws`) or, in tests, a list. Every refusa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -149,16 +150,22 @@ class Session:
         membership = Membership(self, room, admission.role)
         self.rooms[room] = membership
         since = frame.get("since")
+        entered = False
         try:
             await self.hub.join(room, membership)
             history = await self.chat.catch_up(room, since=since, epoch=frame.get("epoch"),
                                                limit=self.settings.history_size)
             view = await self.chat.enter(room, membership.member())
+            entered = True
+            events, missing = await self.chat.reader_translations(room, history.events, self.read_lang)
         except BaseException:
+            # Not joined after all: nothing may keep holding live events for this membership.
             self.rooms.pop(room, None)
             await self.hub.leave(room, membership)
+            if entered:
+                with contextlib.suppress(EngineError):
+                    await self.chat.exit(room, membership.member())
             raise
-        events, missing = await self.chat.reader_translations(room, history.events, self.read_lang)
         self.send(frames.with_ref(frames.joined(
             room=room, title=admission.meta.get("title", room), role=admission.role, history=history,
             recovered=history.recovered if since is not None else True,

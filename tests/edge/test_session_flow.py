@@ -389,3 +389,21 @@ async def test_server_side_refusals_do_not_count_against_the_client(node):
     assert refused["code"] == E.UNAVAILABLE and ann.session.errors_sent == 0
     await ann.error({"type": "explode"})
     assert ann.session.errors_sent == 1
+
+
+async def test_a_join_that_fails_half_way_leaves_nothing_behind(node):
+    ann = await node.connect("Ann")
+    chat = node.bridge.chat
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("history could not be read")
+
+    chat.reader_translations = broken
+    try:
+        refused = await ann.error({"type": "join", "room": "lobby"})
+    finally:
+        del chat.reader_translations
+    assert refused["code"] == E.INTERNAL
+    assert "lobby" not in ann.session.rooms and not node.bridge.hub.members("lobby")
+    assert await node.bridge.engine.presence.members("lobby") == []
+    await ann.request({"type": "join", "room": "lobby"}, "joined")  # and it can try again
