@@ -79,13 +79,13 @@ class ChatService:
         if not valid_room(name):
             raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
                             status=422)
-        if title is None or (isinstance(title, str) and not title.strip()):
+        if title is not None and (not isinstance(title, str) or len(title) > TITLE_MAX):
+            raise ChatError(E.INVALID_FRAME, f"title must be a string of at most {TITLE_MAX} characters",
+                            status=422)
+        try:  # shown to everyone: no bidi overrides or control characters ("Official \u202egnp.exe")
+            title = clean_line(title, max_chars=TITLE_MAX, what="title") if title else name
+        except ValueError:  # nothing showable left: the room goes by its name, as with no title
             title = name
-        else:
-            try:  # shown to everyone: no bidi overrides or control characters ("Official \u202egnp.exe")
-                title = clean_line(title, max_chars=TITLE_MAX, what="title")
-            except ValueError as exc:
-                raise ChatError(E.INVALID_FRAME, str(exc), status=422) from None
         meta = {"name": name, "title": title, "created_at": frames.now_ms(),
                 "owner": owner.public() if owner else None}
         if not await self.engine.state.add("", ROOMS_NS, name, meta):

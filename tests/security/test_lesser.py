@@ -105,3 +105,9 @@ async def test_room_titles_keep_no_bidi_or_control_characters(node):
     owner = node.user("Olga", kind="guest")
     meta = await node.bridge.chat.create_room("show", title="Official \u202egnp.exe", owner=owner)
     assert meta["title"] == "Official gnp.exe"
+
+
+async def test_a_title_with_nothing_showable_is_the_room_name(node):
+    owner = node.user("Olga", kind="guest")
+    meta = await node.bridge.chat.create_room("blank", title="\u0096\u202e ", owner=owner)
+    assert meta["title"] == "blank"
