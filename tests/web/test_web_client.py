@@ -362,7 +362,8 @@ def test_xss_payloads_are_shown_as_text(start_server, pages):
 
 
 def test_composer_limit_scroll_marker_and_rate_limit_notice(start_server, pages):
-    srv = start_server("--max-text-chars", "40", "--rate-user", "1", "--rate-user-burst", "6")
+    # One message per 5 s past a burst of 6: the refusal's countdown lasts long enough to be seen.
+    srv = start_server("--max-text-chars", "40", "--rate-user", "0.2", "--rate-user-burst", "6")
     ann = pages.new()
     join_room(ann, srv.url, "scroll", "Ann", "en")
     bob = pages.new(height=480)
