@@ -6,6 +6,7 @@ here talks to the Redis on 6379.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -41,6 +42,14 @@ def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = 
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
 
+
+
+async def until(predicate, timeout: float = 5.0, what: str = "condition", interval: float = 0.01) -> None:
+    """Wait until ``predicate()`` is true, checking every ``interval``; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
+        await asyncio.sleep(interval)
 
 class RedisServer:
     """A private redis-server on a free port (no persistence)."""

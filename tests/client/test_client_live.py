@@ -13,16 +13,11 @@ import pytest
 from clients.livebridge_client import (MSGPACK, ClientClosed, ConnectionLost, ConnectTimeout,
                                        LiveBridgeClient, MessageHeld, RequestTimeout, ServerError, State,
                                        guest_token)
-from tests.harness import free_port
+from tests.harness import free_port, until
 
 FAST = {"backoff_min": 0.05, "backoff_max": 0.3}
 
 
-async def until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -108,7 +103,7 @@ async def test_wait_for_takes_only_its_match_and_iteration_ends_cleanly_after_cl
 
     consumer = asyncio.create_task(consume())
     waiter = asyncio.create_task(ann.wait_for("message", room="waits", timeout=10))
-    await asyncio.sleep(0)  # both are waiting now
+    await until(lambda: len(ann._waiters) == 1, what="the wait is registered")
     for text in ("d", "e"):
         await bo.send("waits", text)
     assert (await waiter)["text"] == "d"                      # the oldest wait gets it first

@@ -12,7 +12,7 @@ import pytest
 
 from clients.client import ServerError
 from tests.cluster.conftest import FAST_ENV, node_args
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, until
 from tests.rooms.redis_cluster import RedisClusterServers
 from tests.rooms.test_redis_failover import rooms_on_every_shard
 
@@ -57,11 +57,6 @@ class Reader:
         return None
 
 
-async def until(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_master_failover_keeps_every_room_live_on_both_nodes(cluster6, pair, clients):

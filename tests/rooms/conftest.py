@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import pytest
 
 from rooms.memory import MemoryEngine
 from rooms.redis_engine import RedisEngine
 from tests.rooms.redis_cluster import RedisClusterServers
+from tests.harness import until  # noqa: F401  (re-exported for the tests here)
 
 
-async def until(predicate, timeout: float = 5.0, interval: float = 0.01):
-    """Wait until ``predicate()`` is true (fail after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(interval)
-    assert predicate(), "condition not met in time"
 
 
 @pytest.fixture(scope="session")

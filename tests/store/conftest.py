@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import pytest
 
 from tests.store.pg import PostgresServer
+from tests.harness import until  # noqa: F401  (re-exported for the tests here)
 
 _databases = itertools.count(1)
 
 
-async def until(predicate, timeout: float = 5.0, interval: float = 0.005):
-    """Wait until ``predicate()`` is true (fail after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(interval)
-    assert predicate(), "condition not met in time"
 
 
 @pytest.fixture(scope="session")
