@@ -19,7 +19,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from clients.terminal import run_terminal
 
-    return asyncio.run(run_terminal(args.url, args.room, name=args.name, lang=args.lang, token=args.token))
+    return asyncio.run(run_terminal(args.url, args.room, name=args.name, lang=args.lang, token=args.token,
+                                    connect_timeout=args.connect_timeout))
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=["en", "zh"], default="en")
     chat.add_argument("--url", default="http://127.0.0.1:8000", help="server URL")
     chat.add_argument("--token", help="a token (default: ask the server for a guest token)")
+    chat.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS",
+                      help="give up when the server cannot be reached within this time (default 5)")
     chat.set_defaults(run=_chat)
 
     token = commands.add_parser("token", help="sign a member token with the server's secret")

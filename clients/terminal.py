@@ -12,7 +12,7 @@ import sys
 import time
 import unicodedata
 
-from clients.client import ConnectionLost, LiveBridgeClient, ServerError
+from clients.client import ConnectionLost, ConnectTimeout, LiveBridgeClient, ServerError
 
 
 def _safe(text: object) -> str:
@@ -45,10 +45,17 @@ def render(event: dict) -> str | None:
     return None
 
 
-async def run_terminal(url: str, room: str, *, name: str, lang: str, token: str | None = None) -> int:
+async def run_terminal(url: str, room: str, *, name: str, lang: str, token: str | None = None,
+                       connect_timeout: float = 5.0) -> int:
     client = LiveBridgeClient(url, token=token, name=name, lang=lang)
     try:
-        welcome = await client.connect()
+        welcome = await client.connect(timeout=connect_timeout)
+    except ConnectTimeout as exc:
+        # The client retried until the deadline; the last attempt's error says why.
+        cause = exc.__cause__ or exc
+        print(f"livebridge chat: cannot connect to {url} within {connect_timeout:g} s: {cause}",
+              file=sys.stderr)
+        return 1
     except (OSError, ConnectionLost) as exc:
         print(f"livebridge chat: cannot connect to {url}: {exc}", file=sys.stderr)
         return 1

@@ -47,3 +47,18 @@ async def test_terminal_client_sends_and_prints(server):
         if proc.returncode is None:
             proc.kill()
         await other.close()
+
+
+async def test_terminal_client_gives_up_on_an_unreachable_server_with_a_message():
+    from tests.harness import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chatserver.cli", "chat", "tty", "--name", "Term", "--url", url,
+        "--connect-timeout", "1", cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    # Bounded by the default 5 s too; the wait only keeps a regression from hanging the suite.
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert f"cannot connect to {url} within 1 s" in err.decode()
+    assert "Traceback" not in err.decode()
