@@ -20,6 +20,7 @@ from chatserver import errors as E
 from chatserver.admin import MAX_BAN_SECONDS, ROOMS_LIMIT_MAX
 from chatserver.auth import User
 from chatserver.errors import ChatError
+from moderation.terms import ACTIONS as TERM_ACTIONS
 from chatserver.http_api import _int_param, _json_body, _room_name, _user
 
 USER_ID_MAX = 64
@@ -94,8 +95,6 @@ async def series(request: Request) -> Response:
         except ValueError:
             raise ChatError(E.INVALID_PARAMETER, "since must be a number (seconds since the epoch)",
                             status=422) from None
-        if not math.isfinite(since):
-            raise ChatError(E.INVALID_PARAMETER, "since must be a finite number", status=422)
     return JSONResponse({"node": service.node_id, "step_s": service.series.step,
                          "points": service.series.since(since)})
 
@@ -176,7 +175,12 @@ async def _term_body(request: Request) -> dict[str, Any]:
 async def remove_term(request: Request) -> Response:
     service, user = _admin(request)
     body = await _term_body(request)
-    return JSONResponse(await service.terms(user, "remove_term", {"term": body["term"]}))
+    try:
+        return JSONResponse(await service.terms(user, "remove_term", {"term": body["term"]}))
+    except ChatError as exc:
+        if exc.code != E.NOT_FOUND:
+            raise
+        return JSONResponse({"term": body["term"], "removed": False})  # removing is idempotent
 
 
 async def add_term(request: Request) -> Response:
@@ -184,9 +188,12 @@ async def add_term(request: Request) -> Response:
     body = await _term_body(request)
     term = body["term"]
     params: dict[str, Any] = {"term": term}
-    for name in ("action", "lang"):
-        if body.get(name) is not None:
-            params[name] = body[name]
+    if body.get("action") is not None:
+        if body["action"] not in TERM_ACTIONS:
+            raise ChatError(E.INVALID_PARAMETER, f"action must be one of {', '.join(TERM_ACTIONS)}", status=422)
+        params["action"] = body["action"]
+    if body.get("lang") is not None:
+        params["lang"] = body["lang"]
     return JSONResponse(await service.terms(user, "add_term", params), status_code=201)
 
 
