@@ -195,3 +195,52 @@ def test_a_non_admin_is_refused_on_every_route_of_both_nodes(pair):
     # An id listed in --admin-ids is admin without the claim.
     listed, _ = token("Listed", user_id=LISTED_ADMIN)
     assert pair[1].get("/api/admin/nodes", token=listed)[0] == 200
+
+
+def cli(*args: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT
+
+    return subprocess.run([sys.executable, "-m", "chatserver.cli", "admin", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30, env={**os.environ, **(env or {})})
+
+
+async def test_cli_against_a_node(pair):
+    a, b = pair
+    user_token, user_id = token("Cli target")
+    ws, _ = await open_ws(b, user_token)
+    room = f"adm-{uuid.uuid4().hex[:6]}"
+    await join(ws, room)
+
+    nodes = cli("nodes", "--url", a.url, env={"LIVEBRIDGE_ADMIN_TOKEN": ADMIN})
+    assert nodes.returncode == 0, nodes.stderr
+    assert "adm-a" in nodes.stdout and "adm-b" in nodes.stdout and ADMIN not in nodes.stdout
+    as_json = cli("nodes", "--url", a.url, "--token", ADMIN, "--json")
+    assert {n["id"] for n in json.loads(as_json.stdout)["nodes"]} >= {"adm-a", "adm-b"}
+    rooms = cli("rooms", "--url", a.url, "--token", ADMIN, "--json")
+    assert room in {r["name"] for r in json.loads(rooms.stdout)["rooms"]}, rooms.stdout
+    found = cli("user", "Cli target", "--url", a.url, "--token", ADMIN)
+    assert found.returncode == 0 and user_id in found.stdout and "adm-b" in found.stdout and room in found.stdout
+
+    done = cli("disconnect", user_id, "--url", a.url, "--token", ADMIN)
+    assert done.returncode == 0 and "1 connection(s) closed" in done.stdout, done
+    assert (await closed_with(ws))[0] == 4403
+    banned = cli("ban", user_id, "--reason", "cli", "--expires", "60", "--url", a.url, "--token", ADMIN, "--json")
+    assert banned.returncode == 0 and json.loads(banned.stdout)["reason"] == "cli"
+    assert b.request("DELETE", f"/api/admin/bans/{user_id}", token=ADMIN)[0] == 200
+
+    member, _ = token("Nobody")
+    refused = cli("nodes", "--url", a.url, "--token", member)
+    assert refused.returncode == 1 and "refused the token (403 forbidden)" in refused.stderr, refused.stderr
+    assert member not in refused.stderr
+    assert cli("nodes", "--url", a.url, "--token", "garbage").returncode == 1
+    bad_url = cli("nodes", "--url", "ftp://example", "--token", ADMIN)
+    assert bad_url.returncode == 2 and "--url must be http(s)" in bad_url.stderr
+    from tests.harness import free_port
+    gone = cli("nodes", "--url", f"http://127.0.0.1:{free_port()}", "--token", ADMIN)
+    assert gone.returncode == 2 and "cannot reach" in gone.stderr, gone.stderr
+    no_token = cli("nodes", "--url", a.url, env={"LIVEBRIDGE_ADMIN_TOKEN": ""})
+    assert no_token.returncode == 2 and "--token" in no_token.stderr
