@@ -20,7 +20,9 @@ from starlette.applications import Starlette
 from starlette.websockets import WebSocket
 
 from chatserver import errors as E
-from chatserver import http_api, protocol, web
+from chatserver import admin_api, http_api, protocol, web
+from chatserver.admin import AdminService
+from chatserver.admin_metrics import AdminCollector
 from chatserver.auth import TokenIssuer, User
 from chatserver.chat import ChatService
 from chatserver.config import Settings
@@ -84,11 +86,15 @@ class LiveBridge:
                                 translations=RoomTranslations(self.translator, self.engine.presence),
                                 metrics=self.metrics)
         self.engine.presence.on_expired = self.chat.on_presence_expired
+        self.admin = AdminService(self)
+        self.chat.admission_check = self.admin.check_join
+        self.metrics.registry.register(AdminCollector(self.admin))
         self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         self.metrics.frames_out.inc(recipients)
+        self.admin.stats.on_fanout(room, event, recipients)
         ts = event.get("ts")
         if ts is not None and event.get("type") == "message":
             self.metrics.fanout_latency.observe(max(0.0, time.time() - ts / 1000))
@@ -142,6 +148,7 @@ class LiveBridge:
     async def start(self) -> None:
         await self.engine.start()
         await self.translator.start()
+        await self.admin.start()
         status = self.translator.status
         if status.get("enabled"):
             log.info("%s", status.get("message"))
@@ -151,6 +158,7 @@ class LiveBridge:
                  self.engine.health().get("engine"), status)
 
     async def close(self) -> None:
+        await self.admin.close()
         await self.chat.close()
         await self.translator.close()
         await self.engine.close()
@@ -189,7 +197,7 @@ def create_app(settings: Settings | None = None, *, bridge: LiveBridge | None = 
         finally:
             await bridge.close()
 
-    routes = [*http_api.routes(), *web.routes()]  # /ws is served by App itself
+    routes = [*http_api.routes(), *admin_api.routes(), *web.routes()]  # /ws is served by App itself
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=http_api.exception_handlers())
     app.state.bridge = bridge
     return App(app)

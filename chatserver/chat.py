@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,8 @@ class ChatService:
         self._known_rooms: dict[str, dict] = {}  # room -> metadata, oldest first
         self._tasks: set[asyncio.Task] = set()
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
+        #: Asked before every join, may refuse with a ChatError (the admin service: closed rooms).
+        self.admission_check: Callable[[str, User], Awaitable[None]] | None = None
 
     # Rooms ---------------------------------------------------------------------------------
 
@@ -145,6 +148,8 @@ class ChatService:
 
     async def admit(self, room: str, user: User) -> Admission:
         """The room (made if allowed) and the user's role in it, or why they may not join."""
+        if self.admission_check is not None:
+            await self.admission_check(room, user)
         meta = await self.ensure_room(room)
         role, settings = await self.moderation.admission(room, user)
         return Admission(meta, role, settings)

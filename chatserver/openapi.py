@@ -20,6 +20,7 @@ from typing import Any
 
 from chatserver.auth import NAME_MAX
 from chatserver.chat import TITLE_MAX
+from chatserver.openapi_admin import ADMIN_PATHS
 from chatserver.protocol import LANGS, ROOM_NAME, Limits as ProtocolLimits
 from moderation.actions import ACTIONS
 from moderation.model import MAX_REASON, MAX_SLOW_MODE, MAX_TERMS, MAX_TIMEOUT
@@ -406,6 +407,7 @@ def build() -> dict:
                         429: "rate_limited: more than 5 reports at once, then one per 10 s, per user and room; "
                              "more than 30 per room then one per 5 s; more than 20 from one address, then "
                              "one per 2 s"})}},
+            **ADMIN_PATHS,  # /api/admin/... (chatserver/openapi_admin.py)
         },
     }
 

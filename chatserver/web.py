@@ -33,6 +33,12 @@ async def index(request: Request) -> Response:
     return FileResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
 
+async def admin_page(request: Request) -> Response:
+    """The admin console: the page itself is public (it holds nothing); it asks for an admin
+    token and every /api/admin route checks it."""
+    return FileResponse(WEB_DIR / "admin.html", headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
 class _SecureStatic(StaticFiles):
     async def get_response(self, path, scope):
         response = await super().get_response(path, scope)
@@ -44,5 +50,6 @@ def routes() -> list:
     return [
         Route("/", index),
         Route("/r/{room}", index),
+        Route("/admin", admin_page),
         Mount("/static", app=_SecureStatic(directory=WEB_DIR, check_dir=False), name="static"),
     ]

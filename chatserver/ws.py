@@ -19,6 +19,7 @@ from chatserver import errors as E
 from chatserver import frames
 from chatserver import protocol as p
 from chatserver.auth import AuthError, origin_allowed
+from chatserver.errors import ChatError
 from chatserver.outbound import AsgiSink, DirectSink
 from chatserver.session import Session
 
@@ -66,6 +67,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         user = bridge.tokens.verify(token)
     except AuthError as exc:
         await _refuse(websocket, bridge, codec, p.CLOSE_UNAUTHORIZED, E.UNAUTHORIZED, str(exc))
+        return
+    try:
+        await bridge.admin.check_connect(user)  # a global ban
+    except ChatError as exc:
+        await _refuse(websocket, bridge, codec, p.CLOSE_FORBIDDEN, exc.code, exc.message)
         return
 
     if bridge.connections_of(user.id) >= settings.max_connections_per_user:

@@ -197,6 +197,11 @@ class TranslationService:
         return getattr(self._backend, "name", None) or self.config.backend
 
     @property
+    def workers_alive(self) -> int | None:
+        """How many translate-workers were last seen alive (workers mode); None otherwise."""
+        return len(self._client.alive) if self._client is not None else None
+
+    @property
     def backlog(self) -> int:
         """Messages (one per target language) being translated or waiting: the unit of
         ``max_backlog`` and of the queue-depth metric."""

@@ -11,7 +11,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chatserver import http_api
+from chatserver import admin_api, http_api
 from chatserver.auth import clean_lang, clean_name
 from chatserver.openapi import LANG_SCHEMA, NAME_SCHEMA, OPENAPI, ROOM_NAME_SCHEMA
 from chatserver import protocol as p
@@ -47,7 +47,7 @@ def test_docs_table_lists_the_routes_of_openapi():
 
 def test_openapi_describes_exactly_the_routed_methods():
     routed = set()
-    for route in http_api.routes():
+    for route in [*http_api.routes(), *admin_api.routes()]:
         for method in route.methods or ():
             if method != "HEAD":  # Starlette adds HEAD to every GET route
                 routed.add((method, route.path))
