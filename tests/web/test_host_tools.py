@@ -40,6 +40,7 @@ def test_host_moderates_from_the_message_and_takes_it_back(start_server, pages):
     expect(message(host, "hi @Hana, great show")).to_have_class(re.compile(r"\bmention-me\b"))
     expect(host.locator(".notice[data-code=mention]")).to_contain_text("Ann mentioned you")
     expect(message(ming, "hi @Hana, great show")).not_to_have_class(re.compile(r"\bmention-me\b"))
+    assert "null" not in message(host, "hi @Hana, great show").inner_text()
 
     # Timeout from the message: a preset, the menu closes, "Undo" lifts it.
     menu = more_menu(host, "hi @Hana, great show")

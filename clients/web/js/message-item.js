@@ -41,8 +41,8 @@ export function messageEl(ev, ctx) {
   const time = fmtTime(ev.ts);
   const li = h("li", { class: ["msg", mine ? "mine" : "", mentionsMe(ev, ctx.me()) ? "mention-me" : ""],
     data: { id: ev.id || "", offset: ev.offset ?? "", lang: ev.lang || "", author: author.id } });
+  if (ev.reply) li.append(replyQuote(ev.reply, ctx));
   li.append(
-    ev.reply ? replyQuote(ev.reply, ctx) : null,
     h("div", { class: "msg-head" },
       h("time", { class: "msg-time", datetime: time.iso, title: time.full }, time.short),
       roleBadge(author.role),

@@ -54,7 +54,7 @@ export async function openUserCard(user, ctx) {
     h("button", { type: "button", class: "btn btn-sm btn-ghost", on: { click: close } }, t("close"))));
 
   dialog.append(
-    h("div", { class: "card-head" },
+    h("div", { class: "ucard-head" },
       h("span", { class: ["avatar", "avatar-lg", colorClass(who.id)], "aria-hidden": "true" }, String(who.name || "?").slice(0, 1).toUpperCase()),
       h("div", null,
         h("h2", { id: titleId, class: ["card-title", colorClass(who.id)] }, who.name || who.id),
