@@ -115,7 +115,7 @@ def test_host_moderates_from_the_message_and_takes_it_back(start_server, pages):
     expect(box).to_have_value("/timeout ")
     box.press_sequentially("小")
     expect(host.locator(".autocomplete .ac-label")).to_have_text(["@小明"])
-    box.press("Enter")
+    box.press("Tab")
     expect(box).to_have_value("/timeout 小明 ")
     box.fill("/frobnicate now")
     box.press("Enter")
@@ -165,6 +165,7 @@ def test_host_moderates_from_the_message_and_takes_it_back(start_server, pages):
     assert set(entries.evaluate_all("els => els.map(e => e.dataset.action)")) == {"timeout"}
     host.select_option(".audit-filter", "add_term")
     expect(entries.first).to_contain_text("blocked a term · “maybe” (Hold for review)")
+    host.locator(".audit-list").scroll_into_view_if_needed()
     shot(host, "host-audit")
 
     # A moderator appointed by command reads the log in Chinese.
@@ -173,6 +174,7 @@ def test_host_moderates_from_the_message_and_takes_it_back(start_server, pages):
     ming.click("#tab-host")
     ming.select_option(".audit-filter", "timeout")
     expect(ming.locator(".audit-list .audit-entry").first).to_contain_text("Hana 禁言了 小明 · 1 分钟 · 原因：too loud")
+    ming.locator(".audit-list").scroll_into_view_if_needed()
     shot(ming, "host-audit-zh")
 
     # Clear chat, confirmed.
