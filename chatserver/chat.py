@@ -28,6 +28,7 @@ from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
 from chatserver.protocol import valid_room
+from chatserver.replies import mentions, quote
 from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
@@ -184,20 +185,30 @@ class ChatService:
     # Messages ------------------------------------------------------------------------------
 
     async def send(self, room: str, user: User, role: str, text: str, *,
-                   client_msg_id: str | None = None, conn_id: str = "") -> PublishResult | Held:
-        """Moderate, publish and translate one message (a retry is answered from its key)."""
+                   client_msg_id: str | None = None, conn_id: str = "",
+                   reply_to: int | None = None) -> PublishResult | Held:
+        """Moderate, publish and translate one message (a retry is answered from its key).
+        ``reply_to`` is the offset of the message it answers (refused when there is none)."""
         key = f"{user.id}:{client_msg_id}" if client_msg_id else None
         if key is not None:
             earlier = await self.engine.broker.lookup(room, key)
             if earlier is not None:
                 return earlier
+        reply = await self._reply_quote(room, reply_to) if reply_to is not None else None
         decision = await self.moderation.check_send(room, user, text, conn_id=conn_id,
-                                                    client_msg_id=client_msg_id)
+                                                    client_msg_id=client_msg_id, reply_to=reply_to)
         if decision.action == "hold":
             return Held(decision.hold_id or "")
         text = decision.text
         author = {**user.public(), "role": role}
-        return await self._publish(room, author, text, client_msg_id=client_msg_id, key=key)
+        return await self._publish(room, author, text, client_msg_id=client_msg_id, key=key, reply=reply)
+
+    async def _reply_quote(self, room: str, offset: int) -> dict[str, Any]:
+        event = await self.engine.broker.get_event(room, offset) if offset >= 1 else None
+        if event is None or event.get("type") != "message":
+            raise ChatError(E.NOT_FOUND, f"send: reply_to {offset} is no message in the room's history",
+                            status=404)
+        return quote(event)
 
     async def decide(self, room: str, user: User, item_id: str, decision: str) -> dict:
         """Approve or reject a review item. An approved held message is published now, like
@@ -212,18 +223,27 @@ class ChatService:
             extra = item.get("extra") or {}
             author = {"id": item["user_id"], "name": item.get("name", ""), "lang": extra.get("lang", "en"),
                       "role": item.get("role", "member")}
-            published = await self._publish(room, author, item["text"], client_msg_id=extra.get("client_msg_id"))
+            reply = None
+            if isinstance(extra.get("reply_to"), int):
+                try:
+                    reply = await self._reply_quote(room, extra["reply_to"])
+                except ChatError:
+                    reply = None  # the message it answered is gone: publish it as a plain message
+            published = await self._publish(room, author, item["text"], client_msg_id=extra.get("client_msg_id"),
+                                            reply=reply)
             result.update(message_id=published.event["id"], offset=published.offset)
         return result
 
     async def _publish(self, room: str, author: dict[str, Any], text: str, *,
-                       client_msg_id: str | None = None, key: str | None = None) -> PublishResult:
+                       client_msg_id: str | None = None, key: str | None = None,
+                       reply: dict[str, Any] | None = None) -> PublishResult:
         # Detected once here; translation reuses it. "other" (no en/zh text) shows as the
         # author's language and is not translated.
         source = detect(text)
         lang = source if source in ("en", "zh") else author.get("lang", "en")
         event = frames.message(room=room, author=author, text=text, lang=lang, client_msg_id=client_msg_id,
-                               no_translation=no_translation(text, source))
+                               no_translation=no_translation(text, source), reply=reply,
+                               mentions=mentions(text))
         result = await self.engine.broker.publish(room, event, idempotency_key=key)
         if not result.duplicate:
             self.metrics.messages.inc()

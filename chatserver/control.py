@@ -60,7 +60,8 @@ def effects_of(event: dict[str, Any], *, room: str, user_id: str, role: str) -> 
         return effects
     if action in ("kick", "ban") and event.get("disconnect", True):
         reason = "banned" if action == "ban" else "kicked"
-        effects += [Send(frames.left(room, reason, f"you were {reason} from {room}{_reason(event)}")),
+        effects += [Send(frames.left(room, reason, f"you were {reason} from {room}{_reason(event)}",
+                                     note=event.get("reason") or None)),
                     Leave(room)]
     elif action == "timeout":
         effects.append(Send(frames.notice(room, "timed_out", "you are timed out in this room" + _reason(event),

@@ -53,23 +53,34 @@ def joined(*, room: str, title: str, role: str, history: HistoryResult, recovere
             "history": events, "members": members, "member_count": member_count, "settings": settings}
 
 
-def left(room: str, reason: str, message: str | None = None) -> Frame:
+def left(room: str, reason: str, message: str | None = None, note: str | None = None) -> Frame:
+    """``reason`` is a code clients localise; ``message`` is English for people; ``note`` is
+    the moderator's own words (their reason), shown as typed."""
     frame: Frame = {"type": "left", "room": room, "reason": reason}
     if message:
         frame["message"] = message
+    if note:
+        frame["note"] = note
     return frame
 
 
 def message(*, room: str, author: dict[str, Any], text: str, lang: str,
-            client_msg_id: str | None = None, no_translation: str | None = None) -> Event:
+            client_msg_id: str | None = None, no_translation: str | None = None,
+            reply: dict[str, Any] | None = None, mentions: list[str] | None = None) -> Event:
     """A chat message as published (the engine adds ``offset`` and ``epoch``).
-    ``no_translation`` says why no translation of it will follow, when none will."""
+    ``no_translation`` says why no translation of it will follow, when none will; ``reply``
+    quotes the message it answers ({offset, id, author, text}); ``mentions`` are the names
+    written as ``@name`` in ``text``."""
     event: Event = {"type": "message", "id": new_message_id(), "room": room, "author": author,
                     "text": text, "lang": lang, "ts": now_ms()}
     if client_msg_id:
         event["client_msg_id"] = client_msg_id
     if no_translation:
         event["no_translation"] = no_translation
+    if reply:
+        event["reply"] = reply
+    if mentions:
+        event["mentions"] = mentions
     return event
 
 

@@ -55,10 +55,12 @@ class ModerationGate:
         return role, settings
 
     async def check_send(self, room: str, user: User, text: str, *, conn_id: str,
-                         client_msg_id: str | None = None) -> Decision:
+                         client_msg_id: str | None = None, reply_to: int | None = None) -> Decision:
         """Allow (with the text to publish), hold, or refuse with a :class:`ChatError`."""
-        decision = await self.moderation.check_send(room, actor_of(user), text, conn_id=conn_id,
-                                                    extra={"lang": user.lang, "client_msg_id": client_msg_id})
+        extra: dict[str, Any] = {"lang": user.lang, "client_msg_id": client_msg_id}
+        if reply_to is not None:
+            extra["reply_to"] = reply_to  # kept with a held message, for its approval
+        decision = await self.moderation.check_send(room, actor_of(user), text, conn_id=conn_id, extra=extra)
         if decision.action == "reject":
             raise ChatError.from_moderation(decision.code or "forbidden", decision.message or "message refused",
                                             decision.retry_after, status=403)

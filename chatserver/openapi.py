@@ -106,13 +106,16 @@ def _params(properties: dict | None = None, required: tuple[str, ...] = (), **ex
 
 
 _USER = {"user_id": _USER_ID}
+# The target's display name as the host's client knows it: kept in ban/timeout records and audit details.
+_NAMED = {**_USER, "name": _or_falsy({"type": "string"}, "optional; the target's display name, kept to 64 characters")}
 ACTION_PARAMS: dict[str, dict] = {
-    "timeout": _params({**_USER, "seconds": {"type": "number", "minimum": 0.1, "maximum": MAX_TIMEOUT},
+    "timeout": _params({**_NAMED, "seconds": {"type": "number", "minimum": 0.1, "maximum": MAX_TIMEOUT},
                         "reason": _REASON}, ("user_id", "seconds")),
-    "untimeout": _params(_USER, ("user_id",)),
-    "kick": _params({**_USER, "reason": _REASON}, ("user_id",)),
-    "ban": _params({**_USER, "reason": _REASON}, ("user_id",)),
-    "unban": _params({**_USER, "reason": _REASON}, ("user_id",)),
+    "untimeout": _params(_NAMED, ("user_id",)),
+    "timeouts": _params(),
+    "kick": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
+    "ban": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
+    "unban": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
     "bans": _params(),
     "slow_mode": _params({"seconds": {"type": "number", "minimum": 0, "maximum": MAX_SLOW_MODE,
                                       "description": "0 turns slow mode off"}}, ("seconds",)),

@@ -82,7 +82,8 @@ def _refuse(code: str, message: str, ref: Any = None) -> ChatError:
 CLIENT_FRAMES: dict[str, dict[str, tuple[str, bool]]] = {
     "join": {"room": ("room", True), "since": ("offset", False), "epoch": ("id", False)},
     "leave": {"room": ("room", True)},
-    "send": {"room": ("room", True), "text": ("text", True), "client_msg_id": ("id", False)},
+    "send": {"room": ("room", True), "text": ("text", True), "client_msg_id": ("id", False),
+             "reply_to": ("offset", False)},
     "typing": {"room": ("room", True)},
     "history": {
         "room": ("room", True), "before": ("offset", False), "limit": ("limit", False),

@@ -184,7 +184,8 @@ class Session:
         membership = self._membership(frame)
         client_msg_id = frame.get("client_msg_id")
         result = await self.chat.send(frame["room"], self.user, membership.role, frame["text"],
-                                      client_msg_id=client_msg_id, conn_id=self.conn_id)
+                                      client_msg_id=client_msg_id, conn_id=self.conn_id,
+                                      reply_to=frame.get("reply_to"))
         if isinstance(result, Held):
             self.send(frames.with_ref(frames.ack_held(frame["room"], result.hold_id, client_msg_id), frame.ref))
             return

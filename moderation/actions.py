@@ -32,6 +32,7 @@ from moderation.model import (
     _author_name,
     _number,
     _reason,
+    _target_name,
     _user_param,
 )
 from moderation.terms import Term, TermError
@@ -100,11 +101,12 @@ class HostActions:
         reason = _reason(params)
         await self._require_target(room, actor, role, "timeout", user_id)
         until = self.clock() + seconds
+        name = _target_name(params)
         await self.state.set(room, NS_MUTES, user_id,
-                             {"until": until, "reason": reason, "by": actor.user_id}, ttl=seconds)
+                             {"until": until, "reason": reason, "by": actor.user_id, **name}, ttl=seconds)
         await self._control(room, actor, "timeout", user_id, reason, until, disconnect=False)
         await self._audit(room, actor, role, "timeout", target=user_id, reason=reason,
-                          details={"seconds": seconds, "until": until})
+                          details={"seconds": seconds, "until": until, **name})
         return {"user_id": user_id, "until": until}
 
     async def _act_untimeout(self, room, actor, role, params):
@@ -112,32 +114,39 @@ class HostActions:
         await self._require_target(room, actor, role, "timeout", user_id)
         removed = await self.state.delete(room, NS_MUTES, user_id)
         await self._control(room, actor, "untimeout", user_id, "", None, disconnect=False)
-        await self._audit(room, actor, role, "untimeout", target=user_id)
+        await self._audit(room, actor, role, "untimeout", target=user_id, details=_target_name(params))
         return {"user_id": user_id, "removed": removed}
+
+    async def _act_timeouts(self, room, actor, role, params):
+        self._require(role, "timeout")
+        return {"timeouts": await self.state.items(room, NS_MUTES)}
 
     async def _act_kick(self, room, actor, role, params):
         user_id = _user_param(params)
         reason = _reason(params)
         await self._require_target(room, actor, role, "kick", user_id)
         await self._control(room, actor, "kick", user_id, reason, None, disconnect=True)
-        await self._audit(room, actor, role, "kick", target=user_id, reason=reason)
+        await self._audit(room, actor, role, "kick", target=user_id, reason=reason,
+                          details=_target_name(params))
         return {"user_id": user_id}
 
     async def _act_ban(self, room, actor, role, params):
         user_id = _user_param(params)
         reason = _reason(params)
         await self._require_target(room, actor, role, "ban", user_id)
+        name = _target_name(params)
         await self.state.set(room, NS_BANS, user_id,
-                             {"reason": reason, "by": actor.user_id, "time": self.clock()})
+                             {"reason": reason, "by": actor.user_id, "time": self.clock(), **name})
         await self._control(room, actor, "ban", user_id, reason, None, disconnect=True)
-        await self._audit(room, actor, role, "ban", target=user_id, reason=reason)
+        await self._audit(room, actor, role, "ban", target=user_id, reason=reason, details=name)
         return {"user_id": user_id}
 
     async def _act_unban(self, room, actor, role, params):
         user_id = _user_param(params)
         await self._require_target(room, actor, role, "unban", user_id)
         removed = await self.state.delete(room, NS_BANS, user_id)
-        await self._audit(room, actor, role, "unban", target=user_id, reason=_reason(params))
+        await self._audit(room, actor, role, "unban", target=user_id, reason=_reason(params),
+                          details=_target_name(params))
         return {"user_id": user_id, "removed": removed}
 
     async def _act_bans(self, room, actor, role, params):
@@ -389,6 +398,7 @@ def _check_term_bytes(patterns: list[Any]) -> None:
 ACTIONS = {
     "timeout": HostActions._act_timeout,
     "untimeout": HostActions._act_untimeout,
+    "timeouts": HostActions._act_timeouts,
     "kick": HostActions._act_kick,
     "ban": HostActions._act_ban,
     "unban": HostActions._act_unban,

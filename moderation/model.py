@@ -101,6 +101,18 @@ def _reason(params: dict[str, Any]) -> str:
     return reason[:MAX_REASON]
 
 
+MAX_TARGET_NAME = 64
+
+
+def _target_name(params: dict[str, Any]) -> dict[str, str]:
+    """``{"name": ...}`` when the host's client said whom it meant (a display name, for the ban
+    and timeout lists and the audit log; never trusted for anything else), else ``{}``."""
+    name = params.get("name")
+    if isinstance(name, str) and name.strip():
+        return {"name": name.strip()[:MAX_TARGET_NAME]}
+    return {}
+
+
 def _user_param(params: dict[str, Any]) -> str:
     user_id = params.get("user_id")
     if not isinstance(user_id, str) or not user_id:

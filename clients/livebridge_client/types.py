@@ -94,6 +94,15 @@ class Left(TypedDict):
     room: str
     reason: Literal["left", "kicked", "banned"]
     message: NotRequired[str]
+    note: NotRequired[str]  # the moderator's reason, in their words
+
+
+class ReplyQuote(TypedDict):
+    """The short quote a reply carries: the answered message's offset, id, author and text."""
+    offset: int
+    id: str
+    author: dict[str, str]
+    text: str
 
 
 class Message(TypedDict):
@@ -109,6 +118,8 @@ class Message(TypedDict):
     ts: int
     client_msg_id: NotRequired[str]
     no_translation: NotRequired[str]  # why no translation of it will follow
+    reply: NotRequired["ReplyQuote"]  # the message this one answers (send's reply_to)
+    mentions: NotRequired[list[str]]  # the names written as @name in text
     own: NotRequired[bool]
 
 

@@ -167,6 +167,73 @@ async def test_timeout_tells_the_member_and_refuses_their_messages(node):
     assert refused["code"] == "timed_out" and refused["retry_after"] > 0
 
 
+async def test_timeouts_and_bans_are_listed_with_names_and_can_be_lifted(node):
+    owner = await node.host("stage")
+    ann = await node.joined("Ann", "stage")
+    bob = await node.joined("Bob", "stage")
+    mod = lambda action, **params: owner.request(  # noqa: E731
+        {"type": "moderate", "room": "stage", "action": action, "params": params}, "moderated")
+    await mod("timeout", user_id=ann.user.id, seconds=600, reason="spam", name="Ann")
+    await mod("ban", user_id=bob.user.id, reason="abuse", name="Bob")
+    listed = (await mod("timeouts"))["result"]["timeouts"]
+    assert set(listed) == {ann.user.id}
+    assert listed[ann.user.id]["name"] == "Ann" and listed[ann.user.id]["reason"] == "spam"
+    assert listed[ann.user.id]["until"] > 0
+    bans = (await mod("bans"))["result"]["bans"]
+    assert bans[bob.user.id]["name"] == "Bob" and bans[bob.user.id]["reason"] == "abuse"
+    await mod("untimeout", user_id=ann.user.id, name="Ann")
+    await ann.expect("notice", code="timeout_lifted")
+    assert (await mod("timeouts"))["result"]["timeouts"] == {}
+    await mod("unban", user_id=bob.user.id)
+    assert (await mod("bans"))["result"]["bans"] == {}
+    # The names reach the audit log; a member may not read either list.
+    entries = await node.bridge.moderation.audit_log("stage", owner.user, 10)
+    assert {"action": "timeout", "name": "Ann"} in [{"action": e["action"], "name": e["details"].get("name")}
+                                                    for e in entries]
+    refused = await ann.error({"type": "moderate", "room": "stage", "action": "timeouts", "params": {}})
+    assert refused["code"] == "forbidden"
+
+
+async def test_a_reply_carries_a_quote_and_mentions_through_history_and_recovery(node):
+    ann = await node.joined("Ann", "lobby")
+    bob = await node.joined("Bob", "lobby")
+    first = await ann.request({"type": "send", "room": "lobby", "text": "who is on stage?"}, "ack")
+    reply = await bob.request({"type": "send", "room": "lobby", "text": "@Ann, Hana is. cc @Bo @ann",
+                               "reply_to": first["offset"]}, "ack")
+    live = await ann.expect("message", offset=reply["offset"])
+    assert live["reply"] == {"offset": first["offset"], "id": first["id"],
+                             "author": {"id": ann.user.id, "name": "Ann"}, "text": "who is on stage?"}
+    assert live["mentions"] == ["Ann", "Bo"]
+    plain = await ann.request({"type": "send", "room": "lobby", "text": "mail me at a@b.c"}, "ack")
+    assert "mentions" not in (await bob.expect("message", offset=plain["offset"]))
+    # History and recovery carry the same fields.
+    page = await bob.request({"type": "history", "room": "lobby"}, "history")
+    [stored] = [e for e in page["events"] if e["offset"] == reply["offset"]]
+    assert stored["reply"] == live["reply"] and stored["mentions"] == ["Ann", "Bo"]
+    late = await node.connect("Cy")
+    joined = await late.request({"type": "join", "room": "lobby", "since": first["offset"],
+                                 "epoch": first["epoch"]}, "joined")
+    assert [e.get("reply", {}).get("offset") for e in joined["history"] if e["type"] == "message"][0] == first["offset"]
+    # A reply to nothing, or to a bad offset, is refused; the quote of a long text is cut.
+    missing = await bob.error({"type": "send", "room": "lobby", "text": "hm", "reply_to": 999})
+    assert missing["code"] == "not_found"
+    bad = await bob.error({"type": "send", "room": "lobby", "text": "hm", "reply_to": "1"})
+    assert bad["code"] == "invalid_frame"
+    long = await ann.request({"type": "send", "room": "lobby", "text": "x" * 500}, "ack")
+    await bob.request({"type": "send", "room": "lobby", "text": "ok", "reply_to": long["offset"]}, "ack")
+    quoted = await ann.expect("message", lambda f: f.get("text") == "ok")
+    assert len(quoted["reply"]["text"]) == 200 and quoted["reply"]["text"].endswith("…")
+
+
+async def test_a_kicked_member_gets_the_reason_code_and_the_moderators_note(node):
+    owner = await node.host("stage")
+    ann = await node.joined("Ann", "stage")
+    await owner.request({"type": "moderate", "room": "stage", "action": "kick",
+                         "params": {"user_id": ann.user.id, "reason": "冷静一下"}}, "moderated")
+    left = await ann.expect("left", reason="kicked")
+    assert left["note"] == "冷静一下"
+
+
 async def test_translation_follows_the_message_for_readers_of_the_other_language(node):
     ann = await node.joined("Ann", "lobby", "en")
     li = await node.joined("Li", "lobby", "zh")

@@ -41,8 +41,9 @@ class Pages:
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
 
-    def new(self, width: int = 1280, height: int = 800) -> Page:
-        ctx = self.browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+    def new(self, width: int = 1280, height: int = 800, *, touch: bool = False) -> Page:
+        ctx = self.browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
+                                       has_touch=touch, is_mobile=touch)
         ctx.set_default_timeout(10_000)
         self.contexts.append(ctx)
         page = ctx.new_page()

@@ -197,6 +197,7 @@ def test_chinese_reader_picks_traditional_characters(translating_server, pages):
     thanks = message(mei, "thank you")
     expect(thanks.locator(".msg-tr")).to_have_attribute("data-state", "done", timeout=30_000)
     expect(thanks.locator(".tr-text")).to_have_text("謝謝")
+    expect(thanks.locator(".msg-tr")).to_have_attribute("lang", "zh-Hant")  # a Chinese voice for traditional text
     shot(mei, "room-traditional-zh")
 
     # Kept across a reload; set_lang goes out before the join, so history is traditional too.
@@ -286,7 +287,14 @@ def test_host_moderates_and_bans_a_user(start_server, pages):
     row = members(host).filter(has_text="小明")
     row.locator("summary").click()
     row.locator("button.menu-item.danger").click()
+    # A ban is confirmed first, with an optional reason; the menu has closed.
+    dialog = host.locator("dialog.host-dialog")
+    expect(dialog).to_contain_text("小明")
+    expect(row.locator("details.member-menu")).not_to_have_attribute("open", "")
+    dialog.locator("textarea").fill("spam")
+    dialog.locator("button[type=submit]").click()
     expect(ming.locator(".ended")).to_have_attribute("data-kind", "banned")
+    expect(ming.locator(".ended-detail")).to_have_text("原因：spam")
     expect(ming.locator(".ended-text")).to_have_text("你已被本房间封禁。")
     expect(ming.locator("textarea.composer-input")).to_be_disabled()
     expect(members(host).filter(has_text="小明")).to_have_count(0)
@@ -505,21 +513,19 @@ def test_load_older_messages_keeps_the_scroll_position(start_server, pages):
     older = ann.locator(".older button")
     expect(older).to_be_visible()
 
-    # Scroll to the top, note where "old 71" is, load a page: it stays exactly there.
+    # Scroll to the top: the older page loads by itself, and "old 71" stays exactly where it was.
     scroller = ann.locator(".messages")
-    scroller.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
-    shot(ann, "older-control")
+    y_before = scroller.evaluate("""el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll'));
+        return [...el.querySelectorAll('li.msg')].find((li) => li.textContent.includes('old 71')).getBoundingClientRect().y; }""")
     anchor = message(ann, "old 71")
-    y_before = anchor.bounding_box()["y"]
-    older.click()
     expect(texts).to_have_count(100)
     expect(texts.first).to_have_text("old 21")
     assert abs(anchor.bounding_box()["y"] - y_before) < 2
     assert scroller.evaluate("el => el.scrollTop") > 0
     shot(ann, "older-loaded")
 
-    # The last page: has_more is false, the control goes away; every message once, in order.
-    scroller.evaluate("el => { el.scrollTop = 0; }")
+    # The button does the same for keyboards: the last page; has_more is false, the control
+    # goes away; every message once, in order.
     older.click()
     expect(texts).to_have_count(120)
     expect(ann.locator(".older")).to_be_hidden()

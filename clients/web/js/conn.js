@@ -106,11 +106,12 @@ export class Connection {
 
   // Sending --------------------------------------------------------------------------------
 
-  send(room, text) {
+  /** extra: optional send fields, e.g. {reply_to: offset}; kept for the re-sends. */
+  send(room, text, extra = {}) {
     const id = newId("m");
-    this.pending.set(id, { room, text });
+    this.pending.set(id, { room, text, extra });
     const r = this.rooms.get(room);
-    if (r && r.live) this.raw({ type: "send", room, text, client_msg_id: id, ref: "send:" + id });
+    if (r && r.live) this.raw({ type: "send", room, text, ...extra, client_msg_id: id, ref: "send:" + id });
     return id;
   }
 
@@ -219,7 +220,7 @@ export class Connection {
     // Sends that were never acknowledged go again with the same client_msg_id: the server
     // acks a retry as "duplicate" and never publishes it twice.
     for (const [id, p] of this.pending) {
-      if (p.room === room) this.raw({ type: "send", room, text: p.text, client_msg_id: id, ref: "send:" + id });
+      if (p.room === room) this.raw({ type: "send", room, text: p.text, ...(p.extra || {}), client_msg_id: id, ref: "send:" + id });
     }
   }
 

@@ -67,6 +67,7 @@ const ICONS = {
   trash: ["M4 7h16", "M9 7V4h6v3", "M6 7l1 13h10l1-13", "M10 11v6", "M14 11v6"],
   flag: ["M5 21V4", "M5 4h11l-2 4 2 4H5"],
   more: ["M5 12h.01", "M12 12h.01", "M19 12h.01"],
+  reply: ["M9 14L4 9l5-5", "M4 9h10a6 6 0 0 1 6 6v4"],
 };
 const SVG_NS = "http://www.w3.org/2000/svg";
 

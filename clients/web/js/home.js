@@ -145,7 +145,7 @@ export function renderHome(root) {
         identityForm({
           initialName: draftName,
           onDone: () => renderHome(root),
-          onLangChange: (lang, name) => { rememberUiLang(lang); renderHome(root); const f = root.querySelector(".profile-card input[name=name]"); if (f) { f.value = name; f.focus(); } },
+          onLangChange: (lang, name) => { rememberUiLang(lang); renderHome(root); const f = root.querySelector(".profile-card input[name=name]"); if (f) f.value = name; root.querySelector(`.profile-card input[name=lang][value=${lang}]`)?.focus(); },
         }));
     }
   }

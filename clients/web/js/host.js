@@ -1,11 +1,14 @@
-// The host panel (owners and moderators): slow mode and lock, blocked terms, the review queue
-// and the audit log. Actions go over the WebSocket `moderate` frame; the review queue and the
-// audit log are read (and decided) through the HTTP routes of docs/moderation.md.
+// The host panel (owners and moderators): slow mode, lock and clear chat, the review queue,
+// bans and timeouts (host-lists.js), blocked terms and the audit log (audit-view.js). Actions
+// go over the WebSocket `moderate` frame; the review queue and the audit log are read (and
+// decided) through the HTTP routes of docs/moderation.md.
 
 import { h, clear, nextId } from "./dom.js";
 import { t, lang as uiLang } from "./i18n.js";
 import { reviewQueue, reviewDecide, auditLog } from "./api.js";
 import { roleBadge } from "./roles.js";
+import { auditView } from "./audit-view.js";
+import { hostLists } from "./host-lists.js";
 
 const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
 
@@ -15,7 +18,13 @@ function when(seconds) {
     { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
 }
 
-export function createHostPanel({ room, token, moderate, notify, settings, nameOf = (id) => id }) {
+/** A review item's, pin's or audit entry's translation into the viewer's language, if it has one. */
+export function translationFor(item) {
+  const tr = item && item.translations && item.translations[uiLang()];
+  return tr ? h("p", { class: "review-tr", lang: uiLang() === "zh" ? "zh-CN" : "en", dir: "auto" }, tr) : null;
+}
+
+export function createHostPanel({ room, token, moderate, notify, settings, nameOf = (id) => id, mod, onQueueCount }) {
   const ids = { slow: nextId("slow"), lock: nextId("lock"), term: nextId("term"), act: nextId("act") };
 
   // Room controls -----------------------------------------------------------------------------
@@ -25,7 +34,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
   slow.addEventListener("change", async () => {
     const seconds = Number(slow.value);
     try {
-      await moderate("slow_mode", { seconds });
+      await mod.slow(seconds);
     } catch {
       apply(settings());
     }
@@ -33,7 +42,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
   });
   lock.addEventListener("change", async () => {
     try {
-      await moderate(lock.checked ? "lock" : "unlock", {});
+      await mod.lock(lock.checked);
     } catch {
       apply(settings());
     }
@@ -94,6 +103,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     const items = [...queue.values()].sort((a, b) => (a.time || 0) - (b.time || 0));
     queueCount.hidden = items.length === 0;
     queueCount.textContent = String(items.length);
+    onQueueCount?.(items.length);
     if (!items.length) queueList.append(h("li", { class: "muted empty" }, t("review_empty")));
     for (const item of items) {
       const report = item.kind === "report";
@@ -103,6 +113,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
           h("span", { class: "author" }, item.name || item.user_id || ""),
           h("time", { class: "muted small" }, when(item.time))),
         h("p", { class: "review-text", dir: "auto" }, item.text || ""),
+        translationFor(item),
         report && item.reason ? h("p", { class: "muted small" }, t("reason", { r: item.reason })) : null,
         h("div", { class: "review-actions" },
           h("button", { type: "button", class: "btn btn-sm btn-ok", on: { click: () => decide(item, "approve") } }, t(report ? "approve_report" : "approve")),
@@ -131,24 +142,12 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     }
   }
 
-  // Audit log -------------------------------------------------------------------------------
-  const auditList = h("ol", { class: "audit-list" });
-  async function loadAudit() {
-    try {
-      const data = await auditLog(token(), room, 100);
-      clear(auditList);
-      const entries = data.entries || [];
-      if (!entries.length) auditList.append(h("li", { class: "muted empty" }, t("audit_empty")));
-      for (const e of entries) {
-        auditList.append(h("li", { class: "audit-entry" },
-          h("time", { class: "muted small" }, when(e.time)), " ",
-          h("span", { class: "audit-actor" }, e.actor_name || e.actor || ""), " ",
-          h("span", { class: "audit-action" }, e.action || ""),
-          e.target ? [" → ", h("span", { class: "audit-target", title: e.target }, nameOf(e.target))] : null,
-          e.reason ? [" · ", h("span", { class: "muted" }, e.reason)] : null));
-      }
-    } catch { /* ignore: panel shows what it had */ }
-  }
+  // Audit log, bans and timeouts -------------------------------------------------------------
+  const audit = auditView({ load: () => auditLog(token(), room, 100), nameOf });
+  const loadAudit = () => audit.load();
+  const lists = hostLists({ moderate, mod, nameOf });
+  const clearBtn = h("button", { type: "button", class: "btn btn-sm btn-danger clear-btn",
+    on: { click: async () => { try { await mod.clear(); scheduleAudit(); } catch { /* shown */ } } } }, t("clear_chat"));
   let auditTimer = null;
   function scheduleAudit() {
     clearTimeout(auditTimer);
@@ -175,12 +174,16 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     h("h2", { class: "side-title" }, t("host_panel")),
     section(t("room_controls"),
       h("div", { class: "field row" }, h("label", { for: ids.slow, class: "label" }, t("slow_mode")), slow),
-      h("div", { class: "field row switch-row" }, lock, h("label", { for: ids.lock }, t("lock_room")))),
+      h("div", { class: "field row switch-row" }, lock, h("label", { for: ids.lock }, t("lock_room"))),
+      h("div", { class: "field row" }, h("span", { class: "muted small" }, t("clear_hint")), clearBtn)),
     section(queueTitle, queueList),
+    section(h("span", null, t("timeouts_title"), " ",
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => lists.load() } }, t("refresh"))), lists.timeouts),
+    section(t("bans_title"), lists.bans),
     section(t("hosts_here"), hostList),
     section(t("blocked_terms"), termForm, termList),
     section(h("span", null, t("audit_log"), " ",
-      h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => loadAudit() } }, t("refresh"))), auditList));
+      h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => loadAudit() } }, t("refresh"))), audit.el));
 
   apply(settings());
   renderQueue();
@@ -190,6 +193,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     loadTerms();
     loadQueue();
     loadAudit();
+    lists.load();
   }
   setTimeout(() => { if (!loaded) refresh(); }, 0);
 
@@ -198,6 +202,8 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     refresh,
     onSettings: apply,
     setHosts,
+    /** Something changed bans, timeouts or the log (an action anywhere on the page). */
+    changed() { lists.load(); scheduleAudit(); },
     onReview(frame) {
       if (frame.action === "added" && frame.item) queue.set(frame.item.id, frame.item);
       else if (frame.action === "resolved") queue.delete(frame.id);

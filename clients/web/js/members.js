@@ -128,7 +128,8 @@ export class MemberList {
     const li = h("li", { class: "member", data: { id: m.id, role: m.role || "" } },
       h("span", { class: ["avatar", colorClass(m.id)], "aria-hidden": "true" }, String(m.name || "?").slice(0, 1).toUpperCase()),
       h("span", { class: "member-main" },
-        h("span", { class: ["author", colorClass(m.id)] }, m.name || ""),
+        h("button", { type: "button", class: ["author", "author-btn", colorClass(m.id)], "aria-haspopup": "dialog",
+          title: t("user_card_open", { name: m.name || "" }), on: { click: () => this.ctx.onUser?.(m) } }, m.name || ""),
         isMe ? h("span", { class: "you-tag" }, `(${t("you")})`) : null),
       roleBadge(m.role),
       m.lang ? langChip(m.lang) : null);
@@ -137,21 +138,30 @@ export class MemberList {
     return li;
   }
 
+  /** The "..." menu of a member we outrank. It closes after an action (and on Escape or when
+   *  focus leaves it), so it never covers the next row. */
   menu(m, role) {
-    const target = { user_id: m.id };
-    const item = (label, action, params, danger = false) =>
-      h("button", { type: "button", class: ["menu-item", danger ? "danger" : ""], on: { click: () => this.ctx.moderate(action, params) } }, label);
+    const mod = this.ctx.mod;
+    const quiet = (p) => Promise.resolve(p).catch(() => {});
+    const details = h("details", { class: "member-menu" });
+    const item = (label, run, danger = false) => h("button", { type: "button", class: ["menu-item", danger ? "danger" : ""],
+      on: { click: () => { details.open = false; quiet(run()); } } }, label);
     const buttons = [
-      item(t("timeout_5m"), "timeout", { ...target, seconds: 300 }),
-      item(t("kick"), "kick", target),
-      item(t("ban"), "ban", target, true),
+      item(t("timeout_ellipsis"), () => mod.timeout(m, null)),
+      item(t("kick"), () => this.ctx.moderate("kick", { user_id: m.id, name: m.name || "" })),
+      item(t("ban_ellipsis"), () => mod.ban(m), true),
     ];
     if (RANK[role] >= RANK.owner) {
-      buttons.push(m.role === "moderator" ? item(t("remove_mod"), "remove_moderator", target) : item(t("make_mod"), "add_moderator", target));
+      buttons.push(m.role === "moderator" ? item(t("remove_mod"), () => mod.removeModerator(m)) : item(t("make_mod"), () => mod.addModerator(m)));
     }
     const label = t("member_actions", { name: m.name || "" });
-    return h("details", { class: "member-menu" },
+    details.append(
       h("summary", { class: "icon-btn", "aria-label": label, title: label }, icon("more")),
       h("div", { class: "menu", role: "group", "aria-label": label }, buttons));
+    details.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && details.open) { details.open = false; details.querySelector("summary").focus(); }
+    });
+    details.addEventListener("focusout", (e) => { if (e.relatedTarget && !details.contains(e.relatedTarget)) details.open = false; });
+    return details;
   }
 }

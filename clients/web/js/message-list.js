@@ -1,6 +1,10 @@
 // The message list: renders messages and their translations in order, keeps our own sends
 // ("sending…", "held for review") until the server has them, follows deletes and clears,
 // sticks to the bottom unless the reader scrolled up, and pages back through older history.
+// The DOM is bounded: at most MAX_SHOWN items while the reader follows the bottom (older
+// ones are dropped and come back through "load older" or by scrolling up), HARD_MAX while
+// they read back; past that, paging back drops the newest and the list is "detached" from
+// the live end until "jump to latest" reloads it.
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -9,6 +13,9 @@ import { messageEl, messageActions, pendingEl, translationEl, setStatus } from "
 const NEAR_BOTTOM_PX = 48;
 const REJECTED_SHOW_MS = 3000;
 const ORPHANS_MAX = 500;
+export const MAX_SHOWN = 150;
+export const HARD_MAX = 450;
+const AUTO_OLDER_PX = 120;
 
 export class MessageList {
   /** ctx: see message-item.js; plus onLoadOlder() (a button press) and announce(text). */
@@ -24,6 +31,7 @@ export class MessageList {
     this.paging = true; // false after the room's history was reset
     this.atBottom = true;
     this.unread = 0;
+    this.detached = false; // the newest messages are not in the DOM (after paging far back)
 
     this.list = h("ol", { class: "msg-list" });
     this.olderBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm older-btn", on: { click: () => ctx.onLoadOlder() } }, t("load_older"));
@@ -31,7 +39,8 @@ export class MessageList {
     this.scroller = h("div", { class: "messages", role: "log", "aria-live": "off", "aria-label": t("messages"), tabindex: "0" },
       this.older, this.list);
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
-    this.newBtn = h("button", { type: "button", class: "new-messages", hidden: true, on: { click: () => this.scrollToBottom(true) } });
+    this.newBtn = h("button", { type: "button", class: "new-messages", hidden: true, on: { click: () => this.jumpToLatest() } });
+    this.watchLongPress();
     this.el = h("div", { class: "messages-wrap" }, this.scroller, this.newBtn);
   }
 
@@ -62,7 +71,9 @@ export class MessageList {
 
   build(ev) {
     const li = messageEl(ev, this.ctx);
-    if (typeof ev.offset === "number") this.msgByOffset.set(ev.offset, li);
+    li.lbOffsets = [];
+    if (typeof ev.offset === "number") this.mapOffset(ev.offset, li);
+    if (ev.reply) this.fillQuote(li);
     if (ev.id) {
       this.msgById.set(ev.id, li);
       const orphan = this.orphans.get(ev.id);
@@ -84,9 +95,22 @@ export class MessageList {
     }, (2 * deadline + 5) * 1000);
   }
 
+  mapOffset(offset, li) {
+    this.msgByOffset.set(offset, li);
+    li.lbOffsets?.push(offset);
+  }
+
   append(el, { mine = false, fromHistory = false } = {}) {
     const stick = this.atBottom || mine || fromHistory;
+    if (this.detached && !mine) {
+      this.forget(el); // not shown: "jump to latest" reloads the newest page
+      this.unread += 1;
+      this.newBtn.textContent = this.unread === 1 ? t("new_message") : t("new_messages", { n: this.unread });
+      this.newBtn.hidden = false;
+      return;
+    }
     this.list.append(el);
+    this.trim(stick);
     if (stick) {
       this.scrollToBottom();
     } else {
@@ -94,6 +118,82 @@ export class MessageList {
       this.newBtn.textContent = this.unread === 1 ? t("new_message") : t("new_messages", { n: this.unread });
       this.newBtn.hidden = false;
     }
+  }
+
+  /** Keep the DOM bounded: drop the oldest items past MAX_SHOWN (HARD_MAX while reading back). */
+  trim(following) {
+    const bound = following ? MAX_SHOWN : HARD_MAX;
+    const over = this.list.children.length - bound;
+    if (over <= 0) return;
+    const s = this.scroller;
+    const before = s.scrollHeight;
+    for (let i = 0; i < over; i += 1) {
+      const el = this.list.firstElementChild;
+      if (!el) break;
+      el.remove();
+      this.forget(el);
+    }
+    if (!following) s.scrollTop -= before - s.scrollHeight; // what the reader looks at stays put
+    const first = this.list.querySelector("li.msg[data-offset]:not([data-offset=''])");
+    if (first) this.oldest = Number(first.dataset.offset);
+    this.hasMore = true;
+    this.updateOlder();
+  }
+
+  /** An item leaves the DOM: drop what points at it. */
+  forget(el) {
+    if (el.dataset?.id && this.msgById.get(el.dataset.id) === el) this.msgById.delete(el.dataset.id);
+    for (const off of el.lbOffsets || []) if (this.msgByOffset.get(off) === el) this.msgByOffset.delete(off);
+  }
+
+  /** The messages shown by `userId`, newest last (for the user card). */
+  recentBy(userId, n = 5) {
+    const out = [];
+    const items = this.list.querySelectorAll(`li.msg[data-author="${CSS.escape(userId)}"]`);
+    for (let i = items.length - 1; i >= 0 && out.length < n; i -= 1) if (items[i].lbEvent) out.unshift(items[i]);
+    return out.map((li) => ({ ev: li.lbEvent, tr: li.querySelector(".msg-tr .tr-text")?.textContent || "",
+      trLang: li.querySelector(".msg-tr")?.lang || "" }));
+  }
+
+  /** A reply's quote shows the original's translation when the original is shown with one. */
+  fillQuote(li) {
+    const off = li.lbEvent?.reply?.offset ?? li.querySelector(".msg-reply")?.dataset.offset;
+    const original = this.msgByOffset.get(Number(off));
+    const tr = original?.querySelector(".msg-tr[data-state=done] .tr-text");
+    const slot = li.querySelector(".reply-tr");
+    if (!slot || !tr) return;
+    slot.textContent = tr.textContent;
+    slot.lang = original.querySelector(".msg-tr").lang;
+    slot.hidden = false;
+  }
+
+  /** Jump to a replied message: scroll it into view and flash it. Returns false when it is not shown. */
+  reveal(offset) {
+    const li = this.msgByOffset.get(offset);
+    if (!li || !li.isConnected || !li.classList.contains("msg")) return false;
+    li.scrollIntoView({ block: "center" });
+    li.classList.remove("flash");
+    void li.offsetWidth; // restart the animation
+    li.classList.add("flash");
+    li.querySelector(".author-btn")?.focus({ preventScroll: true });
+    return true;
+  }
+
+  /** Long-press (touch) on a message shows its actions; a tap elsewhere hides them. */
+  watchLongPress() {
+    let timer = null;
+    const cancel = () => { clearTimeout(timer); timer = null; };
+    this.list.addEventListener("touchstart", (e) => {
+      const li = e.target.closest?.("li.msg");
+      cancel();
+      for (const open of this.list.querySelectorAll("li.msg.actions-open")) if (open !== li) open.classList.remove("actions-open");
+      if (!li || e.target.closest(".msg-actions")) return;
+      timer = setTimeout(() => {
+        li.classList.add("actions-open");
+        li.querySelector(".msg-actions button, .msg-actions summary")?.focus({ preventScroll: true });
+      }, 450);
+    }, { passive: true });
+    for (const ev of ["touchend", "touchmove", "touchcancel"]) this.list.addEventListener(ev, cancel, { passive: true });
   }
 
   divider(text) {
@@ -128,6 +228,7 @@ export class MessageList {
   // Our own sends -----------------------------------------------------------------------------
 
   addPending(clientMsgId, text) {
+    if (this.detached) this.jumpToLatest();
     const el = pendingEl(text, this.ctx.me(), this.ctx.role());
     this.pendingEls.set(clientMsgId, el);
     this.removeEmpty();
@@ -220,12 +321,13 @@ export class MessageList {
     }
     const stick = this.atBottom;
     this.applyTranslation(li, ev);
-    if (typeof ev.offset === "number") this.msgByOffset.set(ev.offset, li); // deletes retract it too
+    if (typeof ev.offset === "number") this.mapOffset(ev.offset, li); // deletes retract it too
+    for (const reply of this.list.querySelectorAll(`.msg-reply[data-offset="${li.dataset.offset}"]`)) this.fillQuote(reply.closest("li"));
     if (stick) this.scrollToBottom();
   }
 
   applyTranslation(li, ev) {
-    const fresh = translationEl("done", ev.text ?? "", ev.lang || this.ctx.readLang);
+    const fresh = translationEl("done", ev.text ?? "", ev.lang || this.ctx.readLang, ev.script || "");
     const old = li.querySelector(".msg-tr");
     if (old) old.replaceWith(fresh);
     else li.querySelector(".msg-text").after(fresh);
@@ -299,6 +401,32 @@ export class MessageList {
     this.olderBtn.textContent = t(loading ? "loading_older" : "load_older");
   }
 
+  /** "N new messages ↓": to the bottom; when detached, the newest page is loaded again first. */
+  jumpToLatest() {
+    if (!this.detached) { this.scrollToBottom(true); return; }
+    this.ctx.onJumpLatest?.();
+  }
+
+  /** The newest page of history (after "jump to latest"): it replaces what is shown. */
+  resetToLatest(events, hasMore) {
+    for (const el of [...this.list.children]) {
+      if (el.classList.contains("pending") || el.classList.contains("held")) continue;
+      el.remove();
+      this.forget(el);
+    }
+    this.detached = false;
+    this.oldest = null;
+    const pending = [...this.list.children];
+    for (const ev of events) {
+      if (typeof ev.offset === "number") this.noteOffset(ev.offset);
+      if (ev.type === "message" && !(ev.id && this.msgById.has(ev.id))) this.list.insertBefore(this.build(ev), pending[0] || null);
+      else if (ev.type === "translation") this.translation(ev);
+    }
+    this.hasMore = !!hasMore;
+    this.updateOlder();
+    this.scrollToBottom(true);
+  }
+
   /** A `history` page (oldest first): put it above what is shown, keeping the view still. */
   prepend(events, hasMore) {
     const s = this.scroller;
@@ -314,6 +442,17 @@ export class MessageList {
     this.hasMore = !!hasMore && events.length > 0;
     this.updateOlder();
     s.scrollTop = s.scrollHeight - fromBottom;
+    // Far back: the newest leave the DOM; new live messages wait behind "jump to latest".
+    let over = this.list.children.length - HARD_MAX;
+    while (over > 0 && this.list.lastElementChild) {
+      const el = this.list.lastElementChild;
+      if (el.classList.contains("pending")) break;
+      el.remove();
+      this.forget(el);
+      this.detached = true;
+      over -= 1;
+    }
+    if (this.detached) { this.newBtn.hidden = false; this.newBtn.textContent = t("jump_latest"); }
     return items.length;
   }
 
@@ -321,11 +460,14 @@ export class MessageList {
 
   onScroll() {
     const s = this.scroller;
-    this.atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+    this.atBottom = !this.detached && s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
     if (this.atBottom && this.unread) {
       this.unread = 0;
       this.newBtn.hidden = true;
     }
+    if (this.atBottom) this.trim(true);
+    // Scrolling up near the top pages back by itself (the button stays for keyboards).
+    else if (s.scrollTop < AUTO_OLDER_PX && !this.older.hidden && !this.olderBtn.disabled) this.ctx.onLoadOlder();
   }
 
   scrollToBottom(force = false) {

@@ -1,5 +1,5 @@
-// Short notices above the composer (errors in an alert region, the rest polite), the
-// send cooldown countdown, and the screen-reader announcer for new messages.
+// Short notices above the composer (errors in an alert region, the rest polite; a notice may
+// carry one action button, e.g. "Undo") and the send cooldown countdown.
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
@@ -11,16 +11,17 @@ export class Notices {
     this.cooldown = null; // {until, key}
     this.noticeBox = h("div", { class: "notices", role: "status", "aria-live": "polite" });
     this.alertBox = h("div", { class: "notices notices-alert", role: "alert" });
-    this.announcer = h("div", { class: "sr-only", "aria-live": "polite", "aria-atomic": "true", id: "announcer" });
   }
 
-  notify(text, { kind = "info", ttl = 8000, key, code } = {}) {
+  notify(text, { kind = "info", ttl = 8000, key, code, action } = {}) {
     if (!text) return null;
     const box = kind === "error" ? this.alertBox : this.noticeBox;
     if (key) box.querySelector(`[data-key="${key}"]`)?.remove();
     const textEl = h("span", { class: "notice-text" }, text);
     const el = h("div", { class: ["notice", `notice-${kind}`], data: { code: code || key || kind } },
       textEl,
+      action ? h("button", { type: "button", class: "btn btn-sm notice-action",
+        on: { click: () => { el.remove(); action.run(); } } }, action.label) : null,
       h("button", { type: "button", class: "notice-close", "aria-label": t("dismiss"), on: { click: () => el.remove() } }, "×"));
     if (key) el.dataset.key = key;
     box.append(el);
@@ -54,7 +55,8 @@ export class Notices {
     this.onCooldown();
   }
 
-  announce(text) {
-    this.announcer.textContent = text;
+  /** The cooldown for `key` (e.g. "err_slow_mode") ends now, if it is the one running. */
+  endCooldownOf(key) {
+    if (this.cooldown && this.cooldown.key === key) this.endCooldown();
   }
 }

@@ -6,6 +6,7 @@ import { loadIdentity } from "./api.js";
 const UI_KEY = "livebridge.ui_lang";
 const MODE_KEY = "livebridge.display";
 const SCRIPT_KEY = "livebridge.script";
+const COMPACT_KEY = "livebridge.compact";
 export const MODES = ["both", "translation", "original"];
 export const SCRIPTS = ["hans", "hant"]; // simplified (the server's default), traditional
 
@@ -40,4 +41,13 @@ export function chineseScript() {
 
 export function setChineseScript(script) {
   try { localStorage.setItem(SCRIPT_KEY, script); } catch { /* storage off */ }
+}
+
+/** Compact mode: one line per message (time, name and text together), as busy rooms want. */
+export function compactMode() {
+  try { return localStorage.getItem(COMPACT_KEY) === "1"; } catch { return false; }
+}
+
+export function setCompactMode(on) {
+  try { localStorage.setItem(COMPACT_KEY, on ? "1" : "0"); } catch { /* storage off */ }
 }

@@ -16,8 +16,17 @@ import { TypingIndicator } from "./typing.js";
 import { Notices } from "./notices.js";
 import { buildShell } from "./room-shell.js";
 import { askReportReason } from "./report-dialog.js";
+import { ModActions } from "./mod-actions.js";
+import { openUserCard } from "./user-card.js";
+import { Announcer } from "./announcer.js";
+import { available } from "./slash.js";
+import { RANK } from "./roles.js";
+import { mentionsMe } from "./message-item.js";
+import { compactMode, setCompactMode } from "./prefs.js";
 
 const OLDER_PAGE = 50;
+const CLOSE_KEYS = { 1000: "close_1000", 1007: "close_1007", 1009: "close_1009", 4400: "close_4400",
+  4401: "err_unauthorized", 4403: "close_4403", 4429: "close_4429" };
 
 export class RoomController {
   constructor(root, room, ident) {
@@ -32,6 +41,9 @@ export class RoomController {
     this.ended = null; // "banned" | "kicked" | "unauthorized"
     this.host = null;
     this.joinedOnce = false;
+    this.reviewCount = 0;
+    this.unseenMentions = 0;
+    this.title = `#${room}`;
   }
 
   get isMod() {
@@ -43,26 +55,53 @@ export class RoomController {
   build() {
     setLang(this.readLang);
     const self = this;
+    const quiet = (p) => p.catch(() => {}); // refusals are shown as notices
+    this.mod = new ModActions({
+      moderate: (action, params) => this.moderate(action, params, { quiet: true }),
+      notify: (text, opts) => this.notify(text, opts),
+      role: () => this.role, me: () => this.me, settings: () => this.settings,
+      changed: () => this.host?.changed(),
+    });
     this.messages = new MessageList({
       me: () => this.me, role: () => this.role, isMod: () => this.isMod, readLang: this.readLang,
+      canTarget: (author) => this.mod.canTarget(author),
       translationOn: () => this.translation.enabled !== false,
       translationDeadline: () => this.translation.deadline_s,
-      onPin: (ev) => this.moderate("pin", { offset: ev.offset, message_id: ev.id }),
-      onDelete: (ev) => this.moderate("delete", { offset: ev.offset, message_id: ev.id }),
+      onPin: (ev) => quiet(this.mod.pin(ev)),
+      onDelete: (ev) => quiet(this.mod.del(ev)),
       onReport: (ev) => this.report(ev),
+      onReply: (ev) => this.composer.setReply(ev),
+      onTimeout: (author, seconds) => quiet(this.mod.timeout(author, seconds)),
+      onBan: (author) => quiet(this.mod.ban(author)),
+      onUser: (author) => this.userCard(author),
+      onQuote: (reply) => { if (!this.messages.reveal(reply.offset)) this.notify(t("reply_not_shown"), { ttl: 4000, key: "reply" }); },
       onLoadOlder: () => this.loadOlder(),
+      onJumpLatest: () => this.jumpLatest(),
     });
     this.messages.scroller.classList.add(`mode-${displayMode()}`);
+    this.messages.scroller.classList.toggle("compact", compactMode());
+    this.announcer = new Announcer({ translationOf: (ev) => {
+      const tr = this.messages.findMessage(ev.id, ev.offset)?.querySelector(".msg-tr[data-state=done]");
+      return tr ? { text: tr.querySelector(".tr-text")?.textContent || "", lang: tr.lang } : null;
+    } });
     this.notices = new Notices({ onCooldown: () => this.composer?.update() });
     this.typing = new TypingIndicator();
     this.composer = new Composer({
-      onSend: (text) => this.messages.addPending(this.conn.send(this.room, text), text),
+      onSend: (text, extra) => this.messages.addPending(this.conn.send(this.room, text, extra), text),
       onTyping: () => this.conn.typing(this.room),
       state: () => ({ ended: this.ended, locked: this.settings.locked && !this.isMod, cooldown: self.notices.cooldown }),
       onRefused: () => this.notify(t("err_locked"), { kind: "warn" }),
+      onCommand: (cmd) => this.runCommand(cmd),
+      onLocalError: (key, vars) => this.notify(t(key, vars), { kind: "error", key: "slash", code: key }),
+      suggest: {
+        commands: () => available(this.powers()),
+        names: () => this.knownNames(),
+        powers: () => this.powers(),
+      },
     });
     this.members = new MemberList({
-      me: () => this.me, role: () => this.role,
+      me: () => this.me, role: () => this.role, mod: this.mod,
+      onUser: (m) => this.userCard(m),
       moderate: (action, params) => this.moderate(action, params).catch(() => {}),
       onChange: () => this.host?.setHosts(this.members.hosts()),
       page: (after, query) => this.conn.request({ type: "members", room: this.room, limit: 100,
@@ -71,10 +110,11 @@ export class RoomController {
     this.shell = buildShell(this.root, this.room, {
       messages: this.messages.el, typing: this.typing.el, alerts: this.notices.alertBox, notices: this.notices.noticeBox,
       composer: this.composer.el, members: [this.members.head, this.members.search, this.members.list, this.members.more],
-      peopleCount: this.members.countEl, announcer: this.notices.announcer,
+      peopleCount: this.members.countEl, announcer: this.announcer.el,
     }, {
       retry: () => this.conn.retryNow(),
       mode: (m) => this.setMode(m),
+      compact: (on) => { setCompactMode(on); this.messages.scroller.classList.toggle("compact", on); if (this.messages.atBottom) this.messages.scrollToBottom(); },
       script: this.readLang === "zh" ? (sc) => this.setScript(sc) : null,
       lang: (lang) => { this.ident.readLang = lang; saveIdentity(this.ident); rememberUiLang(lang); location.reload(); },
       hostShown: () => this.host?.refresh(),
@@ -131,7 +171,12 @@ export class RoomController {
       const secs = info && info.delay > 1500 ? Math.ceil(info.delay / 1000) : 0;
       text = secs ? t("state_reconnecting_in", { s: secs }) : t("state_reconnecting");
     } else if (state === "ended") text = t("state_offline");
-    else text = info && info.message ? `${t("state_offline")}: ${info.message}` : t("state_offline");
+    else {
+      // The close code is ours to say in the page's language; the server's words are English.
+      const known = info && CLOSE_KEYS[info.code];
+      const detail = known ? t(known) : info && info.message ? info.message : "";
+      text = detail ? `${t("state_offline")}: ${detail}` : t("state_offline");
+    }
     s.statusText.textContent = text;
     s.retryBtn.hidden = state !== "offline" || !!this.ended;
     this.composer.update();
@@ -156,7 +201,8 @@ export class RoomController {
     this.role = frame.role || "member";
     if (frame.title) {
       this.shell.titleEl.textContent = frame.title;
-      document.title = `${frame.title} · ${t("app_name")}`;
+      this.title = frame.title;
+      this.updateTitle();
     }
     if (info.epochChanged) {
       // Offsets of the old history mean nothing now; keep what is shown, say so plainly.
@@ -179,7 +225,8 @@ export class RoomController {
   }
 
   onLeft(frame) {
-    if (frame.reason === "banned" || frame.reason === "kicked") this.end(frame.reason, frame.message);
+    // The reason is a code we say in the page's language; `note` is the moderator's own words.
+    if (frame.reason === "banned" || frame.reason === "kicked") this.end(frame.reason, frame.note ? t("reason", { r: frame.note }) : null);
   }
 
   end(kind, detail) {
@@ -225,8 +272,48 @@ export class RoomController {
   }
 
   onMessage(ev, fromHistory) {
-    if (this.messages.addMessage(ev, fromHistory)) this.notices.announce(`${ev.author?.name ?? ""}: ${ev.text ?? ""}`);
+    if (this.messages.addMessage(ev, fromHistory)) {
+      const awaiting = ev.lang && ev.lang !== this.readLang && !ev.no_translation && this.translation.enabled !== false;
+      this.announcer.message(ev, { awaitingTranslation: awaiting });
+      if (mentionsMe(ev, this.me)) this.mentioned(ev);
+    }
     if (ev.author) this.typing.stopped(ev.author.id);
+  }
+
+  /** Someone mentioned us: a notice that jumps to it, and "@" in the title until we look. */
+  mentioned(ev) {
+    this.notify(t("mentioned_you", { name: ev.author?.name ?? "" }), {
+      key: "mention", code: "mention", ttl: 10_000,
+      action: { label: t("show_it"), run: () => this.messages.reveal(ev.offset) },
+    });
+    if (document.hidden || !this.messages.atBottom) {
+      this.unseenMentions += 1;
+      this.updateTitle();
+      if (!this.mentionWatch) {
+        this.mentionWatch = true;
+        const check = () => {
+          if (document.hidden || !this.messages.atBottom) return;
+          this.unseenMentions = 0;
+          this.mentionWatch = false;
+          this.updateTitle();
+          document.removeEventListener("visibilitychange", check);
+          this.messages.scroller.removeEventListener("scroll", check);
+        };
+        document.addEventListener("visibilitychange", check);
+        this.messages.scroller.addEventListener("scroll", check, { passive: true });
+      }
+    }
+  }
+
+  /** "(3) @ Main stage · LiveBridge": waiting reviews (hosts) and unseen mentions. */
+  updateTitle() {
+    const badge = this.isMod && this.reviewCount ? `(${this.reviewCount}) ` : "";
+    const at = this.unseenMentions ? "@ " : "";
+    document.title = `${badge}${at}${this.title} · ${t("app_name")}`;
+    const tab = this.shell.tabBadge;
+    tab.hidden = !(this.isMod && this.reviewCount);
+    tab.textContent = String(this.reviewCount);
+    tab.setAttribute("aria-label", t("review_waiting", { n: this.reviewCount }));
   }
 
   onDeleted(ev) {
@@ -243,8 +330,10 @@ export class RoomController {
     this.settings.locked = !!ev.locked;
     this.renderSettings();
     this.host?.onSettings(this.settings);
+    if (this.settings.slow_mode === 0) this.notices.endCooldownOf("err_slow_mode");
     this.composer.update();
     if (fromHistory || this.isMod) return; // hosts see it in their panel
+    if (this.settings.slow_mode === 0) this.notices.endCooldownOf("err_slow_mode"); // no slow mode, no wait
     if (before.locked !== this.settings.locked) this.notify(t(this.settings.locked ? "notice_locked" : "notice_unlocked"));
     if (before.slow_mode !== this.settings.slow_mode) {
       this.notify(this.settings.slow_mode > 0 ? t("notice_slow_on", { s: this.settings.slow_mode }) : t("notice_slow_off"));
@@ -279,7 +368,7 @@ export class RoomController {
       }
       case "timeout_lifted":
         this.notices.endCooldown();
-        this.notify(t("notice_timeout_lifted"), { code: ev.code });
+        this.notify(t("notice_timeout_lifted"), { code: ev.code, key: "timeout_lifted" });
         return;
       case "held_approved":
         if (!this.messages.heldApproved(ev.id)) this.notify(t("notice_held_approved"), { code: ev.code });
@@ -369,6 +458,8 @@ export class RoomController {
         notify: (text, opts) => this.notify(text, opts),
         settings: () => this.settings,
         nameOf: (id) => this.members.nameOf(id) || this.messages.authorName(id) || id,
+        mod: this.mod,
+        onQueueCount: (n) => { this.reviewCount = n; this.updateTitle(); },
       });
       s.hostSlot.append(this.host.el);
       s.tabHost.hidden = false;
@@ -379,6 +470,8 @@ export class RoomController {
       s.tabHost.hidden = true;
       s.sidebar.classList.remove("has-host");
       s.showTab("members");
+      this.reviewCount = 0;
+      this.updateTitle();
     }
     this.host?.onSettings(this.settings);
     this.host?.setHosts(this.members.hosts());
@@ -428,6 +521,101 @@ export class RoomController {
       const reply = await this.conn.request({ type: "report", room: this.room, offset: ev.offset, ...(reason ? { reason } : {}) });
       const dup = reply.result && reply.result.duplicate;
       this.notify(t(dup ? "reported_again" : "reported"), { key: "reported", code: "reported" });
+    } catch (err) {
+      this.showError(err || {});
+    }
+  }
+
+  // Users, commands --------------------------------------------------------------------------
+
+  powers() {
+    return { isMod: this.isMod, isOwner: (RANK[this.role] || 0) >= RANK.owner };
+  }
+
+  /** Every display name this page knows (members, authors), for autocomplete and commands. */
+  knownNames() {
+    const names = new Set();
+    for (const m of this.members.members.values()) if (m.name && m.id !== this.me.id) names.add(m.name);
+    for (const [id, name] of this.members.names) if (id !== this.me.id) names.add(name);
+    for (const li of this.messages.msgById.values()) {
+      const a = li.lbEvent?.author;
+      if (a && a.id !== this.me.id && a.name) names.add(a.name);
+    }
+    return [...names];
+  }
+
+  /** The user a command names: members first, then recent authors, then the server's search. */
+  async findUser(name) {
+    const lower = name.toLowerCase();
+    const match = (u) => u && String(u.name || "").toLowerCase() === lower;
+    for (const m of this.members.members.values()) if (match(m)) return m;
+    for (const li of [...this.messages.msgById.values()].reverse()) if (match(li.lbEvent?.author)) return li.lbEvent.author;
+    try {
+      const reply = await this.conn.request({ type: "members", room: this.room, limit: 100, query: name.slice(0, 32) });
+      const found = (reply.members || []).find(match);
+      if (found) return found;
+    } catch { /* fall through */ }
+    if (this.isMod) {
+      try { // a banned or timed-out user who left is still in the lists, by name
+        const [b, m] = await Promise.all([this.moderate("bans", {}, { quiet: true }), this.moderate("timeouts", {}, { quiet: true })]);
+        for (const [id, rec] of [...Object.entries(b.bans || {}), ...Object.entries(m.timeouts || {})]) {
+          if (match(rec) || id === name) return { id, name: rec.name || name };
+        }
+      } catch { /* fall through */ }
+    }
+    return null;
+  }
+
+  async runCommand(cmd) {
+    const m = this.mod;
+    if (cmd.command === "help") return this.showHelp();
+    let user = null;
+    if (cmd.name) {
+      user = await this.findUser(cmd.name);
+      if (!user) return this.notify(t("slash_no_user", { name: cmd.name }), { kind: "error", key: "slash", code: "slash_no_user" });
+    }
+    const run = {
+      timeout: () => m.timeout(user, cmd.seconds, cmd.reason || ""),
+      untimeout: () => m.untimeout(user),
+      ban: () => m.ban(user, cmd.reason || ""),
+      unban: () => m.unban(user),
+      slow: () => m.slow(cmd.seconds),
+      slowoff: () => m.slow(0),
+      lock: () => m.lock(true),
+      unlock: () => m.lock(false),
+      clear: () => m.clear(),
+      mod: () => m.addModerator(user),
+      unmod: () => m.removeModerator(user),
+    }[cmd.command];
+    try { await run(); } catch { /* shown as a notice */ }
+    return undefined;
+  }
+
+  showHelp() {
+    const lines = available(this.powers()).map((c) => `/${c.name}${c.args ? " " + c.args : ""}: ${t("cmd_" + c.name)}`);
+    const el = this.notify(t("slash_help_title"), { ttl: 30_000, key: "help", code: "help" });
+    el?.querySelector(".notice-text")?.append(h("ul", { class: "help-list" }, lines.map((l) => h("li", null, l))));
+  }
+
+  userCard(user) {
+    if (!user || !user.id) return;
+    openUserCard(user, {
+      mod: this.mod, isMod: () => this.isMod,
+      recentBy: (id) => this.messages.recentBy(id),
+      memberOf: (id) => this.members.members.get(id) || null,
+      mention: (name) => this.composer.insert(`@${name} `),
+      state: async (id) => {
+        const [b, m] = await Promise.all([this.moderate("bans", {}, { quiet: true }), this.moderate("timeouts", {}, { quiet: true })]);
+        const until = Number((m.timeouts || {})[id]?.until || 0);
+        return { banned: !!(b.bans || {})[id], timedOutUntil: until > Date.now() / 1000 ? until : 0 };
+      },
+    });
+  }
+
+  async jumpLatest() {
+    try {
+      const reply = await this.conn.request({ type: "history", room: this.room, limit: OLDER_PAGE });
+      this.messages.resetToLatest(reply.events || [], reply.has_more);
     } catch (err) {
       this.showError(err || {});
     }

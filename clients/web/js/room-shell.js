@@ -5,7 +5,7 @@
 import { h, nextId } from "./dom.js";
 import { t } from "./i18n.js";
 import { topbar, languageSwitch } from "./home.js";
-import { displayMode, MODES, chineseScript, SCRIPTS } from "./prefs.js";
+import { displayMode, MODES, chineseScript, SCRIPTS, compactMode } from "./prefs.js";
 
 /** parts: {messages, typing, notices, composer, members} elements;
  * on: {retry, mode(m), lang(l), script(s) (only for Chinese readers, else null)} */
@@ -29,6 +29,10 @@ export function buildShell(root, room, parts, on) {
     scriptSwitch = h("div", { class: "mode-switch script-switch" },
       h("label", { for: scriptId, class: "mode-label" }, t("script")), scriptSelect);
   }
+  const compactId = nextId("compact");
+  const compact = h("input", { id: compactId, type: "checkbox", class: "switch", checked: compactMode(),
+    on: { change: () => on.compact?.(compact.checked) } });
+  const compactSwitch = h("div", { class: "mode-switch compact-switch" }, compact, h("label", { for: compactId, class: "mode-label always" }, t("compact")));
   const sidebarToggle = h("button", { type: "button", class: "btn btn-ghost btn-sm sidebar-toggle", "aria-expanded": "false",
     "aria-controls": "sidebar" }, t("members"));
   const header = topbar([
@@ -38,6 +42,7 @@ export function buildShell(root, room, parts, on) {
     s.status, s.retryBtn,
     h("div", { class: "mode-switch" }, h("label", { for: modeId, class: "mode-label" }, t("show")), modeSelect),
     scriptSwitch,
+    compactSwitch,
     languageSwitch(on.lang),
     sidebarToggle,
   ]);
@@ -53,8 +58,9 @@ export function buildShell(root, room, parts, on) {
     parts.members);
   const tabMembers = h("button", { type: "button", role: "tab", id: "tab-members", "aria-controls": "members-panel", "aria-selected": "true",
     class: "tab" }, t("members"));
+  s.tabBadge = h("span", { class: "count-pill tab-badge", hidden: true });
   s.tabHost = h("button", { type: "button", role: "tab", id: "tab-host", "aria-controls": "host-panel", "aria-selected": "false",
-    class: "tab", tabindex: "-1", hidden: true }, t("host_tools"));
+    class: "tab", tabindex: "-1", hidden: true }, t("host_tools"), " ", s.tabBadge);
   s.hostSlot = h("section", { class: "side-section host-section", id: "host-panel", role: "tabpanel", "aria-labelledby": "tab-host", hidden: true });
   s.sidebar = h("aside", { class: "sidebar", id: "sidebar", "aria-label": t("members") },
     h("div", { class: "tabs", role: "tablist", "aria-label": t("members") }, tabMembers, s.tabHost), membersSection, s.hostSlot);

@@ -25,12 +25,13 @@ export function renderRoom(root, room) {
   new RoomController(root, room, ident).start();
 }
 
-function renderJoin(root, room, draftName = "") {
+function renderJoin(root, room, draftName = "", focusLang = null) {
   clear(root);
   const form = identityForm({
     initialName: draftName,
     onDone: () => renderRoom(root, room),
-    onLangChange: (lang, name) => { rememberUiLang(lang); renderJoin(root, room, name); root.querySelector("input[name=name]")?.focus(); },
+    // The re-rendered form keeps focus on the language just chosen (arrow keys go on working).
+    onLangChange: (lang, name) => { rememberUiLang(lang); renderJoin(root, room, name, lang); },
   });
   root.append(
     topbar([languageSwitch((lang) => { rememberUiLang(lang); renderJoin(root, room, form.nameInput.value); })]),
@@ -41,5 +42,7 @@ function renderJoin(root, room, draftName = "") {
         h("p", { class: "muted" }, t("join_intro")),
         form)));
   document.title = `#${room} · ${t("app_name")}`;
-  setTimeout(() => form.nameInput.focus(), 0);
+  const langInput = focusLang && form.querySelector(`input[name=lang][value=${focusLang}]`);
+  if (langInput) langInput.focus();
+  else setTimeout(() => form.nameInput.focus(), 0);
 }
