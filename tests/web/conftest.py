@@ -23,7 +23,9 @@ ARTIFACTS = ROOT / "artifacts"
 SECRET_ARGS = ("--secret", "web-tests-secret-0123456789abcdef", "--allow-guests")
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, so any asyncio test collected after tests/web would fail to start its own.
+@pytest.fixture(scope="package")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (installs Debian's chromium)")
