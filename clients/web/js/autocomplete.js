@@ -20,7 +20,11 @@ export class Autocomplete {
     input.setAttribute("aria-controls", this.listId);
     input.setAttribute("aria-autocomplete", "list");
     input.addEventListener("input", () => this.update());
-    input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // Close a moment after focus leaves (a click on an option lands first), unless focus came
+    // back meanwhile: a stale timer must not close the list the user is typing into again.
+    input.addEventListener("blur", () => setTimeout(() => {
+      if (document.activeElement !== this.input) this.close();
+    }, 150));
   }
 
   get open() {
