@@ -6,6 +6,7 @@ import { h, clear, nextId } from "./dom.js";
 import { t, lang as uiLang } from "./i18n.js";
 import { reviewQueue, reviewDecide, auditLog } from "./api.js";
 import { roleBadge } from "./roles.js";
+import { quoteTranslation, auditQuote } from "./quote-translation.js";
 
 const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
 
@@ -103,6 +104,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
           h("span", { class: "author" }, item.name || item.user_id || ""),
           h("time", { class: "muted small" }, when(item.time))),
         h("p", { class: "review-text", dir: "auto" }, item.text || ""),
+        quoteTranslation(item.translations, uiLang(), { tag: "p", cls: "review-tr" }),
         report && item.reason ? h("p", { class: "muted small" }, t("reason", { r: item.reason })) : null,
         h("div", { class: "review-actions" },
           h("button", { type: "button", class: "btn btn-sm btn-ok", on: { click: () => decide(item, "approve") } }, t(report ? "approve_report" : "approve")),
@@ -145,7 +147,8 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
           h("span", { class: "audit-actor" }, e.actor_name || e.actor || ""), " ",
           h("span", { class: "audit-action" }, e.action || ""),
           e.target ? [" → ", h("span", { class: "audit-target", title: e.target }, nameOf(e.target))] : null,
-          e.reason ? [" · ", h("span", { class: "muted" }, e.reason)] : null));
+          e.reason ? [" · ", h("span", { class: "muted" }, e.reason)] : null,
+          auditQuote(e.details, uiLang())));
       }
     } catch { /* ignore: panel shows what it had */ }
   }
@@ -199,7 +202,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     onSettings: apply,
     setHosts,
     onReview(frame) {
-      if (frame.action === "added" && frame.item) queue.set(frame.item.id, frame.item);
+      if ((frame.action === "added" || frame.action === "updated") && frame.item) queue.set(frame.item.id, frame.item);
       else if (frame.action === "resolved") queue.delete(frame.id);
       renderQueue();
       scheduleAudit();
