@@ -21,7 +21,7 @@ class TranslatorConfig:
     """Everything that configures translation; the server fills it from its own config/CLI."""
 
     mode: str = "inline"  # inline | workers | off
-    backend: str = "transformers"  # transformers | ctranslate2
+    backend: str = "auto"  # auto (ctranslate2 when installed) | transformers | ctranslate2
     model_en_zh: str = DEFAULT_MODELS[("en", "zh")]
     model_zh_en: str = DEFAULT_MODELS[("zh", "en")]
     cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
