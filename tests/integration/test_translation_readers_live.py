@@ -21,6 +21,7 @@ def server(request, tmp_path_factory):
     srv = ServerProcess("--translation", "inline", "--translation-backend", request.param,
                         "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
                         "--model-cache-dir", str(tmp_path_factory.mktemp("models"))).start(timeout=120)
+    srv.backend = request.param
     yield srv
     srv.stop()
 
@@ -51,6 +52,7 @@ async def test_a_late_joiner_a_pager_and_a_reconnecting_reader_get_translations(
     room = f"late-{server.port}"
     ann = await client(server, "Ann", "en")
     try:
+        assert ann.welcome["translation"]["backend"] == server.backend  # the one that runs
         await ann.join(room)  # nobody reads Chinese yet
         ack = await ann.send(room, "hello")
         await stored_translation(server, room, ack["id"], "zh")
