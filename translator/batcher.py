@@ -72,20 +72,25 @@ class _FairQueue:
     def oldest(self) -> float:
         return min(q[0].enqueued for level in self._levels for q in level.values())
 
-    def take(self, n: int) -> list[_Request]:
-        """Up to ``n`` requests: live first, one per group per round, oldest groups first."""
+    def take(self, n: int, share: int | None = None) -> list[_Request]:
+        """Up to ``n`` requests: live first, one per group per round, oldest groups first,
+        and at most ``share`` from one group (None: no cap)."""
         out: list[_Request] = []
+        taken: dict[object, int] = {}
         for level in self._levels:
-            while level and len(out) < n:
-                for group in list(level):
+            open_groups = [g for g in level if share is None or taken.get(g, 0) < share]
+            while open_groups and len(out) < n:
+                for group in open_groups:
                     if len(out) >= n:
                         break
                     q = level[group]
                     out.append(q.popleft())
+                    taken[group] = taken.get(group, 0) + 1
                     if q:
                         level[group] = level.pop(group)  # to the back of the round
                     else:
                         del level[group]
+                open_groups = [g for g in level if share is None or taken.get(g, 0) < share]
         self.size -= len(out)
         return out
 
@@ -111,11 +116,15 @@ class Batcher:
         max_wait_ms: float = 5.0,
         max_backlog: int = 256,
         metrics=None,
+        group_share: int | None = None,
     ):
-        if max_batch < 1 or max_backlog < 1:
-            raise ValueError("max_batch and max_backlog must be >= 1")
+        if max_batch < 1 or max_backlog < 1 or (group_share is not None and group_share < 1):
+            raise ValueError("max_batch, max_backlog and group_share must be >= 1")
         self.fn = fn
         self.max_batch = max_batch
+        # At most this many sentences of one message (group) per batch: a long message then
+        # runs in short batches, so a short line arriving meanwhile waits for a short batch.
+        self.group_share = group_share
         self.max_wait = max_wait_ms / 1000.0
         self.max_backlog = max_backlog
         self.metrics = metrics
@@ -170,7 +179,8 @@ class Batcher:
                     await asyncio.wait_for(wakeup.wait(), remaining)
                 except TimeoutError:
                     break
-            batch = [r for r in queue.take(self.max_batch) if not r.future.done()]  # cancelled callers
+            batch = [r for r in queue.take(self.max_batch, self.group_share)
+                     if not r.future.done()]  # cancelled callers
             if not batch:
                 continue
             await self._flush(pair, batch)

@@ -175,6 +175,23 @@ async def test_a_long_message_shares_each_batch_with_short_ones_behind_it():
     await b.close()
 
 
+async def test_a_message_share_keeps_a_long_message_in_short_batches():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, group_share=3)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    long = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", group="long")) for i in range(7)]
+    short = asyncio.ensure_future(b.submit("short", "en", "zh", group="s"))
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, *long, short)
+    # At most 3 sentences of the long message per call, however much room the batch has.
+    assert [c[0] for c in fake.calls[1:]] == [["long0", "short", "long1", "long2"],
+                                              ["long3", "long4", "long5"], ["long6"]]
+    await b.close()
+
+
 async def test_live_requests_go_before_background_ones():
     fake = FakeBackend()
     fake.release.clear()
