@@ -101,3 +101,26 @@ def test_the_pin_bar_shows_the_readers_language_beside_the_original(server, page
     expect(ming.locator(".pinbar .pin-text")).to_have_text("hello")
     expect(ming.locator(".pinbar .pin-tr")).to_have_text(re.compile("你好"))
     expect(host.locator(".pinbar .pin-tr")).to_have_count(0)
+
+
+def test_the_review_queue_and_audit_log_show_the_hosts_language(server, pages):
+    host, ming = pages.new(), pages.new()
+    create_room(host, server.url, "Hana", "reviewroom")
+    join_room(ming, server.url, "reviewroom", "小明", "zh")
+    host.click("#tab-host")
+    host.fill(".term-form input", "早上好")
+    host.select_option(".term-form select", "hold")
+    host.click(".term-form button[type=submit]")
+    expect(host.locator(".term-list .term-text")).to_have_text(["早上好"])
+
+    send(ming, "早上好")
+    item = host.locator(".review-item")
+    expect(item.locator(".review-text")).to_have_text("早上好")
+    # Translated when held, so the English host can read it before deciding.
+    expect(item.locator(".review-tr")).to_have_text("good morning", timeout=TRANSLATED)
+    shot(host, "review-translated")
+    item.locator("button.btn-danger").click()  # reject
+    expect(host.locator(".review-item")).to_have_count(0)
+    entry = host.locator(".audit-entry").filter(has=host.locator(".audit-action", has_text="reject"))
+    expect(entry.locator(".audit-text")).to_have_text("早上好")
+    expect(entry.locator(".audit-tr")).to_have_text("good morning")
