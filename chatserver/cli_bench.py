@@ -135,6 +135,7 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
                               model_zh_en=models["zh-en"], cache_dir=cache_dir, cache_size=0,
                               **{k: v for k, v in (("max_batch", args.max_batch), ("max_wait_ms", args.max_wait_ms),
                                                    ("message_share", args.message_share),
+                                                   ("similar_lengths", args.similar_lengths),
                                                    ("deadline_s", args.deadline), ("threads", args.threads),
                                                    ("max_backlog", args.max_backlog)) if v is not None})
     fields = set(MixedConfig.__dataclass_fields__)
@@ -148,7 +149,7 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
             raise SystemExit(f"livebridge bench translate: {status['message']}")
         about = {"backend": status["backend"], "pairs": status["pairs"],
                  "models": "opus-mt-en-zh architecture, random weights" if args.full_size else models,
-                 "max_batch": config.max_batch, "message_share": config.message_share, "max_wait_ms": config.max_wait_ms,
+                 "max_batch": config.max_batch, "message_share": config.message_share, "similar_lengths": config.similar_lengths, "max_wait_ms": config.max_wait_ms,
                  "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off"}
 
         async def translate(text, source, target):
@@ -236,6 +237,8 @@ def register(commands) -> None:
     mixed.add_argument("--max-batch", type=int, default=None, help="the translator's max batch (16)")
     mixed.add_argument("--message-share", type=int, default=None,
                        help="sentences of one message per model call at most (0: the max batch)")
+    mixed.add_argument("--similar-lengths", action=argparse.BooleanOptionalAction, default=None,
+                       help="batch only sentences of similar length, short lines apart from long ones (default on)")
     mixed.add_argument("--max-wait-ms", type=float, default=None, help="the translator's batch wait (5)")
     mixed.add_argument("--max-backlog", type=int, default=None, help="the translator's backlog in messages (256)")
     mixed.add_argument("--deadline", type=float, default=None, help="the translator's deadline, seconds (5)")

@@ -128,7 +128,7 @@ class TranslationService:
             self._batcher = Batcher(
                 self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
                 max(1024, cfg.max_backlog * UNITS_PER_MESSAGE), _BatchMetrics(self.metrics),
-                group_share=cfg.message_share or None,
+                group_share=cfg.message_share or None, similar_lengths=cfg.similar_lengths,
             )
             if self._redis is not None:
                 self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)

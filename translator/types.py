@@ -30,6 +30,7 @@ class TranslatorConfig:
     threads: int = 0  # intra-op threads per model, 0 = library default
     max_batch: int = 16
     message_share: int = 0  # sentences of one message per model call at most; 0 = max_batch
+    similar_lengths: bool = True  # batch only sentences of similar length (short lines apart from long ones)
     max_wait_ms: float = 5.0
     max_backlog: int = 256
     cache_size: int = 10000

@@ -192,6 +192,23 @@ async def test_a_message_share_keeps_a_long_message_in_short_batches():
     await b.close()
 
 
+async def test_similar_lengths_keep_a_short_line_out_of_a_batch_of_long_sentences():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, similar_lengths=True)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    longs = [f"long sentence {i} " + "x" * 80 for i in range(3)]
+    long = [asyncio.ensure_future(b.submit(t, "en", "zh", group="long")) for t in longs]
+    short = [asyncio.ensure_future(b.submit(f"hi {i}", "en", "zh", group=f"s{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, *long, *short)
+    # The short lines go alone (their batch decodes for a short line's steps), the long ones next.
+    assert [c[0] for c in fake.calls[1:]] == [["hi 0", "hi 1"], longs]
+    await b.close()
+
+
 async def test_live_requests_go_before_background_ones():
     fake = FakeBackend()
     fake.release.clear()
