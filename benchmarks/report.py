@@ -31,13 +31,19 @@ def write(report: dict[str, Any], out_dir: Path, name: str) -> dict[str, Path]:
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(serialisable, indent=2, default=str))
     files["json"] = path
-    md = fanout_markdown(report) if report["kind"] == "fanout" else translate_markdown(report)
+    if report["kind"] == "translate-mixed":
+        from benchmarks.translate_mixed import markdown as mixed_markdown
+
+        md = mixed_markdown(report)
+    else:
+        md = fanout_markdown(report) if report["kind"] == "fanout" else translate_markdown(report)
     path = out_dir / f"{name}.md"
     path.write_text(md)
     files["md"] = path
     try:
-        files.update(fanout_plots(report, out_dir, name) if report["kind"] == "fanout"
-                     else translate_plots(report, out_dir, name))
+        if report["kind"] != "translate-mixed":
+            files.update(fanout_plots(report, out_dir, name) if report["kind"] == "fanout"
+                         else translate_plots(report, out_dir, name))
     except ImportError:  # matplotlib missing: reports without plots
         pass
     return files

@@ -76,6 +76,7 @@ class ChatService:
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
         #: Asked before every join, may refuse with a ChatError (the admin service: closed rooms).
         self.admission_check: Callable[[str, User], Awaitable[None]] | None = None
+        moderation.quote_translations_with(self.message_translations)
 
     # Rooms ---------------------------------------------------------------------------------
 
@@ -198,6 +199,8 @@ class ChatService:
         decision = await self.moderation.check_send(room, user, text, conn_id=conn_id,
                                                     client_msg_id=client_msg_id, reply_to=reply_to)
         if decision.action == "hold":
+            if self.translations.enabled and decision.hold_id:
+                self._spawn(self._translate_held(room, decision.hold_id, decision.text))
             return Held(decision.hold_id or "")
         text = decision.text
         author = {**user.public(), "role": role}
@@ -284,6 +287,30 @@ class ChatService:
         if announce:
             await self.engine.broker.broadcast(room, unavailable)
         return unavailable
+
+    async def _translate_held(self, room: str, hold_id: str, text: str) -> None:
+        """A held message's translations, for the moderators reviewing it (stored in its review
+        item; nothing is published: the message is not out)."""
+        try:
+            source = detect(text)
+            made = {o.lang: o.text for o in await self.translations.translate(room, text, source) if o.text}
+            if made:
+                await self.moderation.set_review_translations(room, hold_id, made)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("room %s: translating held message %s failed", room, hold_id)
+
+    async def message_translations(self, room: str, message: Event) -> dict[str, str]:
+        """The translations stored for ``message``, {lang: text} (what a quote of it carries)."""
+        if not self.translations.enabled:
+            return {}
+        langs = [lang for lang in self.translations.targets(detect(message.get("text", "")))
+                 if self.translations.needs(message, lang)]
+        found = await asyncio.gather(*(self.engine.broker.lookup(room, translation_key(message["id"], lang))
+                                       for lang in langs))
+        return {lang: r.event["text"] for lang, r in zip(langs, found)
+                if r is not None and r.event.get("epoch") == message.get("epoch") and r.event.get("text")}
 
     async def reader_translations(self, room: str, events: list[Event], lang: str, *,
                                   page_end: int | None = None) -> tuple[list[Event], list[Event]]:

@@ -96,11 +96,73 @@ def _run_translate(args: argparse.Namespace) -> int:
     from benchmarks import report as rpt
     from benchmarks.translate import TranslateConfig, run_translate
 
+    if args.scenario == "mixed":
+        return _run_translate_mixed(args)
+
     fields = set(TranslateConfig.__dataclass_fields__)
     cfg = TranslateConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     make_batcher, name = _translator_batcher()
     result = run_translate(cfg, make_batcher, name)
     name = args.name or f"translate-{time.strftime('%Y%m%d-%H%M%S')}"
+    files = rpt.write(result, args.out or rpt.DEFAULT_OUT, name)
+    print(files["md"].read_text())
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _run_translate_mixed(args: argparse.Namespace) -> int:
+    """The mixed long/short scenario through the server's own TranslationService."""
+    import asyncio
+    import tempfile
+
+    from benchmarks import report as rpt
+    from benchmarks.translate_mixed import MixedConfig, run_mixed
+    from translator.service import TranslationService
+    from translator.types import TranslatorConfig
+
+    if not (args.model_en_zh and args.model_zh_en):
+        print("livebridge bench translate --scenario mixed: give --model-en-zh and --model-zh-en "
+              "(model ids or directories; the tiny test models: python -m tests.tinymodel)", file=sys.stderr)
+        return 2
+    cache_dir = args.model_cache_dir or tempfile.mkdtemp(prefix="lb-bench-models-")
+    models = {"en-zh": args.model_en_zh, "zh-en": args.model_zh_en}
+    if args.full_size:
+        from benchmarks.random_marian import cached_random_marian
+
+        models = {pair: str(cached_random_marian(m, Path(cache_dir) / "random-marian")) for pair, m in models.items()}
+    config = TranslatorConfig(mode="inline", backend=args.backend, model_en_zh=models["en-zh"],
+                              model_zh_en=models["zh-en"], cache_dir=cache_dir, cache_size=0,
+                              **{k: v for k, v in (("max_batch", args.max_batch), ("max_wait_ms", args.max_wait_ms),
+                                                   ("message_share", args.message_share),
+                                                   ("similar_lengths", args.similar_lengths),
+                                                   ("deadline_s", args.deadline), ("threads", args.threads),
+                                                   ("max_backlog", args.max_backlog)) if v is not None})
+    fields = set(MixedConfig.__dataclass_fields__)
+    cfg = MixedConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
+
+    async def main() -> dict:
+        service = TranslationService(config)
+        await service.start()
+        status = service.status
+        if not status["enabled"]:
+            raise SystemExit(f"livebridge bench translate: {status['message']}")
+        about = {"backend": status["backend"], "pairs": status["pairs"],
+                 "models": "opus-mt-en-zh architecture, random weights" if args.full_size else models,
+                 "max_batch": config.max_batch, "message_share": config.message_share, "similar_lengths": config.similar_lengths, "max_wait_ms": config.max_wait_ms,
+                 "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off"}
+
+        async def translate(text, source, target):
+            r = await service.translate(text, source, target)
+            return r.ok, r.error
+
+        try:
+            return await run_mixed(translate, cfg, about)
+        finally:
+            await service.close()
+
+    result = asyncio.run(main())
+    name = args.name or f"translate-mixed-{time.strftime('%Y%m%d-%H%M%S')}"
     files = rpt.write(result, args.out or rpt.DEFAULT_OUT, name)
     print(files["md"].read_text())
     for kind, path in files.items():
@@ -156,5 +218,29 @@ def register(commands) -> None:
     translate.add_argument("--tiny", action="store_true", default=None,
                            help="a tiny model of the same shape family (for smoke tests), not opus-mt size")
     translate.add_argument("--time-limit", type=float, default=None, help="seconds per measurement at most")
+    mixed = translate.add_argument_group(
+        "--scenario mixed", "short lines at --rate while long messages are in flight, both directions, "
+        "through the server's TranslationService (docs/benchmarks.md)")
+    mixed.add_argument("--scenario", choices=["sweep", "mixed"], default="sweep",
+                       help="sweep (default): batch size and concurrency; mixed: short lines beside long ones")
+    mixed.add_argument("--model-en-zh", help="model id or directory (mixed)")
+    mixed.add_argument("--model-zh-en", help="model id or directory (mixed)")
+    mixed.add_argument("--model-cache-dir", help="where converted models go (default: a temporary directory)")
+    mixed.add_argument("--full-size", action="store_true", default=False,
+                       help="build and use models of the full opus-mt-en-zh architecture with random weights, "
+                            "with the given models' tokenizers")
+    mixed.add_argument("--backend", default="auto", choices=["auto", "ctranslate2", "transformers"])
+    mixed.add_argument("--rate", type=float, default=None, help="short lines per second, both directions together (5)")
+    mixed.add_argument("--seconds", type=float, default=None, help="seconds per phase (30)")
+    mixed.add_argument("--long-chars", type=int, default=None, help="characters of each long message (1900)")
+    mixed.add_argument("--long-in-flight", type=int, default=None, help="long messages per direction in flight (1)")
+    mixed.add_argument("--max-batch", type=int, default=None, help="the translator's max batch (16)")
+    mixed.add_argument("--message-share", type=int, default=None,
+                       help="sentences of one message per model call at most (0: the max batch)")
+    mixed.add_argument("--similar-lengths", action=argparse.BooleanOptionalAction, default=None,
+                       help="batch only sentences of similar length, short lines apart from long ones (default on)")
+    mixed.add_argument("--max-wait-ms", type=float, default=None, help="the translator's batch wait (5)")
+    mixed.add_argument("--max-backlog", type=int, default=None, help="the translator's backlog in messages (256)")
+    mixed.add_argument("--deadline", type=float, default=None, help="the translator's deadline, seconds (5)")
     _common(translate)
     translate.set_defaults(run=_run_translate)

@@ -72,7 +72,7 @@ class Settings:
         "of them is counted against the address its X-Forwarded-For names (the last hop no trusted proxy added)"
     )
     translation: str = _opt("inline", "inline, workers or off")
-    translation_backend: str = _opt("transformers", "transformers or ctranslate2")
+    translation_backend: str = _opt("auto", "auto (ctranslate2 when installed, else transformers), transformers or ctranslate2")
     model_en_zh: str = _opt("Helsinki-NLP/opus-mt-en-zh", "model id or directory for English to Chinese")
     model_zh_en: str = _opt("Helsinki-NLP/opus-mt-zh-en", "model id or directory for Chinese to English")
     model_cache_dir: str | None = _opt(None, "where models and converted models are kept")
@@ -183,7 +183,8 @@ def validate(s: Settings) -> None:
     need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
     need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")
-    need(s.translation_backend in ("transformers", "ctranslate2"), "--translation-backend must be transformers or ctranslate2")
+    need(s.translation_backend in ("auto", "transformers", "ctranslate2"),
+         "--translation-backend must be auto, transformers or ctranslate2")
     need(s.translation != "workers" or bool(s.redis_url), "--translation workers needs --redis-url")
     need(s.rate_user > 0 and s.rate_connection > 0, "--rate-user and --rate-connection must be positive")
     need(s.rate_user_burst >= 1 and s.rate_connection_burst >= 1, "rate bursts must be at least 1")

@@ -30,17 +30,17 @@ class Metrics:
             "livebridge_fanout_latency_seconds", "time from publish to local fan-out",
             buckets=_LATENCY_BUCKETS, registry=r)
         self.translation_latency = Histogram(
-            "livebridge_translation_latency_seconds", "time from message to its translation",
+            "livebridge_translation_latency_seconds", "seconds from a message to its translation into one language (made ones)",
             buckets=_TRANSLATE_BUCKETS, registry=r)
         self.translation_batch = Histogram(
-            "livebridge_translation_batch_size", "texts per model call",
+            "livebridge_translation_batch_size", "sentences per model call",
             buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.translation_queue = Gauge(
-            "livebridge_translation_queue_depth", "texts waiting for the model", registry=r)
+            "livebridge_translation_queue_depth", "messages (one per target language) being translated or waiting", registry=r)
         self.translation_cache = Counter(
-            "livebridge_translation_cache_total", "translation cache look-ups", ["result"], registry=r)
+            "livebridge_translation_cache_total", "translation cache look-ups, one per sentence", ["result"], registry=r)
         self.translation_failures = Counter(
-            "livebridge_translation_failures_total", "translations not made", ["reason"], registry=r)
+            "livebridge_translation_failures_total", "messages (one per target language) not translated, by reason: backlog (shed), deadline (timed out), no_worker, no_model, failed, off, unavailable", ["reason"], registry=r)
 
     def watch_engine(self, health: Callable[[], dict[str, Any]]) -> None:
         """Export the engine's own figures (``Engine.health()``), read at each scrape."""

@@ -37,6 +37,14 @@ class ModerationGate:
         self.moderation = Moderation(engine, node_id=node_id, admin_ids=admin_ids,
                                      default_limits=default_limits)
 
+    def quote_translations_with(self, translations_of) -> None:
+        """Where moderation reads a message's translations, to quote them beside the message
+        (pin, reports, audit entries): ``translations_of(room, event) -> {lang: text}``."""
+        self.moderation.translations_of = translations_of
+
+    async def set_review_translations(self, room: str, item_id: str, translations: dict[str, str]) -> bool:
+        return await self.moderation.set_review_translations(room, item_id, translations)
+
     async def _actor(self, user: User) -> Actor:
         return actor_of(user)
 

@@ -96,20 +96,26 @@ class PrometheusHooks:
         pass  # counted by inc_failure(pair, "backlog"), once per message
 
 
-def build_translator(settings: Any, metrics: Any) -> TranslationService:
-    """The translation service ``settings`` ask for (it may turn out disabled at start)."""
-    tuning = {field: getattr(settings, name) for field, name in (
-        ("deadline_s", "translation_deadline"), ("max_batch", "translation_max_batch"),
-        ("max_wait_ms", "translation_max_wait_ms"), ("max_backlog", "translation_max_backlog"),
-        ("threads", "translation_threads"), ("cache_size", "translation_cache_size"),
-    ) if hasattr(settings, name)}
-    config = TranslatorConfig(
+# Settings fields of translation tuning -> TranslatorConfig fields (serve and translate-worker).
+TUNING = {"translation_deadline": "deadline_s", "translation_max_batch": "max_batch",
+          "translation_max_wait_ms": "max_wait_ms", "translation_max_backlog": "max_backlog",
+          "translation_threads": "threads", "translation_cache_size": "cache_size"}
+
+
+def translator_config(settings: Any) -> TranslatorConfig:
+    """The TranslatorConfig of server settings (``chatserver.config.Settings``)."""
+    return TranslatorConfig(
         mode=settings.translation, backend=settings.translation_backend,
         model_en_zh=settings.model_en_zh, model_zh_en=settings.model_zh_en,
         cache_dir=settings.model_cache_dir, beam_size=settings.translation_beam_size,
-        redis_url=settings.redis_url, **tuning,
+        redis_url=settings.redis_url,
+        **{field: getattr(settings, name) for name, field in TUNING.items() if hasattr(settings, name)},
     )
-    return TranslationService(config, metrics=PrometheusHooks(metrics))
+
+
+def build_translator(settings: Any, metrics: Any) -> TranslationService:
+    """The translation service ``settings`` ask for (it may turn out disabled at start)."""
+    return TranslationService(translator_config(settings), metrics=PrometheusHooks(metrics))
 
 
 def detect(text: str) -> str:

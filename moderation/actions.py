@@ -216,10 +216,11 @@ class HostActions:
         event = await self._find_message(room, params)
         author = _author_id(event)
         await self._require_target(room, actor, role, "delete", author)
+        translations = await self.quote_translations(room, event, cut=200)  # before they are retracted
         retracted = await self._delete_event(room, actor, event)
         await self._audit(room, actor, role, "delete", target=author, reason=_reason(params),
                           details={"offset": event["offset"], "message_id": event.get("id"),
-                                   "text": str(event.get("text", ""))[:200]})
+                                   "text": str(event.get("text", ""))[:200], "translations": translations})
         return {"offset": event["offset"], "message_id": event.get("id"), "retracted": retracted}
 
     async def _act_clear(self, room, actor, role, params):
@@ -245,7 +246,8 @@ class HostActions:
         event = await self._find_message(room, params)
         pin = {"offset": event["offset"], "message_id": event.get("id"),
                "user_id": _author_id(event), "name": _author_name(event),
-               "text": event.get("text", ""), "by": actor.user_id, "time": self.clock()}
+               "text": event.get("text", ""), "by": actor.user_id, "time": self.clock(),
+               "translations": await self.quote_translations(room, event)}
         await self.state.set(room, NS_SETTINGS, "pin", pin)
         await self.broker.publish(room, {"type": "pinned", "room": room, "pin": pin,
                                          "by": actor.user_id})

@@ -22,10 +22,11 @@ Promises:
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import OrderedDict
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from moderation import roles as R
 from moderation.actions import BUILD_SLICE, HostActions, cooperatively  # noqa: F401
@@ -63,10 +64,17 @@ from moderation.ratelimit import (
     room_report_bucket,
 )
 from moderation.terms import Matcher, Term, check, mask, parse_steps, verdict
-from rooms.engine import Engine
+from rooms.engine import Engine, Event
+
+log = logging.getLogger(__name__)
 
 class Moderation(HostActions):
     """Moderation for every room on this node; state shared through ``engine``."""
+
+    # Set by the server: a message's stored translations, {lang: text}. What quotes a message
+    # (the pin, a report, the audit entries of delete/approve/reject) carries them as
+    # ``translations``, so a host of another language can read it. None: no translations.
+    translations_of: Callable[[str, Event], Awaitable[dict[str, str]]] | None = None
 
     def __init__(
         self,
@@ -366,6 +374,7 @@ class Moderation(HostActions):
             "user_id": _author_id(event), "name": _author_name(event),
             "text": event.get("text", ""), "reason": reason,
             "reporter": {"id": actor.user_id, "name": actor.name},
+            "translations": await self.quote_translations(room, event),
         }
         await self.state.set(room, NS_REVIEW, report_id, item, ttl=self.review_ttl)
         await self.broker.broadcast(room, {"type": "review", "room": room, "action": "added", "item": item})
@@ -395,8 +404,36 @@ class Moderation(HostActions):
                                            "user_id": item.get("user_id")})
         await self._audit(room, actor, role, "approve" if resolution == "approved" else "reject",
                           target=item.get("user_id"),
-                          details={"id": item_id, "kind": item["kind"], "text": str(item.get("text", ""))[:200]})
+                          details={"id": item_id, "kind": item["kind"], "text": str(item.get("text", ""))[:200],
+                                   "translations": _quoted(item.get("translations"), 200)})
         return role, item
+
+    async def set_review_translations(self, room: str, item_id: str, translations: dict[str, str]) -> bool:
+        """Give a pending review item (a held message) its translations, and tell moderators
+        (``review`` ``updated`` with the whole item). False when the item is gone (resolved)."""
+        item = await self.state.get(room, NS_REVIEW, item_id)
+        if item is None or await self.state.get(room, NS_RESOLVED, item_id) is not None:
+            return False
+        item = {**item, "translations": {**(item.get("translations") or {}), **translations}}
+        await self.state.set(room, NS_REVIEW, item_id, item, ttl=self.review_ttl)
+        if await self.state.get(room, NS_RESOLVED, item_id) is not None:
+            await self.state.delete(room, NS_REVIEW, item_id)  # resolved meanwhile: stay gone
+            return False
+        await self.broker.broadcast(room, {"type": "review", "room": room, "action": "updated",
+                                           "item": item})
+        return True
+
+    async def quote_translations(self, room: str, event: Event, *, cut: int | None = None) -> dict[str, str]:
+        """The message's translations to quote beside it ({} when none or unknown), each cut
+        to ``cut`` code points when given (as audit entries cut the text they quote)."""
+        hook = self.translations_of
+        if hook is None:
+            return {}
+        try:
+            return _quoted(await hook(room, event), cut)
+        except Exception:  # noqa: BLE001 - a quote without translations is still a quote
+            log.warning("room %s: translations of %s not read", room, event.get("id"), exc_info=True)
+            return {}
 
     async def approve(self, room: str, actor: Actor, hold_id: str) -> dict[str, Any]:
         """Approve a held message (returns its payload for the server to publish through its
@@ -470,6 +507,13 @@ class Moderation(HostActions):
 
 
 __all__ = ["Actor", "Decision", "Moderation", "ModerationError", "Limits"]
+
+
+def _quoted(translations: Any, cut: int | None = None) -> dict[str, str]:
+    """Translations as quoted: {lang: text}, each cut to ``cut`` code points when given."""
+    if not isinstance(translations, dict):
+        return {}
+    return {str(k): v[:cut] for k, v in translations.items() if isinstance(v, str) and v}
 
 
 def _join_decision(ban: dict[str, Any] | None) -> Decision:

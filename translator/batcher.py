@@ -13,6 +13,9 @@ takes live requests before background ones and, within a priority, one request f
 group in turn (groups in the order they arrived), so a message of 170 sentences shares every
 batch with the short messages that arrive behind it instead of holding them for 11 batches.
 Requests whose caller gave up (a cancelled future, e.g. a passed deadline) are dropped unseen.
+With ``similar_lengths`` a batch holds only texts of similar length (a batch decodes for its
+longest output's steps: a short line next to a paste's long sentences would wait for all of
+them); with ``group_share`` one group gives at most that many requests to a batch.
 
 Backpressure: when ``max_backlog`` requests are queued or in flight, ``submit`` raises
 ``BacklogFull`` at once instead of queueing, so latency stays bounded under overload (the
@@ -72,25 +75,46 @@ class _FairQueue:
     def oldest(self) -> float:
         return min(q[0].enqueued for level in self._levels for q in level.values())
 
-    def take(self, n: int) -> list[_Request]:
-        """Up to ``n`` requests: live first, one per group per round, oldest groups first."""
+    def take(self, n: int, share: int | None = None, *, similar: bool = False) -> list[_Request]:
+        """Up to ``n`` requests: live first, one per group per round, oldest groups first,
+        and at most ``share`` from one group (None: no cap). With ``similar``, only texts of
+        at most :func:`similar_limit` of the shortest waiting text: a batch decodes for as
+        many steps as its longest output, so a short line batched with a paste's long
+        sentences would wait for all of their steps; the long ones go in the next batch."""
         out: list[_Request] = []
+        taken: dict[object, int] = {}
+        limit = similar_limit(min(len(q[0].text) for level in self._levels for q in level.values())) \
+            if similar and self.size else None
+
+        def fits(group: object, q: deque[_Request]) -> bool:
+            return (share is None or taken.get(group, 0) < share) and (limit is None or len(q[0].text) <= limit)
+
         for level in self._levels:
-            while level and len(out) < n:
-                for group in list(level):
+            open_groups = [g for g, q in level.items() if fits(g, q)]
+            while open_groups and len(out) < n:
+                for group in open_groups:
                     if len(out) >= n:
                         break
                     q = level[group]
+                    if not fits(group, q):
+                        continue
                     out.append(q.popleft())
+                    taken[group] = taken.get(group, 0) + 1
                     if q:
                         level[group] = level.pop(group)  # to the back of the round
                     else:
                         del level[group]
+                open_groups = [g for g, q in level.items() if fits(g, q)]
         self.size -= len(out)
         return out
 
     def drain(self) -> list[_Request]:
         return self.take(self.size)
+
+
+def similar_limit(shortest: int) -> int:
+    """The longest text (characters) batched with one of ``shortest`` characters."""
+    return 2 * shortest + 20
 
 
 def call_metric(metrics, name: str, *args) -> None:
@@ -111,11 +135,18 @@ class Batcher:
         max_wait_ms: float = 5.0,
         max_backlog: int = 256,
         metrics=None,
+        group_share: int | None = None,
+        similar_lengths: bool = False,
     ):
-        if max_batch < 1 or max_backlog < 1:
-            raise ValueError("max_batch and max_backlog must be >= 1")
+        if max_batch < 1 or max_backlog < 1 or (group_share is not None and group_share < 1):
+            raise ValueError("max_batch, max_backlog and group_share must be >= 1")
         self.fn = fn
         self.max_batch = max_batch
+        # At most this many sentences of one message (group) per batch: a long message then
+        # runs in short batches, so a short line arriving meanwhile waits for a short batch.
+        self.group_share = group_share
+        # Batch only texts of similar length (see _FairQueue.take).
+        self.similar_lengths = similar_lengths
         self.max_wait = max_wait_ms / 1000.0
         self.max_backlog = max_backlog
         self.metrics = metrics
@@ -170,7 +201,8 @@ class Batcher:
                     await asyncio.wait_for(wakeup.wait(), remaining)
                 except TimeoutError:
                     break
-            batch = [r for r in queue.take(self.max_batch) if not r.future.done()]  # cancelled callers
+            batch = [r for r in queue.take(self.max_batch, self.group_share, similar=self.similar_lengths)
+                     if not r.future.done()]  # cancelled callers
             if not batch:
                 continue
             await self._flush(pair, batch)

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 
 from translator import spans
-from translator.backends import ModelUnavailable, make_backend
+from translator.backends import ModelUnavailable, make_backend, resolve_backend
 from translator.batcher import BACKGROUND, LIVE, Batcher, BatcherClosed, BacklogFull, call_metric
 from translator.cache import LRUCache, RedisCache, cache_key
 from translator.jobs import WorkerClient
@@ -113,10 +113,33 @@ class TranslationService:
             self._set_status(True, None, ["en-zh", "zh-en"])
             return
         t0 = time.perf_counter()
+        reasons = await self._load(cfg.backend)
+        if (self._backend is None or not self._backend.pairs) and cfg.backend in ("auto", "") \
+                and resolve_backend(cfg.backend) != "transformers":
+            # "auto" chose CTranslate2 and it loaded nothing (e.g. a checkpoint it cannot
+            # convert): the reference backend may still load it.
+            log.warning("translation: ctranslate2 loaded no model (%s); trying transformers", "; ".join(reasons))
+            self._backend = None
+            reasons = await self._load("transformers")
+        self.load_seconds = time.perf_counter() - t0
+        pairs = [f"{s}-{t}" for s, t in (self._backend.pairs if self._backend else [])]
+        self._set_status(bool(pairs), "; ".join(reasons) or None, pairs)
+        if pairs:
+            self._batcher = Batcher(
+                self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
+                max(1024, cfg.max_backlog * UNITS_PER_MESSAGE), _BatchMetrics(self.metrics),
+                group_share=cfg.message_share or None, similar_lengths=cfg.similar_lengths,
+            )
+            if self._redis is not None:
+                self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)
+
+    async def _load(self, kind: str) -> list[str]:
+        """Load every configured pair on the ``kind`` backend; the reasons of those that failed."""
+        cfg = self.config
         reasons = []
         try:
             if self._backend is None:
-                self._backend = make_backend(cfg.backend, cfg.generation(), cfg.cache_dir)
+                self._backend = make_backend(kind, cfg.generation(), cfg.cache_dir)
             for (src, tgt), model in cfg.models().items():
                 try:
                     await asyncio.to_thread(self._backend.load_pair, src, tgt, model)
@@ -126,16 +149,7 @@ class TranslationService:
             reasons.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - e.g. a missing library: translation off, chat on
             reasons.append(f"{type(exc).__name__}: {exc}")
-        self.load_seconds = time.perf_counter() - t0
-        pairs = [f"{s}-{t}" for s, t in (self._backend.pairs if self._backend else [])]
-        self._set_status(bool(pairs), "; ".join(reasons) or None, pairs)
-        if pairs:
-            self._batcher = Batcher(
-                self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
-                max(1024, cfg.max_backlog * UNITS_PER_MESSAGE), _BatchMetrics(self.metrics),
-            )
-            if self._redis is not None:
-                self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)
+        return reasons
 
     def _set_status(self, enabled: bool, reason: str | None, pairs: list[str]) -> None:
         self._st = _Status(enabled, reason, pairs)
@@ -144,7 +158,7 @@ class TranslationService:
         elif reason:
             log.warning("translation partly available (%s): %s", ", ".join(pairs), reason)
         else:
-            log.info("translation on (%s, %s): %s", self.config.mode, self.config.backend, ", ".join(pairs))
+            log.info("translation on (%s, %s): %s", self.config.mode, self.backend_name, ", ".join(pairs))
 
     async def close(self) -> None:
         if self._batcher is not None:
@@ -193,8 +207,8 @@ class TranslationService:
 
     @property
     def backend_name(self) -> str:
-        """The backend that runs (inline), else the one configured."""
-        return getattr(self._backend, "name", None) or self.config.backend
+        """The backend that runs (inline), else the one configured ("auto" resolved)."""
+        return getattr(self._backend, "name", None) or resolve_backend(self.config.backend)
 
     @property
     def workers_alive(self) -> int | None:

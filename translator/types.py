@@ -21,7 +21,7 @@ class TranslatorConfig:
     """Everything that configures translation; the server fills it from its own config/CLI."""
 
     mode: str = "inline"  # inline | workers | off
-    backend: str = "transformers"  # transformers | ctranslate2
+    backend: str = "auto"  # auto (ctranslate2 when installed) | transformers | ctranslate2
     model_en_zh: str = DEFAULT_MODELS[("en", "zh")]
     model_zh_en: str = DEFAULT_MODELS[("zh", "en")]
     cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
@@ -29,6 +29,8 @@ class TranslatorConfig:
     no_repeat_ngram_size: int = 4
     threads: int = 0  # intra-op threads per model, 0 = library default
     max_batch: int = 16
+    message_share: int = 0  # sentences of one message per model call at most; 0 = max_batch
+    similar_lengths: bool = True  # batch only sentences of similar length (short lines apart from long ones)
     max_wait_ms: float = 5.0
     max_backlog: int = 256
     cache_size: int = 10000

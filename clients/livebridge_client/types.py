@@ -304,10 +304,11 @@ class RoomSettings(TypedDict):
 
 
 class Review(TypedDict):
-    """Moderators only: ``action`` ``added`` (with ``item``) or ``resolved``."""
+    """Moderators only: ``action`` ``added`` or ``updated`` (with the whole ``item``: a held
+    message's ``translations`` arrived) or ``resolved``."""
     type: Literal["review"]
     room: str
-    action: Literal["added", "resolved"]
+    action: Literal["added", "updated", "resolved"]
     item: NotRequired[dict[str, Any]]
     id: NotRequired[str]
     kind: NotRequired[str]

@@ -103,3 +103,23 @@ def test_joinstorm_tiny(tmp_path):
     # Presence is coalesced: far fewer frames per member than members.
     assert result["frames_per_member"] < 60
     assert "| livebridge | memory | 1 | 120 |" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("backend", ["ctranslate2", "transformers"])
+def test_translate_mixed_long_and_short_tiny(tmp_path, backend):
+    from tests.tinymodel import ensure_tiny_models
+
+    models = ensure_tiny_models()
+    report = run_cli(tmp_path, "translate", "--scenario", "mixed", "--backend", backend,
+                     "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
+                     "--model-cache-dir", str(tmp_path / "models"), "--seconds", "2", "--rate", "5",
+                     "--long-chars", "400")
+    assert report["kind"] == "translate-mixed" and report["translator"]["backend"] == backend
+    for phase in ("short_only", "mixed"):
+        short = report[phase]["short"]
+        assert report[phase]["short_sent"] == 10 and short["ok"] + short["failed"] == 10
+        assert 0 < short["p50_ms"] <= short["p99_ms"] <= short["max_ms"]
+        assert report[phase]["short_en_zh"]["ok"] > 0 and report[phase]["short_zh_en"]["ok"] > 0
+    assert report["mixed"]["long"]["ok"] + report["mixed"]["long"]["failed"] >= 2  # both directions
+    assert report["mixed"]["long"]["chars"]["zh"] >= 400

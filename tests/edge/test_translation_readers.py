@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from tests.edge.conftest import FakeTranslator
+from tests.harness import until
 from translator.types import Translation
 
 
@@ -244,3 +245,85 @@ async def test_a_translation_withheld_by_moderation_is_said_to_be_unavailable(ma
     await admin.request({"type": "send", "room": "stage", "text": "you are great"}, "ack")
     unavailable = await li.expect("translation_unavailable")
     assert unavailable["reason"].startswith("translation withheld") and "retryable" not in unavailable
+
+
+# What hosts see quotes messages with their translations -------------------------------------
+
+
+async def zh_host(node, room):
+    """A room owned by a Chinese reader, who is in it."""
+    li = node.user("Li", "zh")
+    await node.bridge.chat.create_room(room, title=None, owner=li)
+    host = await node.connect(user=li)
+    await host.request({"type": "join", "room": room}, "joined")
+    return host
+
+
+async def test_a_host_reviewing_a_held_message_gets_its_translation(node):
+    li = await zh_host(node, "stage")
+    await li.request({"type": "moderate", "room": "stage", "action": "add_term",
+                      "params": {"term": "spoiler", "action": "hold"}}, "moderated")
+    ann = await node.joined("Ann", "stage", "en")
+    ack = await ann.request({"type": "send", "room": "stage", "text": "a spoiler here"}, "ack")
+    assert ack["status"] == "held"
+    added = await li.expect("review", action="added")
+    assert "translations" not in added["item"]  # the original is not held back for it
+    updated = await li.expect("review", action="updated")
+    assert updated["item"]["id"] == ack["hold_id"]
+    assert updated["item"]["translations"] == {"zh": "[zh] a spoiler here"}
+    [item] = await node.bridge.chat.review_queue("stage", li.user)  # what GET .../review returns
+    assert item["translations"] == {"zh": "[zh] a spoiler here"}
+    assert not ann.frames_of("translation")  # nothing of a held message is published
+    await node.bridge.chat.decide("stage", li.user, ack["hold_id"], "reject")
+    [entry] = [e for e in await node.bridge.chat.audit_log("stage", li.user, 10) if e["action"] == "reject"]
+    assert entry["details"]["translations"] == {"zh": "[zh] a spoiler here"}
+
+
+async def test_a_held_message_resolved_before_its_translation_stays_resolved(make_node):
+    node = await make_node(translator=GatedTranslator())
+    node.translator.gate = asyncio.Event()
+    li = await zh_host(node, "stage")
+    await li.request({"type": "moderate", "room": "stage", "action": "add_term",
+                      "params": {"term": "spoiler", "action": "hold"}}, "moderated")
+    ann = await node.joined("Ann", "stage", "en")
+    ack = await ann.request({"type": "send", "room": "stage", "text": "a spoiler here"}, "ack")
+    await node.bridge.chat.decide("stage", li.user, ack["hold_id"], "reject")
+    node.translator.gate.set()
+    await li.expect("review", action="resolved")
+    await until(lambda: not node.bridge.chat._tasks, timeout=2, what="the held translation task ended")
+    assert await node.bridge.chat.review_queue("stage", li.user) == []
+    assert [f["action"] for f in li.frames_of("review")] == ["added"]  # no "updated" after "resolved"
+
+
+async def test_the_pin_reports_and_deletions_quote_the_messages_translations(node):
+    li = await zh_host(node, "stage")
+    ann = await node.joined("Ann", "stage", "en")
+    ack = await ann.request({"type": "send", "room": "stage", "text": "hello"}, "ack")
+    await li.expect("translation", message_id=ack["id"])
+    pinned = await li.request({"type": "moderate", "room": "stage", "action": "pin",
+                               "params": {"offset": ack["offset"]}}, "moderated")
+    assert pinned["result"]["pin"]["translations"] == {"zh": "[zh] hello"}
+    event = await ann.expect("pinned")
+    assert event["pin"]["translations"] == {"zh": "[zh] hello"}
+    late = await node.connect("Bo", "zh")
+    joined = await late.request({"type": "join", "room": "stage"}, "joined")
+    assert joined["settings"]["pinned"]["translations"] == {"zh": "[zh] hello"}
+
+    bob = await node.joined("Bob", "stage", "en")
+    await bob.request({"type": "report", "room": "stage", "offset": ack["offset"], "reason": "rude"}, "reported")
+    report = await li.expect("review", action="added", where=lambda f: f["item"]["kind"] == "report")
+    assert report["item"]["translations"] == {"zh": "[zh] hello"}
+
+    await li.request({"type": "moderate", "room": "stage", "action": "delete",
+                      "params": {"offset": ack["offset"]}}, "moderated")
+    [entry] = [e for e in await node.bridge.chat.audit_log("stage", li.user, 10) if e["action"] == "delete"]
+    assert entry["details"]["translations"] == {"zh": "[zh] hello"}
+
+
+async def test_a_message_with_no_translation_is_quoted_with_none(node):
+    li = await zh_host(node, "stage")
+    ann = await node.joined("Ann", "stage", "en")
+    ack = await ann.request({"type": "send", "room": "stage", "text": "😂😂"}, "ack")
+    pinned = await li.request({"type": "moderate", "room": "stage", "action": "pin",
+                               "params": {"offset": ack["offset"]}}, "moderated")
+    assert pinned["result"]["pin"]["translations"] == {}

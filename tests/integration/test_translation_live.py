@@ -31,6 +31,8 @@ async def test_each_reader_gets_the_original_first_then_its_translation(translat
     ann, li, ben = await client(server, "Ann", "en"), await client(server, "Li", "zh"), await client(server, "Ben", "en")
     try:
         assert ann.welcome["translation"]["enabled"] is True
+        # No --translation-backend: "auto", which is CTranslate2 here, and welcome says so.
+        assert ann.welcome["translation"]["backend"] == "ctranslate2"
         for c in (ann, li, ben):
             await c.join("bridge")
         ack = await ann.send("bridge", "hello")

@@ -21,6 +21,7 @@ def server(request, tmp_path_factory):
     srv = ServerProcess("--translation", "inline", "--translation-backend", request.param,
                         "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
                         "--model-cache-dir", str(tmp_path_factory.mktemp("models"))).start(timeout=120)
+    srv.backend = request.param
     yield srv
     srv.stop()
 
@@ -51,6 +52,7 @@ async def test_a_late_joiner_a_pager_and_a_reconnecting_reader_get_translations(
     room = f"late-{server.port}"
     ann = await client(server, "Ann", "en")
     try:
+        assert ann.welcome["translation"]["backend"] == server.backend  # the one that runs
         await ann.join(room)  # nobody reads Chinese yet
         ack = await ann.send(room, "hello")
         await stored_translation(server, room, ack["id"], "zh")
@@ -107,6 +109,30 @@ async def test_a_message_that_will_never_be_translated_says_so(server):
         await ann.send(room, "🎉🎉 https://example.com")
         got = await li.wait_for(lambda e: e["type"] == "message", timeout=10)
         assert got["no_translation"] == "nothing_to_translate"
+    finally:
+        await ann.close()
+        await li.close()
+
+
+async def test_a_chinese_host_reviewing_a_held_english_message_gets_its_translation(server):
+    room = f"held-{server.port}"
+    host_token = server.token("Li", "zh")
+    status, _ = server.post("/api/rooms", {"name": room}, token=host_token)
+    assert status == 201
+    li = LiveBridgeClient(server.url, name="Li", lang="zh", token=host_token)
+    await li.connect()
+    ann = await client(server, "Ann", "en")
+    try:
+        assert (await li.join(room))["role"] == "owner"
+        await li.moderate(room, "add_term", term="hello", action="hold")
+        await ann.join(room)
+        ack = await ann.send(room, "hello")
+        assert ack["status"] == "held"
+        updated = await li.wait_for(lambda e: e["type"] == "review" and e["action"] == "updated", timeout=30)
+        assert updated["item"]["id"] == ack["hold_id"]
+        assert updated["item"]["translations"] == {"zh": "你好"}
+        status, queue = server.get(f"/api/rooms/{room}/review", token=host_token)
+        assert status == 200 and [i["translations"] for i in queue["items"]] == [{"zh": "你好"}]
     finally:
         await ann.close()
         await li.close()

@@ -175,6 +175,40 @@ async def test_a_long_message_shares_each_batch_with_short_ones_behind_it():
     await b.close()
 
 
+async def test_a_message_share_keeps_a_long_message_in_short_batches():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, group_share=3)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    long = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", group="long")) for i in range(7)]
+    short = asyncio.ensure_future(b.submit("short", "en", "zh", group="s"))
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, *long, short)
+    # At most 3 sentences of the long message per call, however much room the batch has.
+    assert [c[0] for c in fake.calls[1:]] == [["long0", "short", "long1", "long2"],
+                                              ["long3", "long4", "long5"], ["long6"]]
+    await b.close()
+
+
+async def test_similar_lengths_keep_a_short_line_out_of_a_batch_of_long_sentences():
+    fake = FakeBackend()
+    fake.release.clear()
+    b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, similar_lengths=True)
+    first = asyncio.ensure_future(b.submit("first", "en", "zh"))
+    await asyncio.sleep(0.05)
+    longs = [f"long sentence {i} " + "x" * 80 for i in range(3)]
+    long = [asyncio.ensure_future(b.submit(t, "en", "zh", group="long")) for t in longs]
+    short = [asyncio.ensure_future(b.submit(f"hi {i}", "en", "zh", group=f"s{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    fake.release.set()
+    await asyncio.gather(first, *long, *short)
+    # The short lines go alone (their batch decodes for a short line's steps), the long ones next.
+    assert [c[0] for c in fake.calls[1:]] == [["hi 0", "hi 1"], longs]
+    await b.close()
+
+
 async def test_live_requests_go_before_background_ones():
     fake = FakeBackend()
     fake.release.clear()

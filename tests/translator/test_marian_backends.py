@@ -9,7 +9,10 @@ from translator.backends import (
     CTranslate2Backend,
     ModelUnavailable,
     TransformersBackend,
+    convert_in_subprocess,
     convert_model,
+    make_backend,
+    prepare_models,
     resolve_model,
     target_tag,
 )
@@ -78,6 +81,45 @@ def test_ct2_conversion_is_cached_and_atomic(tiny_models, tmp_path):
     convert_model(str(tiny_models["zh-en"]), out)  # already there: no reconversion
     assert (out / "model.bin").stat().st_mtime_ns == mtime
     assert [p.name for p in tmp_path.iterdir()] == ["zh-en-int8"]  # no temp leftovers
+
+
+def test_ct2_converts_in_a_subprocess_never_in_the_serving_process(tiny_models, tmp_path, monkeypatch):
+    import translator.backends as backends
+
+    def in_process(*args, **kwargs):
+        raise AssertionError("converted inside the serving process")
+
+    monkeypatch.setattr(backends, "convert_model", in_process)
+    b = CTranslate2Backend(ct2_dir=tmp_path)
+    b.load_pair("en", "zh", str(tiny_models["en-zh"]))
+    assert b.translate_batch(["hello"], "en", "zh") == ["你好"]
+    [converted] = list(tmp_path.iterdir())
+    assert (converted / "model.bin").exists()
+
+
+def test_a_failed_subprocess_conversion_is_a_clear_reason(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(ModelUnavailable, match="could not convert .*broken to CTranslate2"):
+        convert_in_subprocess(broken, tmp_path / "out")
+
+
+def test_models_prepared_ahead_of_time_are_where_the_backend_looks(tiny_models, tmp_path, monkeypatch):
+    prepared = prepare_models({("en", "zh"): str(tiny_models["en-zh"])}, cache_dir=str(tmp_path))
+    [out] = prepared.values()
+    assert (out / "model.bin").exists()
+    import translator.backends as backends
+
+    monkeypatch.setattr(backends, "convert_in_subprocess", lambda *a, **k: pytest.fail("converted again"))
+    b = make_backend("ctranslate2", cache_dir=str(tmp_path))
+    assert b.converted_dir(resolve_model(str(tiny_models["en-zh"]))) == out
+    b.load_pair("en", "zh", str(tiny_models["en-zh"]))
+    assert b.translate_batch(["thank you"], "en", "zh") == ["谢谢"]
+
+
+def test_auto_is_ctranslate2_when_installed():
+    assert make_backend("auto").name == "ctranslate2"
 
 
 def test_offline_hub_id_fails_fast_with_reason(monkeypatch, tmp_path):

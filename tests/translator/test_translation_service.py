@@ -111,7 +111,8 @@ async def test_one_missing_direction_leaves_the_other_working(tiny_models, tmp_p
 async def test_mode_off():
     svc = TranslationService(TranslatorConfig(mode="off"))
     await svc.start()
-    assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "transformers",
+    # "auto" names the backend that would run: CTranslate2, which is installed here.
+    assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "ctranslate2",
                           "reason": "disabled by configuration", "pairs": [],
                           "message": "translation off: disabled by configuration", "deadline_s": 5.0}
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"

@@ -1,11 +1,12 @@
 // The audit log as people read it: who did what to whom, the details that matter (which
 // term, how long, which message, why) in the page's language, filterable by action.
 // Entries are docs/moderation.md's: {time, actor, actor_name, action, target, reason, details};
-// an entry may carry `translations` (lang -> text of its quoted text), shown beside it.
+// an entry quoting a message has details.text and details.translations (lang -> text), shown beside it.
 
 import { h, clear, nextId } from "./dom.js";
 import { t, lang as uiLang } from "./i18n.js";
 import { fmtDuration } from "./dialogs.js";
+import { quoteTranslation } from "./quote-translation.js";
 
 export const AUDIT_ACTIONS = ["timeout", "untimeout", "kick", "ban", "unban", "delete", "clear", "pin", "unpin",
   "slow_mode", "lock", "unlock", "add_moderator", "remove_moderator", "add_term", "remove_term", "set_terms",
@@ -53,14 +54,13 @@ export function auditView({ load, nameOf }) {
       const actor = e.actor === "automod" ? t("automod") : e.actor_name || nameOf(e.actor) || e.actor || "";
       const target = e.target ? (e.details?.name || nameOf(e.target) || e.target) : "";
       const details = auditDetails(e);
-      const tr = e.translations && e.translations[readLang()];
       list.append(h("li", { class: "audit-entry", data: { action: e.action || "" } },
         h("time", { class: "muted small" }, when(e.time)), " ",
         h("span", { class: "audit-actor" }, actor), " ",
         h("span", { class: "audit-action" }, t(`audit_${e.action}`)),
         target ? [" ", h("span", { class: "audit-target", title: e.target }, target)] : null,
         details ? [" · ", h("span", { class: "audit-details", dir: "auto" }, details)] : null,
-        tr ? [" ", h("span", { class: "audit-tr", lang: readLang() === "zh" ? "zh-CN" : "en" }, `(${tr})`)] : null,
+        quoteTranslation(e.details?.translations, readLang(), { cls: "audit-tr" }),
         e.reason ? h("span", { class: "audit-reason muted" }, " · ", t("reason", { r: e.reason })) : null));
     }
   }

@@ -9,6 +9,7 @@ import { reviewQueue, reviewDecide, auditLog } from "./api.js";
 import { roleBadge } from "./roles.js";
 import { auditView } from "./audit-view.js";
 import { hostLists } from "./host-lists.js";
+import { quoteTranslation } from "./quote-translation.js";
 
 const SLOW_CHOICES = [0, 3, 5, 10, 30, 60, 120];
 
@@ -19,11 +20,6 @@ function when(seconds) {
 }
 
 /** A review item's, pin's or audit entry's translation into the viewer's language, if it has one. */
-export function translationFor(item) {
-  const tr = item && item.translations && item.translations[uiLang()];
-  return tr ? h("p", { class: "review-tr", lang: uiLang() === "zh" ? "zh-CN" : "en", dir: "auto" }, tr) : null;
-}
-
 export function createHostPanel({ room, token, moderate, notify, settings, nameOf = (id) => id, mod, onQueueCount }) {
   const ids = { slow: nextId("slow"), lock: nextId("lock"), term: nextId("term"), act: nextId("act") };
 
@@ -113,7 +109,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
           h("span", { class: "author" }, item.name || item.user_id || ""),
           h("time", { class: "muted small" }, when(item.time))),
         h("p", { class: "review-text", dir: "auto" }, item.text || ""),
-        translationFor(item),
+        quoteTranslation(item.translations, uiLang(), { tag: "p", cls: "review-tr" }),
         report && item.reason ? h("p", { class: "muted small" }, t("reason", { r: item.reason })) : null,
         h("div", { class: "review-actions" },
           h("button", { type: "button", class: "btn btn-sm btn-ok", on: { click: () => decide(item, "approve") } }, t(report ? "approve_report" : "approve")),
@@ -205,7 +201,7 @@ export function createHostPanel({ room, token, moderate, notify, settings, nameO
     /** Something changed bans, timeouts or the log (an action anywhere on the page). */
     changed() { lists.load(); scheduleAudit(); },
     onReview(frame) {
-      if (frame.action === "added" && frame.item) queue.set(frame.item.id, frame.item);
+      if ((frame.action === "added" || frame.action === "updated") && frame.item) queue.set(frame.item.id, frame.item);
       else if (frame.action === "resolved") queue.delete(frame.id);
       renderQueue();
       scheduleAudit();

@@ -23,6 +23,7 @@ import { available } from "./slash.js";
 import { RANK } from "./roles.js";
 import { mentionsMe } from "./message-item.js";
 import { compactMode, setCompactMode } from "./prefs.js";
+import { quoteTranslation } from "./quote-translation.js";
 
 const OLDER_PAGE = 50;
 const CLOSE_KEYS = { 1000: "close_1000", 1007: "close_1007", 1009: "close_1009", 4400: "close_4400",
@@ -255,7 +256,7 @@ export class RoomController {
     if (typeof frame.offset === "number" && frame.type !== "ack") this.messages.noteOffset(frame.offset);
     switch (frame.type) {
       case "message": return this.onMessage(frame, fromHistory);
-      case "translation": return this.messages.translation(frame);
+      case "translation": this.pinTranslated(frame); return this.messages.translation(frame);
       case "translation_unavailable": return this.messages.translationUnavailable(frame);
       case "deleted": return this.onDeleted(frame);
       case "cleared": return this.messages.cleared(frame);
@@ -441,10 +442,19 @@ export class RoomController {
       h("span", { class: "pin-icon", "aria-hidden": "true" }, icon("pin")),
       h("span", { class: "pin-label" }, t("pinned")),
       h("span", { class: "author" }, pin.name || ""),
-      h("span", { class: "pin-text" }, pin.text || ""));
+      h("span", { class: "pin-text", dir: "auto" }, pin.text || ""),
+      quoteTranslation(pin.translations, this.readLang, { cls: "pin-tr" }));
     if (this.isMod) {
       bar.append(h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => this.moderate("unpin", {}).catch(() => {}) } }, t("unpin")));
     }
+  }
+
+  /** A translation of the pinned message that came after the pin: shown beside it. */
+  pinTranslated(ev) {
+    const pin = this.settings.pinned;
+    if (!pin || ev.message_id !== pin.message_id || ev.lang !== this.readLang) return;
+    pin.translations = { ...(pin.translations || {}), [ev.lang]: ev.text };
+    this.renderPin();
   }
 
   /** Show or hide the host panel for our current role, and redraw what depends on it. */
