@@ -38,6 +38,8 @@ KNOWN_ROOMS_MAX = 10_000  # rooms whose metadata a node remembers
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
 TRANSLATION_LOOKAHEAD = 50  # events read after a history page for its messages' translations
 HISTORY_TOP_UPS = 3  # further reads a history page makes when other languages' translations filled it
+RECOVERY_MAX_EVENTS = 200  # events a join with ``since`` may recover (docs/protocol.md)
+RECOVERY_MAX_BYTES = 256 * 1024  # bytes of text those events may hold
 FILL_GRACE = 0.1  # seconds past its attempt window a missing translation is left to its first attempt
 
 
@@ -150,9 +152,20 @@ class ChatService:
         return Admission(meta, role, settings)
 
     async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:
-        """What a joining connection reads: everything after ``since``, or the recent events."""
+        """What a joining connection reads: everything after ``since``, or the recent events.
+
+        A recovery is bounded (a 50-byte ``join`` with ``since=0`` must not cost the node
+        megabytes): past RECOVERY_MAX_EVENTS events or RECOVERY_MAX_BYTES of text, the join is
+        answered as one whose history no longer reaches back (``recovered: false`` with the
+        recent events), which every client already handles by starting again."""
         if since is not None:
-            return await self.engine.broker.history(room, since=since, epoch=epoch, limit=limit)
+            cap = min(limit, RECOVERY_MAX_EVENTS)
+            result = await self.engine.broker.history(room, since=since, epoch=epoch, limit=cap + 1)
+            if len(result.events) <= cap and _text_bytes(result.events) <= RECOVERY_MAX_BYTES:
+                return result
+            recent = await self.engine.broker.history(room, limit=RECENT_HISTORY)
+            return HistoryResult(_within_bytes(recent.events, RECOVERY_MAX_BYTES), recent.position,
+                                 recovered=False)
         return await self.engine.broker.history(room, limit=RECENT_HISTORY)
 
     async def enter(self, room: str, member: Member) -> RoomView:
@@ -388,6 +401,25 @@ class ChatService:
 
     async def audit_log(self, room: str, user: User, limit: int) -> list[dict]:
         return await self.moderation.audit_log(room, user, limit)
+
+
+def _size(event: Event) -> int:
+    return len((event.get("text") or "").encode("utf-8", "surrogatepass"))
+
+
+def _text_bytes(events: list[Event]) -> int:
+    return sum(map(_size, events))
+
+
+def _within_bytes(events: list[Event], budget: int) -> list[Event]:
+    """The newest of ``events`` whose text fits in ``budget`` bytes (oldest first)."""
+    kept: list[Event] = []
+    for event in reversed(events):
+        budget -= _size(event)
+        if budget < 0:
+            break
+        kept.append(event)
+    return kept[::-1]
 
 
 def reads(event: Event, lang: str) -> bool:
