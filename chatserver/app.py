@@ -11,6 +11,7 @@ tests/edge.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -20,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.websockets import WebSocket
 
 from chatserver import errors as E
-from chatserver import http_api, protocol, web
+from chatserver import hosts, http_api, protocol, web
 from chatserver.auth import TokenIssuer, User
 from chatserver.chat import ChatService
 from chatserver.config import Settings
@@ -171,11 +172,32 @@ class App:
         self.state = starlette.state
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket") and not hosts.host_allowed(
+                _host(scope), hosts.parse_public_hosts(self.state.bridge.settings.public_hosts)):
+            await refuse_host(scope, receive, send)
+            return
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self.starlette
             await websocket_endpoint(WebSocket(scope, receive, send))
             return
         await self.starlette(scope, receive, send)
+
+
+def _host(scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"host":
+            return value.decode("latin-1")
+    return None
+
+
+async def refuse_host(scope, receive, send) -> None:
+    """400 ``host_not_allowed``, over HTTP or instead of a WebSocket upgrade."""
+    body = json.dumps({"error": {"code": E.HOST_NOT_ALLOWED, "message":
+                                 "this server does not answer to that Host (see --public-hosts)"}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    prefix = "websocket.http" if scope["type"] == "websocket" else "http"
+    await send({"type": f"{prefix}.response.start", "status": 400, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, *, bridge: LiveBridge | None = None) -> App:

@@ -44,6 +44,10 @@ class Settings:
         "", "comma-separated Origins allowed to open WebSockets ('*' for any); "
         "the server's own origin is always allowed"
     )
+    public_hosts: str = _opt(
+        "", "comma-separated Host names (name or name:port) this server answers to; any other "
+        "Host header gets 400 host_not_allowed, WebSocket upgrades included (default: any)"
+    )
     log_level: str = _opt("info", "debug, info, warning or error")
     history_size: int = _opt(1000, "events kept per room for history and recovery")
     history_ttl: float = _opt(86400.0, "seconds an event stays in a room's history")
@@ -195,6 +199,12 @@ def validate(s: Settings) -> None:
          "--translation-max-batch and --translation-max-backlog must be at least 1")
     need(s.translation_max_wait_ms >= 0 and s.translation_threads >= 0 and s.translation_cache_size >= 0,
          "--translation-max-wait-ms, --translation-threads and --translation-cache-size must not be negative")
+    try:
+        from chatserver.hosts import parse_public_hosts
+
+        parse_public_hosts(s.public_hosts)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     if s.secret is not None:
         need(len(s.secret) >= 16, "--secret must be at least 16 characters")
     if s.redis_url is not None:

@@ -41,6 +41,7 @@ UNAUTHORIZED = "unauthorized"
 UNSUPPORTED_SUBPROTOCOL = "unsupported_subprotocol"
 TOO_MANY_CONNECTIONS = "too_many_connections"
 ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+HOST_NOT_ALLOWED = "host_not_allowed"  # the Host header is not one of --public-hosts (HTTP 400)
 SLOW_CONSUMER = "slow_consumer"  # counted in metrics; the client sees close code 4408
 GUESTS_DISABLED = "guests_disabled"
 INVALID_PARAMETER = "invalid_parameter"
