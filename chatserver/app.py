@@ -30,6 +30,7 @@ from chatserver.moderation_gate import ModerationGate
 from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
 from chatserver.secret_file import token_secret
 from chatserver.session import Session
+from chatserver.tickets import TicketBook
 from chatserver.translation import RoomTranslations, Translator, build_translator
 from chatserver.ws import websocket_endpoint
 from rooms.engine import Engine
@@ -73,6 +74,7 @@ class LiveBridge:
         self.metrics = Metrics()
         self.engine = engine if engine is not None else build_engine(settings, self.node_id)
         self.metrics.watch_engine(self.engine.health)
+        self.tickets = TicketBook(self.engine.state)
         self.hub = Hub(self.engine.broker, encode_shared)
         self.hub.on_fanout = self._on_fanout
         self.flusher = Flusher()

@@ -235,6 +235,18 @@ async def issue_token(request: Request) -> Response:
                          "expires_at": expires}, status_code=201)
 
 
+async def ws_ticket(request: Request) -> Response:
+    """A one-time ticket for ``/ws?ticket=``, so that the token stays out of the URL."""
+    user = _user(request)
+    bridge = _bridge(request)
+    wait = await bridge.tickets.allowance(user)
+    if wait > 0:
+        raise ChatError(E.RATE_LIMITED, f"too many tickets: retry in {wait:.1f}s", status=429,
+                        retry_after=round(wait, 3))
+    ticket = await bridge.tickets.issue(user)
+    return JSONResponse({"ticket": ticket, "expires_in": bridge.tickets.ttl}, status_code=201)
+
+
 async def list_rooms(request: Request) -> Response:
     return JSONResponse({"rooms": await _bridge(request).chat.list_rooms()})
 
@@ -311,6 +323,7 @@ def routes() -> list[Route]:
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/token", issue_token, methods=["POST"]),
+        Route("/api/ws-ticket", ws_ticket, methods=["POST"]),
         Route("/api/rooms", list_rooms, methods=["GET"]),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/rooms/{room}", room_info, methods=["GET"]),

@@ -20,6 +20,7 @@ from typing import Any
 
 from chatserver.auth import NAME_MAX
 from chatserver.chat import TITLE_MAX
+from chatserver.tickets import TICKET_BURST, TICKET_RATE, TICKET_TTL
 from chatserver.protocol import LANGS, ROOM_NAME, Limits as ProtocolLimits
 from moderation.actions import ACTIONS
 from moderation.model import MAX_REASON, MAX_SLOW_MODE, MAX_TERMS, MAX_TIMEOUT
@@ -291,6 +292,17 @@ def build() -> dict:
                         **_GUEST_403, 422: "invalid_parameter: name or lang refused",
                         429: "rate_limited: too many guest tokens from this client address "
                              "(--guest-token-burst, --guest-token-rate)"})}},
+            "/api/ws-ticket": {"post": {
+                "operationId": "wsTicket", "security": _BEARER,
+                "summary": "A one-time ticket for /ws?ticket=..., so that the token stays out of the URL "
+                           "(browsers cannot set headers on a WebSocket); valid once, on any node, for "
+                           f"{TICKET_TTL:g} s",
+                "responses": _responses(201, "ticket", {
+                    "type": "object", "required": ["ticket", "expires_in"], "properties": {
+                        "ticket": _STR, "expires_in": {"type": "number", "description": "seconds"}}},
+                    401, 429, 503, error_meanings={
+                        429: f"rate_limited: a user gets {TICKET_BURST:g} tickets at once, then "
+                             f"{TICKET_RATE:g} a second"})}},
             "/api/rooms": {
                 "get": {"operationId": "listRooms", "security": _PUBLIC,
                         "summary": "Rooms with their member counts, fullest first",

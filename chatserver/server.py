@@ -20,7 +20,7 @@ from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 class RedactTokens(logging.Filter):
     """Keeps tokens out of logs: uvicorn logs WebSocket paths with their query string. A
     parameter is redacted when its name, URL-decoded (as the server reads it: ``tok%65n`` is
-    ``token``), is ``token`` in any case; its whole value is replaced."""
+    ``token``), is ``token`` or ``ticket`` in any case; its whole value is replaced."""
 
     _PARAM = re.compile(r"(?P<name>[^?&=\s\"']+)=(?P<value>[^&\s\"']*)")
 
@@ -28,7 +28,7 @@ class RedactTokens(logging.Filter):
     def _is_token(name: str) -> bool:
         for _ in range(3):  # also what a double-encoding proxy would decode
             decoded = unquote_plus(name)
-            if decoded.strip().lower() == "token":
+            if decoded.strip().lower() in ("token", "ticket"):
                 return True
             if decoded == name:
                 return False

@@ -1,6 +1,6 @@
 """The WebSocket endpoint at /ws: handshake checks, then frames in and out, nothing more.
 
-Order of checks: Origin (refused before the upgrade, HTTP 403), subprotocol, token,
+Order of checks: Origin (refused before the upgrade, HTTP 403), subprotocol, ticket or token,
 connections per user (each refused after the upgrade with an error frame and a close code,
 so that browsers can read why). Then the connection's frames go to its :class:`Session`,
 opened by the process's :class:`~chatserver.app.LiveBridge` on a sink that writes to this
@@ -18,9 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chatserver import errors as E
 from chatserver import frames
 from chatserver import protocol as p
-from chatserver.auth import AuthError, origin_allowed
+from chatserver.auth import AuthError, User, origin_allowed
 from chatserver.outbound import AsgiSink, DirectSink
 from chatserver.session import Session
+from rooms.engine import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,19 @@ def _token(websocket: WebSocket) -> str | None:
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
+
+
+async def _authenticate(websocket: WebSocket, bridge: Any) -> User:
+    """The user a one-time ``ticket`` (the browser's way, POST /api/ws-ticket), a ``token``
+    parameter or an ``Authorization: Bearer`` header stands for."""
+    ticket = websocket.query_params.get("ticket")
+    if ticket:
+        return await bridge.tickets.redeem(ticket)
+    token = _token(websocket)
+    if not token:
+        raise AuthError("no token: connect to /ws?ticket=... (see POST /api/ws-ticket) or "
+                        "/ws?token=... (see POST /api/token)")
+    return bridge.tokens.verify(token)
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -59,11 +73,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     await websocket.accept(subprotocol=codec if offered else None)
 
-    token = _token(websocket)
     try:
-        if not token:
-            raise AuthError("no token: connect to /ws?token=... (see POST /api/token)")
-        user = bridge.tokens.verify(token)
+        user = await _authenticate(websocket, bridge)
+    except EngineError as exc:
+        await _refuse(websocket, bridge, codec, p.CLOSE_TRY_AGAIN, exc.code,
+                      f"the server cannot check the ticket right now: {exc}")
+        return
     except AuthError as exc:
         await _refuse(websocket, bridge, codec, p.CLOSE_UNAUTHORIZED, E.UNAUTHORIZED, str(exc))
         return
