@@ -89,6 +89,7 @@ class LiveBridge:
         self.engine.presence.on_expired = self.chat.on_presence_expired
         self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}
+        self.ws_per_address: dict[str, int] = {}  # WebSockets through trusted proxies (chatserver.ws)
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         self.metrics.frames_out.inc(recipients)

@@ -57,6 +57,12 @@ class Settings:
     max_connections_per_user: int = _opt(20, "connections one user may hold on this node")
     outbound_max_messages: int = _opt(1000, "frames queued for a client before it is dropped as too slow")
     outbound_max_bytes: int = _opt(4 * 1024 * 1024, "bytes queued for a client before it is dropped as too slow")
+    max_connections: int = _opt(10000, "connections (HTTP and WebSocket) this node holds at once; past it a new one gets HTTP 503")
+    max_connections_per_address: int = _opt(
+        100, "connections one client address may hold on this node; past it HTTP 429 (WebSockets "
+        "through --trusted-proxies are counted by their forwarded address and closed with 4429)")
+    handshake_timeout: float = _opt(10.0, "seconds a new connection has to send a whole request head (or WebSocket upgrade) before it is closed")
+    keep_alive_timeout: float = _opt(5.0, "seconds an idle HTTP keep-alive connection is kept open")
     heartbeat_interval: float = _opt(20.0, "seconds between WebSocket pings")
     heartbeat_timeout: float = _opt(20.0, "seconds to wait for a pong before dropping a connection")
     token_ttl: float = _opt(7 * 86400.0, "lifetime of guest tokens, in seconds")
@@ -184,6 +190,10 @@ def validate(s: Settings) -> None:
     need(1024 <= s.max_frame_bytes <= 16 * 1024 * 1024, "--max-frame-bytes must be 1024-16777216")
     need(s.max_rooms_per_connection >= 1, "--max-rooms-per-connection must be at least 1")
     need(s.max_connections_per_user >= 1, "--max-connections-per-user must be at least 1")
+    need(s.max_connections >= 1 and s.max_connections_per_address >= 1,
+         "--max-connections and --max-connections-per-address must be at least 1")
+    need(0 < s.handshake_timeout <= 300 and 0 < s.keep_alive_timeout <= 300,
+         "--handshake-timeout and --keep-alive-timeout must be in (0, 300] seconds")
     need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
     need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")

@@ -47,6 +47,7 @@ GUESTS_DISABLED = "guests_disabled"
 INVALID_PARAMETER = "invalid_parameter"
 BAD_JSON = "bad_json"
 TOO_LARGE = "too_large"
+TIMEOUT = "timeout"  # an HTTP request body did not arrive within --handshake-timeout (408)
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 HTTP_ERROR = "http_error"

@@ -7,6 +7,7 @@ described by :data:`OPENAPI` at ``/openapi.json``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -131,7 +132,7 @@ def _bridge(request: Request):
 async def _json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object. It is read as it streams, counting bytes, and refused with
     413 as soon as it passes MAX_BODY (chunked or not, whatever Content-Length said): a
-    large body is never held in memory."""
+    large body is never held in memory. It must arrive within --handshake-timeout (408)."""
     too_large = ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
     try:
         declared = int(request.headers.get("content-length") or 0)
@@ -141,11 +142,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
+    try:  # a body dribbled in a byte at a time must not hold the request for ever
+        async with asyncio.timeout(_bridge(request).settings.handshake_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ChatError(E.TIMEOUT, "request body not received in time", status=408) from None
     body = b"".join(chunks)
     try:
         data = json.loads(body or b"{}", parse_float=parse_json_float)

@@ -91,6 +91,8 @@ class Session:
             "message_rate": s.rate_user, "message_burst": s.rate_user_burst,
             "connection_message_rate": s.rate_connection, "connection_message_burst": s.rate_connection_burst,
             "frame_rate": s.rate_frames, "frame_burst": s.rate_frames_burst,
+            "max_connections_per_user": s.max_connections_per_user,
+            "max_connections_per_address": s.max_connections_per_address,
         }
         return frames.welcome(codec=self.codec, user={**self.user.public(), "kind": self.user.kind},
                               conn_id=self.conn_id, node=self.node_id, limits=limits,

@@ -9,6 +9,7 @@ socket.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from chatserver import errors as E
 from chatserver import frames
 from chatserver import protocol as p
 from chatserver.auth import AuthError, User, origin_allowed
+from chatserver.http_api import client_address, trusted_networks
 from chatserver.outbound import AsgiSink, DirectSink
 from chatserver.session import Session
 from rooms.engine import EngineError
@@ -88,6 +90,38 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                       f"at most {settings.max_connections_per_user} connections per user")
         return
 
+    address = _forwarded_address(websocket, settings)
+    if address is not None:
+        if bridge.ws_per_address.get(address, 0) >= settings.max_connections_per_address:
+            await _refuse(websocket, bridge, codec, p.CLOSE_TOO_MANY_CONNECTIONS, E.TOO_MANY_CONNECTIONS,
+                          f"at most {settings.max_connections_per_address} connections per client address")
+            return
+        bridge.ws_per_address[address] = bridge.ws_per_address.get(address, 0) + 1
+    try:
+        await _serve(websocket, bridge, user, codec)
+    finally:
+        if address is not None:
+            left = bridge.ws_per_address.get(address, 1) - 1
+            if left > 0:
+                bridge.ws_per_address[address] = left
+            else:
+                bridge.ws_per_address.pop(address, None)
+
+
+def _forwarded_address(websocket: WebSocket, settings: Any) -> str | None:
+    """The client address of a WebSocket that came through one of ``--trusted-proxies`` (the
+    socket-level cap of chatserver.connguard sees only the proxy), else None."""
+    networks = trusted_networks(settings.trusted_proxies)
+    peer = websocket.client.host if websocket.client else ""
+    try:
+        if not networks or not any(ipaddress.ip_address(peer) in n for n in networks):
+            return None
+    except ValueError:
+        return None
+    return client_address(websocket)  # type: ignore[arg-type]
+
+
+async def _serve(websocket: WebSocket, bridge: Any, user: User, codec: str) -> None:
     raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
     sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
     session = bridge.open_session(user, codec, sink)
