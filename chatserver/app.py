@@ -29,6 +29,7 @@ from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
 from chatserver.secret_file import token_secret
+from chatserver.room_catalog import RoomLimits
 from chatserver.session import Session
 from chatserver.tickets import TicketBook
 from chatserver.translation import RoomTranslations, Translator, build_translator
@@ -83,6 +84,8 @@ class LiveBridge:
                                          default_limits=settings.default_limits())
         self.translator = translator if translator is not None else build_translator(settings, self.metrics)
         self.chat = ChatService(self.engine, auto_create_rooms=settings.auto_create_rooms,
+                                room_limits=RoomLimits(settings.room_create_rate, settings.room_create_burst,
+                                                       settings.auto_room_ttl),
                                 moderation=self.moderation,
                                 translations=RoomTranslations(self.translator, self.engine.presence),
                                 metrics=self.metrics)
@@ -106,7 +109,7 @@ class LiveBridge:
         return self._per_user.get(user_id, 0)
 
     def open_session(self, user: User, codec: str, sink: Sink, *,
-                     on_overflow: Callable[[], None] | None = None) -> Session:
+                     on_overflow: Callable[[], None] | None = None, address: str = "") -> Session:
         """A session for ``user`` speaking ``codec`` whose frames go to ``sink``; it is
         counted until :meth:`close_session`. Queue its ``welcome`` to start."""
 
@@ -123,7 +126,7 @@ class LiveBridge:
                             flusher=self.flusher)
         session = Session(user=user, codec=codec, chat=self.chat, hub=self.hub, settings=self.settings,
                           outbound=outbound, metrics=self.metrics, node_id=self.node_id,
-                          translation_status=self.translation_status)
+                          translation_status=self.translation_status, address=address)
         self.sessions.add(session)
         self._per_user[user.id] = self._per_user.get(user.id, 0) + 1
         self.metrics.connections.set(len(self.sessions))

@@ -21,20 +21,17 @@ from typing import Any
 
 from chatserver import errors as E
 from chatserver import frames
-from chatserver.auth import User, clean_line
+from chatserver.auth import User
 from chatserver.errors import ChatError
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
-from chatserver.protocol import valid_room
+from chatserver.room_catalog import RoomCatalog, RoomLimits
 from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
 log = logging.getLogger(__name__)
 
-ROOMS_NS = "rooms"  # global scope: room name -> metadata
-TITLE_MAX = 100
-KNOWN_ROOMS_MAX = 10_000  # rooms whose metadata a node remembers
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
 TRANSLATION_LOOKAHEAD = 50  # events read after a history page for its messages' translations
 HISTORY_TOP_UPS = 3  # further reads a history page makes when other languages' translations filled it
@@ -64,49 +61,28 @@ class ChatService:
     """Rooms, presence announcements, messages and history on top of an engine."""
 
     def __init__(self, engine: Engine, *, auto_create_rooms: bool, moderation: ModerationGate,
-                 translations: RoomTranslations, metrics: Metrics) -> None:
+                 translations: RoomTranslations, metrics: Metrics,
+                 room_limits: RoomLimits | None = None) -> None:
         self.engine = engine
         self.auto_create_rooms = auto_create_rooms
+        self.rooms = RoomCatalog(engine, auto_create=auto_create_rooms, limits=room_limits or RoomLimits())
         self.moderation = moderation
         self.translations = translations
         self.metrics = metrics
         self.presence = RoomPresence(engine.presence, engine.broker)
-        self._known_rooms: dict[str, dict] = {}  # room -> metadata, oldest first
         self._tasks: set[asyncio.Task] = set()
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
 
     # Rooms ---------------------------------------------------------------------------------
 
-    async def create_room(self, name: Any, *, title: Any, owner: User | None) -> dict:
-        if not valid_room(name):
-            raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
-                            status=422)
-        if title is not None and (not isinstance(title, str) or len(title) > TITLE_MAX):
-            raise ChatError(E.INVALID_FRAME, f"title must be a string of at most {TITLE_MAX} characters",
-                            status=422)
-        try:  # shown to everyone: no bidi overrides or control characters ("Official \u202egnp.exe")
-            title = clean_line(title, max_chars=TITLE_MAX, what="title") if title else name
-        except ValueError:  # nothing showable left: the room goes by its name, as with no title
-            title = name
-        meta = {"name": name, "title": title, "created_at": frames.now_ms(),
-                "owner": owner.public() if owner else None}
-        if not await self.engine.state.add("", ROOMS_NS, name, meta):
-            raise ChatError(E.ROOM_EXISTS, f"room {name!r} already exists", status=409)
+    async def create_room(self, name: Any, *, title: Any, owner: User | None, address: str = "") -> dict:
+        meta = await self.rooms.create(name, title=title, owner=owner, address=address)
         if owner is not None:
             await self.moderation.set_owner(name, owner)
         return meta
 
     async def get_room(self, name: str) -> dict | None:
-        # A room, once made, is never changed or removed, so what this node has read of it
-        # holds: every join needs it, and the global scope is one shard for all rooms.
-        meta = self._known_rooms.get(name)
-        if meta is None:
-            meta = await self.engine.state.get("", ROOMS_NS, name)
-            if meta is not None:
-                if len(self._known_rooms) >= KNOWN_ROOMS_MAX:
-                    self._known_rooms.pop(next(iter(self._known_rooms)))
-                self._known_rooms[name] = meta
-        return meta
+        return await self.rooms.get(name)
 
     async def room(self, name: str) -> dict:
         """The room's metadata, or ``room_not_found``."""
@@ -115,22 +91,11 @@ class ChatService:
             raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
         return meta
 
-    async def ensure_room(self, name: str) -> dict:
-        meta = await self.get_room(name)
-        if meta is not None:
-            return meta
-        if not self.auto_create_rooms:
-            raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
-        meta = {"name": name, "title": name, "created_at": frames.now_ms(), "owner": None}
-        await self.engine.state.add("", ROOMS_NS, name, meta)
-        return await self.get_room(name) or meta
+    async def ensure_room(self, name: str, *, user: User | None = None, address: str = "") -> dict:
+        return await self.rooms.ensure(name, user=user, address=address)
 
-    async def list_rooms(self) -> list[dict]:
-        rooms = await self.engine.state.items("", ROOMS_NS)
-        counts = await self.engine.presence.counts()
-        listed = [{**meta, "members": counts.get(name, 0)} for name, meta in rooms.items()]
-        listed.sort(key=lambda r: (-r["members"], r["name"]))
-        return listed
+    async def list_rooms(self, *, after: str | None = None, limit: int = 50) -> dict:
+        return await self.rooms.page(after=after, limit=limit)
 
     async def room_info(self, name: str) -> dict:
         meta = await self.room(name)
@@ -145,9 +110,9 @@ class ChatService:
 
     # Joining and leaving ------------------------------------------------------------------
 
-    async def admit(self, room: str, user: User) -> Admission:
+    async def admit(self, room: str, user: User, *, address: str = "") -> Admission:
         """The room (made if allowed) and the user's role in it, or why they may not join."""
-        meta = await self.ensure_room(room)
+        meta = await self.ensure_room(room, user=user, address=address)
         role, settings = await self.moderation.admission(room, user)
         return Admission(meta, role, settings)
 
@@ -174,6 +139,7 @@ class ChatService:
 
     async def exit(self, room: str, member: Member) -> None:
         await self.presence.exit(room, member)
+        await self.rooms.visited(room)  # an ownerless room lives on a TTL from its last visit
 
     async def on_presence_expired(self, room: str, removed: list[Member]) -> None:
         """Presence dropped members of a dead node (the engine's ``on_expired`` hook)."""

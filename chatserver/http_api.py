@@ -26,6 +26,7 @@ from chatserver.protocol import parse_json_float, valid_room
 from rooms.engine import EngineError
 
 MAX_BODY = 64 * 1024
+ROOM_PAGE_MAX, ROOM_PAGE_DEFAULT = 100, 50
 # Reports over HTTP per client address (besides moderation's per user and per room limits).
 REPORT_ADDRESS_RATE, REPORT_ADDRESS_BURST = 0.5, 20.0
 
@@ -253,13 +254,19 @@ async def ws_ticket(request: Request) -> Response:
 
 
 async def list_rooms(request: Request) -> Response:
-    return JSONResponse({"rooms": await _bridge(request).chat.list_rooms()})
+    """A page of rooms in name order: ``after`` is the previous page's ``next``."""
+    after = request.query_params.get("after")
+    if after is not None and not valid_room(after):
+        raise ChatError(E.INVALID_PARAMETER, "after must be a room name (the previous page's next)", status=422)
+    limit = _int_param(request, "limit", minimum=1, maximum=ROOM_PAGE_MAX) or ROOM_PAGE_DEFAULT
+    return JSONResponse(await _bridge(request).chat.list_rooms(after=after, limit=limit))
 
 
 async def create_room(request: Request) -> Response:
     user = _user(request)
     body = await _json_body(request)
-    meta = await _bridge(request).chat.create_room(body.get("name"), title=body.get("title"), owner=user)
+    meta = await _bridge(request).chat.create_room(body.get("name"), title=body.get("title"), owner=user,
+                                                   address=client_address(request))
     return JSONResponse(meta, status_code=201)
 
 

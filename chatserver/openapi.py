@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any
 
 from chatserver.auth import NAME_MAX
-from chatserver.chat import TITLE_MAX
+from chatserver.room_catalog import TITLE_MAX
 from chatserver.tickets import TICKET_BURST, TICKET_RATE, TICKET_TTL
 from chatserver.protocol import LANGS, ROOM_NAME, Limits as ProtocolLimits
 from moderation.actions import ACTIONS
@@ -28,6 +28,7 @@ from moderation.ratelimit import MAX_BURST, MAX_RATE, MIN_RATE, Limits
 from moderation.terms import ACTIONS as TERM_ACTIONS, MAX_TERM_CHARS
 
 MAX_BODY = 64 * 1024  # chatserver.http_api.MAX_BODY (which imports this module)
+ROOM_PAGE_MAX, ROOM_PAGE_DEFAULT = 100, 50  # chatserver.http_api's, likewise
 HISTORY_LIMIT_MAX = ProtocolLimits().max_history_limit
 HISTORY_LIMIT_DEFAULT = ProtocolLimits().default_history_limit
 AUDIT_LIMIT_MAX = 500
@@ -305,20 +306,36 @@ def build() -> dict:
                              f"{TICKET_RATE:g} a second"})}},
             "/api/rooms": {
                 "get": {"operationId": "listRooms", "security": _PUBLIC,
-                        "summary": "Rooms with their member counts, fullest first",
+                        "summary": "A page of rooms in name order, each with its user count; the next page "
+                                   "is ?after=<next>",
+                        "parameters": [
+                            {"name": "after", "in": "query", "schema": ROOM_NAME_SCHEMA,
+                             "description": "the previous page's next (a room name); default: from the start"},
+                            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                             "description": f"default {ROOM_PAGE_DEFAULT}; above {ROOM_PAGE_MAX} it is lowered "
+                                            f"to {ROOM_PAGE_MAX} (the reply's limit says so)"}],
                         "responses": _responses(200, "rooms", {
-                            "type": "object", "required": ["rooms"], "properties": {"rooms": {
-                                "type": "array", "items": {"allOf": [_ref("Room"), {
-                                    "required": ["members"], "properties": {"members": _INT}}]}}}}, 503)},
+                            "type": "object", "required": ["rooms", "next", "limit"], "properties": {
+                                "rooms": {"type": "array", "maxItems": ROOM_PAGE_MAX, "items": {"allOf": [
+                                    _ref("Room"), {"required": ["members"], "properties": {"members": _INT}}]}},
+                                "next": {"anyOf": [ROOM_NAME_SCHEMA, {"type": "null"}],
+                                         "description": "pass as after for the next page; null on the last"},
+                                "limit": {"type": "integer", "minimum": 1, "maximum": ROOM_PAGE_MAX}}},
+                            422, 503, error_meanings={
+                                422: "invalid_parameter: after is not a room name, or limit not an integer "
+                                     "or below 1"})},
                 "post": {"operationId": "createRoom", "security": _BEARER,
                          "summary": "Create a room; the caller becomes its owner",
                          "requestBody": _body({"type": "object", "required": ["name"], "properties": {
                              "name": ROOM_NAME_SCHEMA,
                              "title": {"anyOf": [{"type": "string", "maxLength": TITLE_MAX}, {"type": "null"}],
                                        "description": "default: the name"}}}),
-                         "responses": _responses(201, "created", _ref("Room"), 400, 401, 409, 413, 422, 503,
+                         "responses": _responses(201, "created", _ref("Room"), 400, 401, 409, 413, 422, 429, 503,
                                                  links=_ROOM_LINKS, error_meanings={
-                                                     422: "invalid_room (name), invalid_frame (title)"})}},
+                                                     422: "invalid_room (name), invalid_frame (title)",
+                                                     429: "rate_limited: too many new rooms from this user or "
+                                                          "client address (--room-create-burst, "
+                                                          "--room-create-rate)"})}},
             "/api/rooms/{room}": {"get": {
                 "operationId": "getRoom", "security": _PUBLIC, "summary": "Room info: members, offset, settings",
                 "parameters": [_ROOM_PARAM],

@@ -40,8 +40,9 @@ class Session:
 
     def __init__(self, *, user: User, codec: str, chat: ChatService, hub: Hub, settings: Settings,
                  outbound: Outbound, metrics: Metrics, node_id: str,
-                 translation_status: Callable[[], dict]) -> None:
+                 translation_status: Callable[[], dict], address: str = "") -> None:
         self.user = user
+        self.address = address  # the client address (chatserver.http_api.client_address), for limits and bans
         self.codec = codec
         self.chat = chat
         self.hub = hub
@@ -148,7 +149,7 @@ class Session:
         if len(self.rooms) >= self.settings.max_rooms_per_connection:
             raise ChatError(E.TOO_MANY_ROOMS,
                             f"a connection may be in at most {self.settings.max_rooms_per_connection} rooms")
-        admission = await self.chat.admit(room, self.user)
+        admission = await self.chat.admit(room, self.user, address=self.address)
         membership = Membership(self, room, admission.role)
         self.rooms[room] = membership
         since = frame.get("since")

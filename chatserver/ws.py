@@ -90,6 +90,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                       f"at most {settings.max_connections_per_user} connections per user")
         return
 
+    client = client_address(websocket)  # type: ignore[arg-type]
     address = _forwarded_address(websocket, settings)
     if address is not None:
         if bridge.ws_per_address.get(address, 0) >= settings.max_connections_per_address:
@@ -98,7 +99,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             return
         bridge.ws_per_address[address] = bridge.ws_per_address.get(address, 0) + 1
     try:
-        await _serve(websocket, bridge, user, codec)
+        await _serve(websocket, bridge, user, codec, client)
     finally:
         if address is not None:
             left = bridge.ws_per_address.get(address, 1) - 1
@@ -121,10 +122,10 @@ def _forwarded_address(websocket: WebSocket, settings: Any) -> str | None:
     return client_address(websocket)  # type: ignore[arg-type]
 
 
-async def _serve(websocket: WebSocket, bridge: Any, user: User, codec: str) -> None:
+async def _serve(websocket: WebSocket, bridge: Any, user: User, codec: str, address: str) -> None:
     raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
     sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
-    session = bridge.open_session(user, codec, sink)
+    session = bridge.open_session(user, codec, sink, address=address)
     if isinstance(sink, DirectSink):
         sink.on_writable(session.outbound.flush)
     forget_handshake(websocket)

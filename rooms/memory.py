@@ -11,6 +11,7 @@ expired. Memory then follows what is live, not what was ever made (``health()`` 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import copy
 import itertools
@@ -22,6 +23,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from rooms.directory import PAGE_MAX, PURGE_BATCH, RoomDirectory
 from rooms.engine import (
     Arrival,
     Broker,
@@ -317,6 +319,68 @@ class MemoryStateStore(StateStore):
         return {"state_entries": sum(map(len, self._data.values())), "buckets": len(self._buckets)}
 
 
+class MemoryRoomDirectory(RoomDirectory):
+    """Rooms in a dict plus their names in a sorted list (pages by bisection); an expired
+    room reads as absent and is freed by :meth:`sweep`."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._rooms: dict[str, tuple[dict[str, Any], float | None]] = {}  # name -> (meta, expires)
+        self._names: list[str] = []
+
+    def _live(self, name: str) -> tuple[dict[str, Any], float | None] | None:
+        entry = self._rooms.get(name)
+        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+            return None
+        return entry
+
+    def _put(self, name: str, meta: dict[str, Any], expires: float | None) -> None:
+        if name not in self._rooms:
+            bisect.insort(self._names, name)
+        self._rooms[name] = (copy.deepcopy(meta), expires)
+
+    async def add(self, name, meta, *, ttl=None):
+        if self._live(name) is not None:
+            return False
+        self._put(name, meta, None if ttl is None else self._clock() + ttl)
+        return True
+
+    async def touch(self, name, meta, ttl):
+        entry = self._live(name)
+        if entry is not None and entry[1] is None:
+            return copy.deepcopy(entry[0])
+        kept = entry[0] if entry is not None else meta
+        self._put(name, kept, self._clock() + ttl)
+        return copy.deepcopy(kept)
+
+    async def get(self, name):
+        entry = self._live(name)
+        return None if entry is None else copy.deepcopy(entry[0])
+
+    async def page(self, *, after, limit):
+        limit = max(1, min(limit, PAGE_MAX))
+        out: list[dict[str, Any]] = []
+        i = bisect.bisect_right(self._names, after) if after else 0
+        while i < len(self._names) and len(out) < limit:
+            entry = self._live(self._names[i])
+            if entry is not None:
+                out.append(copy.deepcopy(entry[0]))
+            i += 1
+        more = any(self._live(n) is not None for n in itertools.islice(self._names, i, i + PURGE_BATCH))
+        return out, more
+
+    def sweep(self) -> None:
+        now = self._clock()
+        dead = {n for n, (_, exp) in self._rooms.items() if exp is not None and exp <= now}
+        if dead:
+            for name in dead:
+                del self._rooms[name]
+            self._names = [n for n in self._names if n not in dead]
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+
 class MemoryEngine(Engine):
     """The embedded default engine: one process, nothing else to run. Between ``start`` and
     ``close`` it sweeps every ``sweep_interval`` seconds."""
@@ -327,6 +391,7 @@ class MemoryEngine(Engine):
         self.broker = MemoryBroker(history_size=history_size, history_ttl=history_ttl)
         self.presence = MemoryPresence()
         self.state = MemoryStateStore()
+        self.directory = MemoryRoomDirectory()
         self.sweep_interval = sweep_interval
         self._sweeper: asyncio.Task | None = None
 
@@ -334,6 +399,7 @@ class MemoryEngine(Engine):
         """Free what expired: state entries, full buckets, rooms' expired history."""
         self.state.sweep()
         self.broker.sweep()
+        self.directory.sweep()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -355,5 +421,6 @@ class MemoryEngine(Engine):
             self._sweeper = None
 
     def health(self):
-        return {"status": "ok", "engine": "memory", "history_rooms": self.broker.rooms(),
+        return {"status": "ok", "engine": "memory", "rooms": len(self.directory),
+                "history_rooms": self.broker.rooms(),
                 **self.state.sizes()}
