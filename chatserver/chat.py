@@ -113,7 +113,7 @@ class ChatService:
     async def admit(self, room: str, user: User, *, address: str = "") -> Admission:
         """The room (made if allowed) and the user's role in it, or why they may not join."""
         meta = await self.ensure_room(room, user=user, address=address)
-        role, settings = await self.moderation.admission(room, user)
+        role, settings = await self.moderation.admission(room, user, address=address)
         return Admission(meta, role, settings)
 
     async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:

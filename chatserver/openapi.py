@@ -112,7 +112,9 @@ ACTION_PARAMS: dict[str, dict] = {
                         "reason": _REASON}, ("user_id", "seconds")),
     "untimeout": _params(_USER, ("user_id",)),
     "kick": _params({**_USER, "reason": _REASON}, ("user_id",)),
-    "ban": _params({**_USER, "reason": _REASON}, ("user_id",)),
+    "ban": _params({**_USER, "reason": _REASON, "address": {
+        "type": ["boolean", "null"], "description": "true: also refuse joins from the address the user is "
+        "connected from, for 24 h (docs/moderation.md); the result's address is it, masked"}}, ("user_id",)),
     "unban": _params({**_USER, "reason": _REASON}, ("user_id",)),
     "bans": _params(),
     "slow_mode": _params({"seconds": {"type": "number", "minimum": 0, "maximum": MAX_SLOW_MODE,

@@ -46,6 +46,7 @@ class Actor:
     name: str
     role_hint: str = "member"
     admin: bool = False
+    address: str = ""  # the client address, when known: a join from a banned one is refused
 
 
 @dataclass(frozen=True, slots=True)
