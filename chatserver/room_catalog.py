@@ -8,14 +8,17 @@ Promises:
   (``--room-create-burst`` at once, then ``--room-create-rate`` per second; an address gets
   three times the user's), so one guest, or one address minting guests, cannot make rooms
   without end.
-- an ownerless room is forgotten ``--auto-room-ttl`` seconds after its last join or leave
-  (the engine's :class:`~rooms.directory.RoomDirectory` expires it); its name is free again.
+- an ownerless room is forgotten ``--auto-room-ttl`` seconds (at least 90% of it) after its
+  last join or leave (the engine's :class:`~rooms.directory.RoomDirectory` expires it); its
+  name is free again. A node renews a room at most every tenth of the TTL, so joins and
+  leaves of a busy ownerless room cost no write each.
 - the list is paged in name order (``after`` cursor, at most 100 a page), at the cost of the
   page, with each room's user count.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,7 @@ from rooms.engine import Engine
 
 TITLE_MAX = 100
 KNOWN_ROOMS_MAX = 10_000  # owned rooms whose metadata a node remembers
+TOUCH_EVERY = 0.1  # of the ownerless TTL: how often one node renews an ownerless room at most
 ADDRESS_FACTOR = 3  # an address's room-creation bucket is this many users' (NAT, offices)
 
 
@@ -51,6 +55,9 @@ class RoomCatalog:
         self.auto_create = auto_create
         self.limits = limits
         self._known: dict[str, dict] = {}  # owned rooms, oldest first
+        # Ownerless rooms this node touched lately: (when, metadata). A room touched less than
+        # TOUCH_EVERY of its TTL ago cannot have expired, so a join or leave skips the write.
+        self._touched: dict[str, tuple[float, dict]] = {}
 
     async def _may_create(self, user: User | None, address: str) -> None:
         lim = self.limits
@@ -98,6 +105,9 @@ class RoomCatalog:
     async def ensure(self, name: str, *, user: User | None = None, address: str = "") -> dict:
         """The room a join enters: an owned room as it is; an ownerless one kept for another
         TTL, or made (spending the joiner's room-creation tokens) when auto-creation is on."""
+        recent = self._recently_touched(name)
+        if recent is not None:
+            return recent
         meta = await self.get(name)
         if meta is not None and meta.get("owner"):
             return meta
@@ -105,16 +115,28 @@ class RoomCatalog:
             if not self.auto_create:
                 raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
             await self._may_create(user, address)
-        fresh = {"name": name, "title": name, "created_at": frames.now_ms(), "owner": None}
-        return await self.engine.directory.touch(name, fresh, self.limits.ownerless_ttl)
+        return await self._touch(name)
 
     async def visited(self, name: str) -> None:
         """Someone left an ownerless room: it is kept for another TTL from now."""
-        meta = self._known.get(name)
-        if meta is not None:
-            return
+        if name not in self._known and self._recently_touched(name) is None:
+            await self._touch(name)
+
+    def _recently_touched(self, name: str) -> dict | None:
+        entry = self._touched.get(name)
+        if entry is None or time.monotonic() - entry[0] > self.limits.ownerless_ttl * TOUCH_EVERY:
+            return None
+        return entry[1]
+
+    async def _touch(self, name: str) -> dict:
         fresh = {"name": name, "title": name, "created_at": frames.now_ms(), "owner": None}
-        await self.engine.directory.touch(name, fresh, self.limits.ownerless_ttl)
+        meta = await self.engine.directory.touch(name, fresh, self.limits.ownerless_ttl)
+        if not meta.get("owner"):
+            self._touched.pop(name, None)
+            if len(self._touched) >= KNOWN_ROOMS_MAX:
+                self._touched.pop(next(iter(self._touched)))
+            self._touched[name] = (time.monotonic(), meta)
+        return meta
 
     async def page(self, *, after: str | None, limit: int) -> dict:
         """``{"rooms": [...with "members" (users)], "next": cursor or None, "limit"}``."""
