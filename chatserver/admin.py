@@ -30,12 +30,12 @@ from chatserver import protocol as p
 from chatserver.admin_bus import AdminBus
 from chatserver.admin_figures import Series, activity, cluster_point, merge_rooms
 from chatserver.auth import User
-from chatserver.chat import ROOMS_NS
 from chatserver.errors import ChatError
 from chatserver.moderation_gate import actor_of
 from chatserver.node_registry import NS_NODES, RECORD_MAX_ROOMS, NodeRegistry
 from chatserver.room_stats import RoomStats
 from moderation.model import AUDIT_LOG, GLOBAL, MAX_REASON, NS_REVIEW
+from rooms.directory import PAGE_MAX
 from rooms.engine import EngineError
 
 log = logging.getLogger(__name__)
@@ -179,18 +179,17 @@ class AdminService:
                 for r in await self.registry.nodes()]
 
     async def rooms(self, *, query: str = "", page: int = 1, limit: int = 50) -> dict[str, Any]:
-        """Rooms with members or recent activity (and, when searching, every known room whose
-        name or title matches), most active first."""
+        """Rooms with members or recent activity whose name contains ``query`` (and, when
+        searching, up to a page of idle rooms whose name starts with it), most active first.
+
+        Idle rooms come from one page of the room directory, never a scan of every room."""
         merged = merge_rooms(await self.registry.nodes())
         counts = await self.engine.presence.counts()
         names = set(merged) | set(counts)
-        titles: dict[str, str] = {}
         needle = query.casefold().strip()
         if needle:
-            for name, meta in (await self.state.items(GLOBAL, ROOMS_NS)).items():
-                titles[name] = str((meta or {}).get("title") or name)
-                names.add(name)
-            names = {n for n in names if needle in n.casefold() or needle in titles.get(n, "").casefold()}
+            names = {n for n in names if needle in n.casefold()}
+            names |= await self._rooms_named(needle)
         empty = {"messages_per_s": 0.0, "deliveries_per_s": 0.0, "translation_failures_per_s": 0.0,
                  "translation_p50_s": None, "translation_p99_s": None, "nodes": []}
         rows = [{"name": n, "members": counts.get(n, 0), **merged.get(n, empty)} for n in names]
@@ -203,6 +202,14 @@ class AdminService:
             row["settings"] = await self.bridge.moderation.room_settings(row["name"])
         return {"rooms": page_rows, "total": len(rows), "page": page, "limit": limit,
                 "has_more": start + limit < len(rows)}
+
+    async def _rooms_named(self, prefix: str) -> set[str]:
+        """Up to a directory page of rooms whose name starts with ``prefix``."""
+        # Room names are ASCII below 0x7f, so every name starting with the prefix sorts after
+        # this cursor and every name before the prefix sorts at or below it.
+        cursor = prefix[:-1] + chr(max(ord(prefix[-1]) - 1, 0)) + "\x7f"
+        rooms, _ = await self.engine.directory.page(after=cursor, limit=PAGE_MAX)
+        return {m["name"] for m in rooms if str(m.get("name", "")).startswith(prefix)}
 
     async def _held(self, room: str) -> int:
         items = await self.state.items(room, NS_REVIEW)

@@ -11,6 +11,7 @@ tests/edge.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -20,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.websockets import WebSocket
 
 from chatserver import errors as E
-from chatserver import admin_api, http_api, protocol, web
+from chatserver import admin_api, hosts, http_api, protocol, web
 from chatserver.admin import AdminService
 from chatserver.admin_metrics import AdminCollector
 from chatserver.auth import TokenIssuer, User
@@ -30,7 +31,9 @@ from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
 from chatserver.secret_file import token_secret
+from chatserver.room_catalog import RoomLimits
 from chatserver.session import Session
+from chatserver.tickets import TicketBook
 from chatserver.translation import RoomTranslations, Translator, build_translator
 from chatserver.ws import websocket_endpoint
 from rooms.engine import Engine
@@ -74,6 +77,7 @@ class LiveBridge:
         self.metrics = Metrics()
         self.engine = engine if engine is not None else build_engine(settings, self.node_id)
         self.metrics.watch_engine(self.engine.health)
+        self.tickets = TicketBook(self.engine.state)
         self.hub = Hub(self.engine.broker, encode_shared)
         self.hub.on_fanout = self._on_fanout
         self.flusher = Flusher()
@@ -82,6 +86,8 @@ class LiveBridge:
                                          default_limits=settings.default_limits())
         self.translator = translator if translator is not None else build_translator(settings, self.metrics)
         self.chat = ChatService(self.engine, auto_create_rooms=settings.auto_create_rooms,
+                                room_limits=RoomLimits(settings.room_create_rate, settings.room_create_burst,
+                                                       settings.auto_room_ttl),
                                 moderation=self.moderation,
                                 translations=RoomTranslations(self.translator, self.engine.presence),
                                 metrics=self.metrics)
@@ -91,6 +97,7 @@ class LiveBridge:
         self.metrics.registry.register(AdminCollector(self.admin))
         self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}
+        self.ws_per_address: dict[str, int] = {}  # WebSockets through trusted proxies (chatserver.ws)
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         self.metrics.frames_out.inc(recipients)
@@ -108,7 +115,7 @@ class LiveBridge:
         return self._per_user.get(user_id, 0)
 
     def open_session(self, user: User, codec: str, sink: Sink, *,
-                     on_overflow: Callable[[], None] | None = None) -> Session:
+                     on_overflow: Callable[[], None] | None = None, address: str = "") -> Session:
         """A session for ``user`` speaking ``codec`` whose frames go to ``sink``; it is
         counted until :meth:`close_session`. Queue its ``welcome`` to start."""
 
@@ -125,7 +132,7 @@ class LiveBridge:
                             flusher=self.flusher)
         session = Session(user=user, codec=codec, chat=self.chat, hub=self.hub, settings=self.settings,
                           outbound=outbound, metrics=self.metrics, node_id=self.node_id,
-                          translation_status=self.translation_status)
+                          translation_status=self.translation_status, address=address)
         self.sessions.add(session)
         self._per_user[user.id] = self._per_user.get(user.id, 0) + 1
         self.metrics.connections.set(len(self.sessions))
@@ -179,11 +186,32 @@ class App:
         self.state = starlette.state
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket") and not hosts.host_allowed(
+                _host(scope), hosts.parse_public_hosts(self.state.bridge.settings.public_hosts)):
+            await refuse_host(scope, receive, send)
+            return
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self.starlette
             await websocket_endpoint(WebSocket(scope, receive, send))
             return
         await self.starlette(scope, receive, send)
+
+
+def _host(scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"host":
+            return value.decode("latin-1")
+    return None
+
+
+async def refuse_host(scope, receive, send) -> None:
+    """400 ``host_not_allowed``, over HTTP or instead of a WebSocket upgrade."""
+    body = json.dumps({"error": {"code": E.HOST_NOT_ALLOWED, "message":
+                                 "this server does not answer to that Host (see --public-hosts)"}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    prefix = "websocket.http" if scope["type"] == "websocket" else "http"
+    await send({"type": f"{prefix}.response.start", "status": 400, "headers": headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, *, bridge: LiveBridge | None = None) -> App:

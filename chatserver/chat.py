@@ -22,24 +22,24 @@ from typing import Any
 
 from chatserver import errors as E
 from chatserver import frames
-from chatserver.auth import User, clean_line
+from chatserver.auth import User
 from chatserver.errors import ChatError
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.presence import MEMBER_LIST_MAX, RoomPresence, RoomView
 from chatserver.protocol import valid_room
 from chatserver.replies import mentions, quote
+from chatserver.room_catalog import RoomCatalog, RoomLimits
 from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
 log = logging.getLogger(__name__)
 
-ROOMS_NS = "rooms"  # global scope: room name -> metadata
-TITLE_MAX = 100
-KNOWN_ROOMS_MAX = 10_000  # rooms whose metadata a node remembers
 RECENT_HISTORY = 50  # events a join without ``since`` gets, and a history page by default
 TRANSLATION_LOOKAHEAD = 50  # events read after a history page for its messages' translations
 HISTORY_TOP_UPS = 3  # further reads a history page makes when other languages' translations filled it
+RECOVERY_MAX_EVENTS = 200  # events a join with ``since`` may recover (docs/protocol.md)
+RECOVERY_MAX_BYTES = 256 * 1024  # bytes of text those events may hold
 FILL_GRACE = 0.1  # seconds past its attempt window a missing translation is left to its first attempt
 
 
@@ -64,14 +64,15 @@ class ChatService:
     """Rooms, presence announcements, messages and history on top of an engine."""
 
     def __init__(self, engine: Engine, *, auto_create_rooms: bool, moderation: ModerationGate,
-                 translations: RoomTranslations, metrics: Metrics) -> None:
+                 translations: RoomTranslations, metrics: Metrics,
+                 room_limits: RoomLimits | None = None) -> None:
         self.engine = engine
         self.auto_create_rooms = auto_create_rooms
+        self.rooms = RoomCatalog(engine, auto_create=auto_create_rooms, limits=room_limits or RoomLimits())
         self.moderation = moderation
         self.translations = translations
         self.metrics = metrics
         self.presence = RoomPresence(engine.presence, engine.broker)
-        self._known_rooms: dict[str, dict] = {}  # room -> metadata, oldest first
         self._tasks: set[asyncio.Task] = set()
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
         #: Asked before every join, may refuse with a ChatError (the admin service: closed rooms).
@@ -80,36 +81,14 @@ class ChatService:
 
     # Rooms ---------------------------------------------------------------------------------
 
-    async def create_room(self, name: Any, *, title: Any, owner: User | None) -> dict:
-        if not valid_room(name):
-            raise ChatError(E.INVALID_ROOM, "room name must be 1-64 characters of a-z, 0-9, '-' or '_'",
-                            status=422)
-        if title is not None and (not isinstance(title, str) or len(title) > TITLE_MAX):
-            raise ChatError(E.INVALID_FRAME, f"title must be a string of at most {TITLE_MAX} characters",
-                            status=422)
-        try:  # shown to everyone: no bidi overrides or control characters ("Official \u202egnp.exe")
-            title = clean_line(title, max_chars=TITLE_MAX, what="title") if title else name
-        except ValueError:  # nothing showable left: the room goes by its name, as with no title
-            title = name
-        meta = {"name": name, "title": title, "created_at": frames.now_ms(),
-                "owner": owner.public() if owner else None}
-        if not await self.engine.state.add("", ROOMS_NS, name, meta):
-            raise ChatError(E.ROOM_EXISTS, f"room {name!r} already exists", status=409)
+    async def create_room(self, name: Any, *, title: Any, owner: User | None, address: str = "") -> dict:
+        meta = await self.rooms.create(name, title=title, owner=owner, address=address)
         if owner is not None:
             await self.moderation.set_owner(name, owner)
         return meta
 
     async def get_room(self, name: str) -> dict | None:
-        # A room, once made, is never changed or removed, so what this node has read of it
-        # holds: every join needs it, and the global scope is one shard for all rooms.
-        meta = self._known_rooms.get(name)
-        if meta is None:
-            meta = await self.engine.state.get("", ROOMS_NS, name)
-            if meta is not None:
-                if len(self._known_rooms) >= KNOWN_ROOMS_MAX:
-                    self._known_rooms.pop(next(iter(self._known_rooms)))
-                self._known_rooms[name] = meta
-        return meta
+        return await self.rooms.get(name)
 
     async def room(self, name: str) -> dict:
         """The room's metadata, or ``room_not_found``."""
@@ -118,22 +97,11 @@ class ChatService:
             raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
         return meta
 
-    async def ensure_room(self, name: str) -> dict:
-        meta = await self.get_room(name)
-        if meta is not None:
-            return meta
-        if not self.auto_create_rooms:
-            raise ChatError(E.ROOM_NOT_FOUND, f"room {name!r} does not exist", status=404)
-        meta = {"name": name, "title": name, "created_at": frames.now_ms(), "owner": None}
-        await self.engine.state.add("", ROOMS_NS, name, meta)
-        return await self.get_room(name) or meta
+    async def ensure_room(self, name: str, *, user: User | None = None, address: str = "") -> dict:
+        return await self.rooms.ensure(name, user=user, address=address)
 
-    async def list_rooms(self) -> list[dict]:
-        rooms = await self.engine.state.items("", ROOMS_NS)
-        counts = await self.engine.presence.counts()
-        listed = [{**meta, "members": counts.get(name, 0)} for name, meta in rooms.items()]
-        listed.sort(key=lambda r: (-r["members"], r["name"]))
-        return listed
+    async def list_rooms(self, *, after: str | None = None, limit: int = 50) -> dict:
+        return await self.rooms.page(after=after, limit=limit)
 
     async def room_info(self, name: str) -> dict:
         meta = await self.room(name)
@@ -148,18 +116,29 @@ class ChatService:
 
     # Joining and leaving ------------------------------------------------------------------
 
-    async def admit(self, room: str, user: User) -> Admission:
+    async def admit(self, room: str, user: User, *, address: str = "") -> Admission:
         """The room (made if allowed) and the user's role in it, or why they may not join."""
         if self.admission_check is not None:
             await self.admission_check(room, user)
-        meta = await self.ensure_room(room)
-        role, settings = await self.moderation.admission(room, user)
+        meta = await self.ensure_room(room, user=user, address=address)
+        role, settings = await self.moderation.admission(room, user, address=address)
         return Admission(meta, role, settings)
 
     async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:
-        """What a joining connection reads: everything after ``since``, or the recent events."""
+        """What a joining connection reads: everything after ``since``, or the recent events.
+
+        A recovery is bounded (a 50-byte ``join`` with ``since=0`` must not cost the node
+        megabytes): past RECOVERY_MAX_EVENTS events or RECOVERY_MAX_BYTES of text, the join is
+        answered as one whose history no longer reaches back (``recovered: false`` with the
+        recent events), which every client already handles by starting again."""
         if since is not None:
-            return await self.engine.broker.history(room, since=since, epoch=epoch, limit=limit)
+            cap = min(limit, RECOVERY_MAX_EVENTS)
+            result = await self.engine.broker.history(room, since=since, epoch=epoch, limit=cap + 1)
+            if len(result.events) <= cap and _text_bytes(result.events) <= RECOVERY_MAX_BYTES:
+                return result
+            recent = await self.engine.broker.history(room, limit=RECENT_HISTORY)
+            return HistoryResult(_within_bytes(recent.events, RECOVERY_MAX_BYTES), recent.position,
+                                 recovered=False)
         return await self.engine.broker.history(room, limit=RECENT_HISTORY)
 
     async def enter(self, room: str, member: Member) -> RoomView:
@@ -168,6 +147,7 @@ class ChatService:
 
     async def exit(self, room: str, member: Member) -> None:
         await self.presence.exit(room, member)
+        await self.rooms.visited(room)  # an ownerless room lives on a TTL from its last visit
 
     async def on_presence_expired(self, room: str, removed: list[Member]) -> None:
         """Presence dropped members of a dead node (the engine's ``on_expired`` hook)."""
@@ -440,6 +420,25 @@ class ChatService:
 
     async def audit_log(self, room: str, user: User, limit: int) -> list[dict]:
         return await self.moderation.audit_log(room, user, limit)
+
+
+def _size(event: Event) -> int:
+    return len((event.get("text") or "").encode("utf-8", "surrogatepass"))
+
+
+def _text_bytes(events: list[Event]) -> int:
+    return sum(map(_size, events))
+
+
+def _within_bytes(events: list[Event], budget: int) -> list[Event]:
+    """The newest of ``events`` whose text fits in ``budget`` bytes (oldest first)."""
+    kept: list[Event] = []
+    for event in reversed(events):
+        budget -= _size(event)
+        if budget < 0:
+            break
+        kept.append(event)
+    return kept[::-1]
 
 
 def reads(event: Event, lang: str) -> bool:

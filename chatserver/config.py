@@ -44,6 +44,10 @@ class Settings:
         "", "comma-separated Origins allowed to open WebSockets ('*' for any); "
         "the server's own origin is always allowed"
     )
+    public_hosts: str = _opt(
+        "", "comma-separated Host names (name or name:port) this server answers to; any other "
+        "Host header gets 400 host_not_allowed, WebSocket upgrades included (default: any)"
+    )
     log_level: str = _opt("info", "debug, info, warning or error")
     history_size: int = _opt(1000, "events kept per room for history and recovery")
     history_ttl: float = _opt(86400.0, "seconds an event stays in a room's history")
@@ -53,10 +57,19 @@ class Settings:
     max_connections_per_user: int = _opt(20, "connections one user may hold on this node")
     outbound_max_messages: int = _opt(1000, "frames queued for a client before it is dropped as too slow")
     outbound_max_bytes: int = _opt(4 * 1024 * 1024, "bytes queued for a client before it is dropped as too slow")
+    max_connections: int = _opt(10000, "connections (HTTP and WebSocket) this node holds at once; past it a new one gets HTTP 503")
+    max_connections_per_address: int = _opt(
+        100, "connections one client address may hold on this node; past it HTTP 429 (WebSockets "
+        "through --trusted-proxies are counted by their forwarded address and closed with 4429)")
+    handshake_timeout: float = _opt(10.0, "seconds a new connection has to send a whole request head (or WebSocket upgrade) before it is closed")
+    keep_alive_timeout: float = _opt(5.0, "seconds an idle HTTP keep-alive connection is kept open")
     heartbeat_interval: float = _opt(20.0, "seconds between WebSocket pings")
     heartbeat_timeout: float = _opt(20.0, "seconds to wait for a pong before dropping a connection")
     token_ttl: float = _opt(7 * 86400.0, "lifetime of guest tokens, in seconds")
     auto_create_rooms: bool = _opt(True, "joining a room that does not exist creates it (no owner)")
+    auto_room_ttl: float = _opt(86400.0, "seconds an ownerless (auto-created) room is kept after its last join or leave")
+    room_create_rate: float = _opt(0.02, "rooms per second one user may go on creating, by POST /api/rooms or a join (a client address: three times as many)")
+    room_create_burst: float = _opt(10.0, "rooms one user may create at once (a client address: three times as many)")
     rate_user: float = _opt(1.0, "messages per second one user may sustain in a room (default limits; hosts can change them per room)")
     rate_user_burst: float = _opt(10.0, "messages one user may send at once in a room")
     rate_connection: float = _opt(5.0, "messages per second one connection may sustain across its rooms")
@@ -180,6 +193,10 @@ def validate(s: Settings) -> None:
     need(1024 <= s.max_frame_bytes <= 16 * 1024 * 1024, "--max-frame-bytes must be 1024-16777216")
     need(s.max_rooms_per_connection >= 1, "--max-rooms-per-connection must be at least 1")
     need(s.max_connections_per_user >= 1, "--max-connections-per-user must be at least 1")
+    need(s.max_connections >= 1 and s.max_connections_per_address >= 1,
+         "--max-connections and --max-connections-per-address must be at least 1")
+    need(0 < s.handshake_timeout <= 300 and 0 < s.keep_alive_timeout <= 300,
+         "--handshake-timeout and --keep-alive-timeout must be in (0, 300] seconds")
     need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
     need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")
@@ -196,6 +213,12 @@ def validate(s: Settings) -> None:
          "--translation-max-batch and --translation-max-backlog must be at least 1")
     need(s.translation_max_wait_ms >= 0 and s.translation_threads >= 0 and s.translation_cache_size >= 0,
          "--translation-max-wait-ms, --translation-threads and --translation-cache-size must not be negative")
+    try:
+        from chatserver.hosts import parse_public_hosts
+
+        parse_public_hosts(s.public_hosts)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     if s.secret is not None:
         need(len(s.secret) >= 16, "--secret must be at least 16 characters")
     if s.redis_url is not None:

@@ -7,6 +7,7 @@ described by :data:`OPENAPI` at ``/openapi.json``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -25,6 +26,7 @@ from chatserver.protocol import parse_json_float, valid_room
 from rooms.engine import EngineError
 
 MAX_BODY = 64 * 1024
+ROOM_PAGE_MAX, ROOM_PAGE_DEFAULT = 100, 50
 # Reports over HTTP per client address (besides moderation's per user and per room limits).
 REPORT_ADDRESS_RATE, REPORT_ADDRESS_BURST = 0.5, 20.0
 
@@ -131,7 +133,7 @@ def _bridge(request: Request):
 async def _json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object. It is read as it streams, counting bytes, and refused with
     413 as soon as it passes MAX_BODY (chunked or not, whatever Content-Length said): a
-    large body is never held in memory."""
+    large body is never held in memory. It must arrive within --handshake-timeout (408)."""
     too_large = ChatError(E.TOO_LARGE, f"request body is larger than {MAX_BODY} bytes", status=413)
     try:
         declared = int(request.headers.get("content-length") or 0)
@@ -141,11 +143,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
+    try:  # a body dribbled in a byte at a time must not hold the request for ever
+        async with asyncio.timeout(_bridge(request).settings.handshake_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ChatError(E.TIMEOUT, "request body not received in time", status=408) from None
     body = b"".join(chunks)
     try:
         data = json.loads(body or b"{}", parse_float=parse_json_float)
@@ -235,14 +241,32 @@ async def issue_token(request: Request) -> Response:
                          "expires_at": expires}, status_code=201)
 
 
+async def ws_ticket(request: Request) -> Response:
+    """A one-time ticket for ``/ws?ticket=``, so that the token stays out of the URL."""
+    user = _user(request)
+    bridge = _bridge(request)
+    wait = await bridge.tickets.allowance(user)
+    if wait > 0:
+        raise ChatError(E.RATE_LIMITED, f"too many tickets: retry in {wait:.1f}s", status=429,
+                        retry_after=round(wait, 3))
+    ticket = await bridge.tickets.issue(user)
+    return JSONResponse({"ticket": ticket, "expires_in": bridge.tickets.ttl}, status_code=201)
+
+
 async def list_rooms(request: Request) -> Response:
-    return JSONResponse({"rooms": await _bridge(request).chat.list_rooms()})
+    """A page of rooms in name order: ``after`` is the previous page's ``next``."""
+    after = request.query_params.get("after")
+    if after is not None and not valid_room(after):
+        raise ChatError(E.INVALID_PARAMETER, "after must be a room name (the previous page's next)", status=422)
+    limit = _int_param(request, "limit", minimum=1, maximum=ROOM_PAGE_MAX) or ROOM_PAGE_DEFAULT
+    return JSONResponse(await _bridge(request).chat.list_rooms(after=after, limit=limit))
 
 
 async def create_room(request: Request) -> Response:
     user = _user(request)
     body = await _json_body(request)
-    meta = await _bridge(request).chat.create_room(body.get("name"), title=body.get("title"), owner=user)
+    meta = await _bridge(request).chat.create_room(body.get("name"), title=body.get("title"), owner=user,
+                                                   address=client_address(request))
     return JSONResponse(meta, status_code=201)
 
 
@@ -311,6 +335,7 @@ def routes() -> list[Route]:
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/token", issue_token, methods=["POST"]),
+        Route("/api/ws-ticket", ws_ticket, methods=["POST"]),
         Route("/api/rooms", list_rooms, methods=["GET"]),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/rooms/{room}", room_info, methods=["GET"]),

@@ -61,7 +61,9 @@ class Membership:
         """What presence records of this membership."""
         s = self.session
         return Member(conn_id=s.conn_id, user_id=s.user.id, name=s.user.name, lang=s.user.lang,
-                      role=self.role, node=s.node_id)
+                      role=self.role, node=s.node_id,
+                      # for a ban that holds the address (moderation.address_bans); never shown
+                      extra={"address": s.address} if s.address else {})
 
     def deliver(self, room: str, event: Event, encoded: Encoded) -> None:
         if self._pending is not None:

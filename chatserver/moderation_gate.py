@@ -18,11 +18,11 @@ from moderation import Actor, Decision, Moderation, ModerationError
 from rooms.engine import Engine
 
 
-def actor_of(user: User) -> Actor:
+def actor_of(user: User, address: str = "") -> Actor:
     """The moderation actor for a verified token's user. Admin comes from the token (or
     ``--admin-ids``, which moderation knows) at each use and is never stored: a later token
-    for the same id without the claim is not admin."""
-    return Actor(user.id, user.name, user.kind, admin=user.admin)
+    for the same id without the claim is not admin. ``address``: the client's, where known."""
+    return Actor(user.id, user.name, user.kind, admin=user.admin, address=address)
 
 
 def _refusal(exc: ModerationError) -> ChatError:
@@ -54,9 +54,10 @@ class ModerationGate:
     async def set_owner(self, room: str, user: User) -> None:
         await self.moderation.set_owner(room, user.id)
 
-    async def admission(self, room: str, user: User) -> tuple[str, dict[str, Any]]:
-        """The user's role in the room and the room's settings, or a ``banned`` refusal."""
-        role, decision, settings = await self.moderation.admission(room, await self._actor(user))
+    async def admission(self, room: str, user: User, *, address: str = "") -> tuple[str, dict[str, Any]]:
+        """The user's role in the room and the room's settings, or a ``banned`` refusal (of the
+        user, or of ``address`` when a ban holds it)."""
+        role, decision, settings = await self.moderation.admission(room, actor_of(user, address))
         if decision.action == "reject":
             raise ChatError.from_moderation(decision.code or "banned", decision.message or "you may not join",
                                             status=403)

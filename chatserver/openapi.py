@@ -19,8 +19,9 @@ import dataclasses
 from typing import Any
 
 from chatserver.auth import NAME_MAX
-from chatserver.chat import TITLE_MAX
 from chatserver.openapi_admin import ADMIN_PATHS
+from chatserver.room_catalog import TITLE_MAX
+from chatserver.tickets import TICKET_BURST, TICKET_RATE, TICKET_TTL
 from chatserver.protocol import LANGS, ROOM_NAME, Limits as ProtocolLimits
 from moderation.actions import ACTIONS
 from moderation.model import MAX_REASON, MAX_SLOW_MODE, MAX_TERMS, MAX_TIMEOUT
@@ -28,6 +29,7 @@ from moderation.ratelimit import MAX_BURST, MAX_RATE, MIN_RATE, Limits
 from moderation.terms import ACTIONS as TERM_ACTIONS, MAX_TERM_CHARS
 
 MAX_BODY = 64 * 1024  # chatserver.http_api.MAX_BODY (which imports this module)
+ROOM_PAGE_MAX, ROOM_PAGE_DEFAULT = 100, 50  # chatserver.http_api's, likewise
 HISTORY_LIMIT_MAX = ProtocolLimits().max_history_limit
 HISTORY_LIMIT_DEFAULT = ProtocolLimits().default_history_limit
 AUDIT_LIMIT_MAX = 500
@@ -114,7 +116,9 @@ ACTION_PARAMS: dict[str, dict] = {
     "untimeout": _params(_NAMED, ("user_id",)),
     "timeouts": _params(),
     "kick": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
-    "ban": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
+    "ban": _params({**_NAMED, "reason": _REASON, "address": {
+        "type": ["boolean", "null"], "description": "true: also refuse joins from the address the user is "
+        "connected from, for 24 h (docs/moderation.md); the result's address is it, masked"}}, ("user_id",)),
     "unban": _params({**_NAMED, "reason": _REASON}, ("user_id",)),
     "bans": _params(),
     "slow_mode": _params({"seconds": {"type": "number", "minimum": 0, "maximum": MAX_SLOW_MODE,
@@ -295,22 +299,49 @@ def build() -> dict:
                         **_GUEST_403, 422: "invalid_parameter: name or lang refused",
                         429: "rate_limited: too many guest tokens from this client address "
                              "(--guest-token-burst, --guest-token-rate)"})}},
+            "/api/ws-ticket": {"post": {
+                "operationId": "wsTicket", "security": _BEARER,
+                "summary": "A one-time ticket for /ws?ticket=..., so that the token stays out of the URL "
+                           "(browsers cannot set headers on a WebSocket); valid once, on any node, for "
+                           f"{TICKET_TTL:g} s",
+                "responses": _responses(201, "ticket", {
+                    "type": "object", "required": ["ticket", "expires_in"], "properties": {
+                        "ticket": _STR, "expires_in": {"type": "number", "description": "seconds"}}},
+                    401, 429, 503, error_meanings={
+                        429: f"rate_limited: a user gets {TICKET_BURST:g} tickets at once, then "
+                             f"{TICKET_RATE:g} a second"})}},
             "/api/rooms": {
                 "get": {"operationId": "listRooms", "security": _PUBLIC,
-                        "summary": "Rooms with their member counts, fullest first",
+                        "summary": "A page of rooms in name order, each with its user count; the next page "
+                                   "is ?after=<next>",
+                        "parameters": [
+                            {"name": "after", "in": "query", "schema": ROOM_NAME_SCHEMA,
+                             "description": "the previous page's next (a room name); default: from the start"},
+                            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
+                             "description": f"default {ROOM_PAGE_DEFAULT}; above {ROOM_PAGE_MAX} it is lowered "
+                                            f"to {ROOM_PAGE_MAX} (the reply's limit says so)"}],
                         "responses": _responses(200, "rooms", {
-                            "type": "object", "required": ["rooms"], "properties": {"rooms": {
-                                "type": "array", "items": {"allOf": [_ref("Room"), {
-                                    "required": ["members"], "properties": {"members": _INT}}]}}}}, 503)},
+                            "type": "object", "required": ["rooms", "next", "limit"], "properties": {
+                                "rooms": {"type": "array", "maxItems": ROOM_PAGE_MAX, "items": {"allOf": [
+                                    _ref("Room"), {"required": ["members"], "properties": {"members": _INT}}]}},
+                                "next": {"anyOf": [ROOM_NAME_SCHEMA, {"type": "null"}],
+                                         "description": "pass as after for the next page; null on the last"},
+                                "limit": {"type": "integer", "minimum": 1, "maximum": ROOM_PAGE_MAX}}},
+                            422, 503, error_meanings={
+                                422: "invalid_parameter: after is not a room name, or limit not an integer "
+                                     "or below 1"})},
                 "post": {"operationId": "createRoom", "security": _BEARER,
                          "summary": "Create a room; the caller becomes its owner",
                          "requestBody": _body({"type": "object", "required": ["name"], "properties": {
                              "name": ROOM_NAME_SCHEMA,
                              "title": {"anyOf": [{"type": "string", "maxLength": TITLE_MAX}, {"type": "null"}],
                                        "description": "default: the name"}}}),
-                         "responses": _responses(201, "created", _ref("Room"), 400, 401, 409, 413, 422, 503,
+                         "responses": _responses(201, "created", _ref("Room"), 400, 401, 409, 413, 422, 429, 503,
                                                  links=_ROOM_LINKS, error_meanings={
-                                                     422: "invalid_room (name), invalid_frame (title)"})}},
+                                                     422: "invalid_room (name), invalid_frame (title)",
+                                                     429: "rate_limited: too many new rooms from this user or "
+                                                          "client address (--room-create-burst, "
+                                                          "--room-create-rate)"})}},
             "/api/rooms/{room}": {"get": {
                 "operationId": "getRoom", "security": _PUBLIC, "summary": "Room info: members, offset, settings",
                 "parameters": [_ROOM_PARAM],

@@ -28,6 +28,7 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # server shutting down
 CLOSE_INVALID_UTF8 = 1007
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013  # the server cannot take the connection now (try again later)
 CLOSE_BAD_REQUEST = 4400  # unsupported subprotocol, or too many malformed frames
 CLOSE_UNAUTHORIZED = 4401  # missing, bad or expired token
 CLOSE_FORBIDDEN = 4403  # the user may not connect

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import ipaddress
 import logging
 import re
 import signal
@@ -13,6 +14,7 @@ import uvicorn
 
 from chatserver.app import create_app
 from chatserver.config import Settings, SettingsError
+from chatserver.connguard import ConnectionGate, guarded_http_protocol
 from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 
@@ -20,7 +22,7 @@ from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 class RedactTokens(logging.Filter):
     """Keeps tokens out of logs: uvicorn logs WebSocket paths with their query string. A
     parameter is redacted when its name, URL-decoded (as the server reads it: ``tok%65n`` is
-    ``token``), is ``token`` in any case; its whole value is replaced."""
+    ``token``), is ``token`` or ``ticket`` in any case; its whole value is replaced."""
 
     _PARAM = re.compile(r"(?P<name>[^?&=\s\"']+)=(?P<value>[^&\s\"']*)")
 
@@ -28,7 +30,7 @@ class RedactTokens(logging.Filter):
     def _is_token(name: str) -> bool:
         for _ in range(3):  # also what a double-encoding proxy would decode
             decoded = unquote_plus(name)
-            if decoded.strip().lower() == "token":
+            if decoded.strip().lower() in ("token", "ticket"):
                 return True
             if decoded == name:
                 return False
@@ -58,11 +60,30 @@ def configure_logging(level: str) -> None:
         handler.addFilter(RedactTokens())
 
 
+def connection_gate(settings: Settings) -> ConnectionGate:
+    proxies = trusted_networks(settings.trusted_proxies)
+
+    def is_proxy(host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in n for n in proxies)
+
+    return ConnectionGate(max_connections=settings.max_connections,
+                          max_per_address=settings.max_connections_per_address, exempt=is_proxy)
+
+
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    app = create_app(settings)
+    gate = connection_gate(settings)
+    app.state.connection_gate = gate
     return uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
+        http=guarded_http_protocol(gate, settings.handshake_timeout),
+        timeout_keep_alive=settings.keep_alive_timeout,
         ws=LiveBridgeWebSocketProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.heartbeat_interval,

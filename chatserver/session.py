@@ -40,8 +40,9 @@ class Session:
 
     def __init__(self, *, user: User, codec: str, chat: ChatService, hub: Hub, settings: Settings,
                  outbound: Outbound, metrics: Metrics, node_id: str,
-                 translation_status: Callable[[], dict]) -> None:
+                 translation_status: Callable[[], dict], address: str = "") -> None:
         self.user = user
+        self.address = address  # the client address (chatserver.http_api.client_address), for limits and bans
         self.codec = codec
         self.chat = chat
         self.hub = hub
@@ -91,6 +92,8 @@ class Session:
             "message_rate": s.rate_user, "message_burst": s.rate_user_burst,
             "connection_message_rate": s.rate_connection, "connection_message_burst": s.rate_connection_burst,
             "frame_rate": s.rate_frames, "frame_burst": s.rate_frames_burst,
+            "max_connections_per_user": s.max_connections_per_user,
+            "max_connections_per_address": s.max_connections_per_address,
         }
         return frames.welcome(codec=self.codec, user={**self.user.public(), "kind": self.user.kind},
                               conn_id=self.conn_id, node=self.node_id, limits=limits,
@@ -146,7 +149,7 @@ class Session:
         if len(self.rooms) >= self.settings.max_rooms_per_connection:
             raise ChatError(E.TOO_MANY_ROOMS,
                             f"a connection may be in at most {self.settings.max_rooms_per_connection} rooms")
-        admission = await self.chat.admit(room, self.user)
+        admission = await self.chat.admit(room, self.user, address=self.address)
         membership = Membership(self, room, admission.role)
         self.rooms[room] = membership
         since = frame.get("since")

@@ -10,27 +10,32 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import clients
+from chatserver.hosts import page_csp
 
 WEB_DIR = Path(clients.__file__).parent / "web"
 
-# No inline scripts or styles anywhere: everything the page runs comes from /static.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-       "form-action 'self'")
+# No inline scripts or styles anywhere: everything the page runs comes from /static. A page
+# may connect to its own origin and the allowed ones (chatserver.hosts.page_csp); static
+# files load nothing, so theirs is the same policy without WebSocket sources.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
+    "Content-Security-Policy": page_csp(None, []),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
 
 
+def _page_headers(request: Request) -> dict[str, str]:
+    origins = request.app.state.bridge.settings.origins
+    return {**SECURITY_HEADERS, "Content-Security-Policy": page_csp(request.headers.get("host"), origins)}
+
+
 async def index(request: Request) -> Response:
     page = WEB_DIR / "index.html"
     if not page.exists():
         return Response("LiveBridge is running. The browser client is not installed.\n",
-                        media_type="text/plain", headers=SECURITY_HEADERS)
-    return FileResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+                        media_type="text/plain", headers=_page_headers(request))
+    return FileResponse(page, headers={**_page_headers(request), "Cache-Control": "no-cache"})
 
 
 async def admin_page(request: Request) -> Response:

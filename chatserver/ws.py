@@ -1,6 +1,6 @@
 """The WebSocket endpoint at /ws: handshake checks, then frames in and out, nothing more.
 
-Order of checks: Origin (refused before the upgrade, HTTP 403), subprotocol, token,
+Order of checks: Origin (refused before the upgrade, HTTP 403), subprotocol, ticket or token,
 connections per user (each refused after the upgrade with an error frame and a close code,
 so that browsers can read why). Then the connection's frames go to its :class:`Session`,
 opened by the process's :class:`~chatserver.app.LiveBridge` on a sink that writes to this
@@ -9,6 +9,7 @@ socket.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from typing import Any
@@ -18,10 +19,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chatserver import errors as E
 from chatserver import frames
 from chatserver import protocol as p
-from chatserver.auth import AuthError, origin_allowed
+from chatserver.auth import AuthError, User, origin_allowed
 from chatserver.errors import ChatError
+from chatserver.http_api import client_address, trusted_networks
 from chatserver.outbound import AsgiSink, DirectSink
 from chatserver.session import Session
+from rooms.engine import EngineError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,19 @@ def _token(websocket: WebSocket) -> str | None:
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
+
+
+async def _authenticate(websocket: WebSocket, bridge: Any) -> User:
+    """The user a one-time ``ticket`` (the browser's way, POST /api/ws-ticket), a ``token``
+    parameter or an ``Authorization: Bearer`` header stands for."""
+    ticket = websocket.query_params.get("ticket")
+    if ticket:
+        return await bridge.tickets.redeem(ticket)
+    token = _token(websocket)
+    if not token:
+        raise AuthError("no token: connect to /ws?ticket=... (see POST /api/ws-ticket) or "
+                        "/ws?token=... (see POST /api/token)")
+    return bridge.tokens.verify(token)
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -60,11 +76,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     await websocket.accept(subprotocol=codec if offered else None)
 
-    token = _token(websocket)
     try:
-        if not token:
-            raise AuthError("no token: connect to /ws?token=... (see POST /api/token)")
-        user = bridge.tokens.verify(token)
+        user = await _authenticate(websocket, bridge)
+    except EngineError as exc:
+        await _refuse(websocket, bridge, codec, p.CLOSE_TRY_AGAIN, exc.code,
+                      f"the server cannot check the ticket right now: {exc}")
+        return
     except AuthError as exc:
         await _refuse(websocket, bridge, codec, p.CLOSE_UNAUTHORIZED, E.UNAUTHORIZED, str(exc))
         return
@@ -79,9 +96,42 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                       f"at most {settings.max_connections_per_user} connections per user")
         return
 
+    client = client_address(websocket)  # type: ignore[arg-type]
+    address = _forwarded_address(websocket, settings)
+    if address is not None:
+        if bridge.ws_per_address.get(address, 0) >= settings.max_connections_per_address:
+            await _refuse(websocket, bridge, codec, p.CLOSE_TOO_MANY_CONNECTIONS, E.TOO_MANY_CONNECTIONS,
+                          f"at most {settings.max_connections_per_address} connections per client address")
+            return
+        bridge.ws_per_address[address] = bridge.ws_per_address.get(address, 0) + 1
+    try:
+        await _serve(websocket, bridge, user, codec, client)
+    finally:
+        if address is not None:
+            left = bridge.ws_per_address.get(address, 1) - 1
+            if left > 0:
+                bridge.ws_per_address[address] = left
+            else:
+                bridge.ws_per_address.pop(address, None)
+
+
+def _forwarded_address(websocket: WebSocket, settings: Any) -> str | None:
+    """The client address of a WebSocket that came through one of ``--trusted-proxies`` (the
+    socket-level cap of chatserver.connguard sees only the proxy), else None."""
+    networks = trusted_networks(settings.trusted_proxies)
+    peer = websocket.client.host if websocket.client else ""
+    try:
+        if not networks or not any(ipaddress.ip_address(peer) in n for n in networks):
+            return None
+    except ValueError:
+        return None
+    return client_address(websocket)  # type: ignore[arg-type]
+
+
+async def _serve(websocket: WebSocket, bridge: Any, user: User, codec: str, address: str) -> None:
     raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
     sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
-    session = bridge.open_session(user, codec, sink)
+    session = bridge.open_session(user, codec, sink, address=address)
     if isinstance(sink, DirectSink):
         sink.on_writable(session.outbound.flush)
     forget_handshake(websocket)

@@ -182,6 +182,14 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = LeanQueue()  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
+        #: Called once when the connection is gone (chatserver.connguard counts it until then).
+        self.on_lost: Callable[[], None] | None = None
+
+    def connection_lost(self, exc) -> None:
+        on_lost, self.on_lost = self.on_lost, None
+        if on_lost is not None:
+            on_lost()
+        super().connection_lost(exc)
 
     def handle_connect(self, event) -> None:  # type: ignore[override]
         super().handle_connect(event)

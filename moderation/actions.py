@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any, Generator
 
+from moderation import address_bans as AB
 from moderation import roles as R
 from moderation.model import (
     GLOBAL,
@@ -79,6 +80,7 @@ class HostActions:
         handler = ACTIONS.get(action) if isinstance(action, str) else None
         if handler is None:
             raise ModerationError("invalid", f"unknown action {action!r}")
+        _target_name(params)  # a bad name is refused before anything is done, not after
         role = await self.role_of(room, actor)
         return await handler(self, room, actor, role, params)
 
@@ -133,17 +135,26 @@ class HostActions:
     async def _act_ban(self, room, actor, role, params):
         user_id = _user_param(params)
         reason = _reason(params)
+        with_address = params.get("address")
+        if with_address is not None and not isinstance(with_address, bool):  # (0 == False in Python)
+            raise ModerationError("invalid", "address must be true or false")
         await self._require_target(room, actor, role, "ban", user_id)
         name = _target_name(params)
-        await self.state.set(room, NS_BANS, user_id,
-                             {"reason": reason, "by": actor.user_id, "time": self.clock(), **name})
+        ban = {"reason": reason, "by": actor.user_id, "time": self.clock(), **name}
+        address = await AB.address_of(self.engine.presence, room, user_id) if with_address else None
+        if address:  # before the disconnect below takes the user (and their address) out of presence
+            ban["address"] = address
+            await AB.ban_address(self.state, room, address, {**ban, "user_id": user_id})
+        await self.state.set(room, NS_BANS, user_id, ban)
         await self._control(room, actor, "ban", user_id, reason, None, disconnect=True)
-        await self._audit(room, actor, role, "ban", target=user_id, reason=reason, details=name)
-        return {"user_id": user_id}
+        await self._audit(room, actor, role, "ban", target=user_id, reason=reason,
+                          details={**name, "address": AB.mask(address)} if address else name)
+        return {"user_id": user_id, "address": AB.mask(address)} if with_address else {"user_id": user_id}
 
     async def _act_unban(self, room, actor, role, params):
         user_id = _user_param(params)
         await self._require_target(room, actor, role, "unban", user_id)
+        await AB.unban_address(self.state, room, await self.state.get(room, NS_BANS, user_id), user_id)
         removed = await self.state.delete(room, NS_BANS, user_id)
         await self._audit(room, actor, role, "unban", target=user_id, reason=_reason(params),
                           details=_target_name(params))
@@ -151,7 +162,7 @@ class HostActions:
 
     async def _act_bans(self, room, actor, role, params):
         self._require(role, "ban")
-        return {"bans": await self.state.items(room, NS_BANS)}
+        return {"bans": AB.listed(await self.state.items(room, NS_BANS))}
 
     async def _settings_changed(self, room, actor, role, action, **change) -> dict[str, Any]:
         settings = await self.state.get(room, NS_SETTINGS, "room") or {}

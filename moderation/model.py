@@ -46,6 +46,7 @@ class Actor:
     name: str
     role_hint: str = "member"
     admin: bool = False
+    address: str = ""  # the client address, when known: a join from a banned one is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,8 @@ def _target_name(params: dict[str, Any]) -> dict[str, str]:
     name = params.get("name")
     if isinstance(name, str) and name.strip():
         return {"name": name.strip()[:MAX_TARGET_NAME]}
+    if name and not isinstance(name, str):
+        raise ModerationError("invalid", "name must be a string")
     return {}
 
 

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Iterable
 
 from moderation import roles as R
+from moderation.address_bans import NS_BANNED_ADDRESSES
 from moderation.actions import BUILD_SLICE, HostActions, cooperatively  # noqa: F401
 from moderation.model import (
     AUDIT_LOG,
@@ -157,7 +158,10 @@ class Moderation(HostActions):
         """Refuse banned users (code "banned"); everyone else may join (admins always)."""
         if self.is_admin(actor):
             return Decision("allow")
-        return _join_decision(await self.state.get(room, NS_BANS, actor.user_id))
+        ban = await self.state.get(room, NS_BANS, actor.user_id)
+        if ban is None and actor.address and await self.role_of(room, actor) not in (R.OWNER, R.MODERATOR):
+            ban = await self.state.get(room, NS_BANNED_ADDRESSES, actor.address)
+        return _join_decision(ban)
 
     async def room_settings(self, room: str) -> dict[str, Any]:
         """{"slow_mode": seconds, "locked": bool, "pinned": pin or None} for joiners and the API."""
@@ -169,8 +173,10 @@ class Moderation(HostActions):
         they may join (``check_join``; admins are not held by bans), and the room's settings
         (``room_settings``)."""
         is_admin = self.is_admin(actor)
-        entry, ban, settings, pin = await self.state.get_many(room, [
-            (NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_SETTINGS, "room"), (NS_SETTINGS, "pin")])
+        reads = [(NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_SETTINGS, "room"), (NS_SETTINGS, "pin")]
+        if actor.address:  # a ban may hold the address too (moderation.address_bans)
+            reads.append((NS_BANNED_ADDRESSES, actor.address))
+        entry, ban, settings, pin, *address_ban = await self.state.get_many(room, reads)
         if is_admin:
             ban = None
             role = R.ADMIN
@@ -178,6 +184,7 @@ class Moderation(HostActions):
             role = entry["role"]
         else:
             role = R.MEMBER if actor.role_hint == R.MEMBER else R.GUEST
+            ban = ban or (address_ban[0] if address_ban else None)
         return role, _join_decision(ban), _settings_view(settings, pin)
 
     async def limits(self, room: str) -> Limits:

@@ -20,7 +20,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rooms.directory import RoomDirectory
 
 Event = dict[str, Any]
 # Called once per event per node for each room the node subscribes to. Persistent events
@@ -265,11 +268,13 @@ class StateStore(abc.ABC):
 
 
 class Engine(abc.ABC):
-    """An engine: a broker, presence and a state store that share one lifetime."""
+    """An engine: a broker, presence, a state store and a room directory
+    (:class:`rooms.directory.RoomDirectory`) that share one lifetime."""
 
     broker: Broker
     presence: Presence
     state: StateStore
+    directory: "RoomDirectory"
     #: Name of this node, unique among the nodes sharing the engine.
     node_id: str
 

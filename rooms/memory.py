@@ -2,12 +2,17 @@
 
 It keeps the promises of :mod:`rooms.engine` within one process: offsets are given out under
 the event loop's single thread, so history order and delivery order are the same; history is
-a bounded deque per room; expiry is checked when an entry is read.
+a bounded deque per room; expiry is checked when an entry is read, and a sweep every
+``sweep_interval`` seconds (5) frees what nothing reads any more: expired state entries, token
+buckets that are full again (the same as no bucket), and the history of rooms whose events all
+expired. Memory then follows what is live, not what was ever made (``health()`` counts it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import copy
 import itertools
 import logging
@@ -18,6 +23,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from rooms.directory import PAGE_MAX, PURGE_BATCH, RoomDirectory
 from rooms.engine import (
     Arrival,
     Broker,
@@ -43,6 +49,7 @@ class _RoomStream:
     # Highest offset dropped by the size or age bound. Retracted (deleted) events leave
     # holes on purpose and do not count: a client that missed them lost nothing.
     trimmed: int = 0
+    touched: float = 0.0  # when an event was last appended
 
 
 class MemoryBroker(Broker):
@@ -85,6 +92,7 @@ class MemoryBroker(Broker):
                 return PublishResult(first.offset, first.epoch, first.event, duplicate=True)
         stream = self._stream(room)
         stream.offset += 1
+        stream.touched = now
         stored = {**event, "offset": stream.offset, "epoch": stream.epoch}
         stream.events.append(stored)
         while len(stream.events) > self.history_size:
@@ -104,6 +112,21 @@ class MemoryBroker(Broker):
 
     async def broadcast(self, room, event):
         await self._deliver(room, event)
+
+    def sweep(self) -> None:
+        """Expire every room's old events; forget a room whose history is empty and older than
+        the history TTL and that no one subscribes to (as its Redis history expires: a later
+        event starts a new epoch, so a client's old offset reads as not recovered)."""
+        if self.history_ttl is None:
+            return
+        horizon = self._clock() - self.history_ttl
+        for room, stream in list(self._streams.items()):
+            self._expire(stream)
+            if not stream.events and stream.touched < horizon and room not in self._handlers:
+                del self._streams[room]
+
+    def rooms(self) -> int:
+        return len(self._streams)
 
     async def _deliver(self, room: str, event: Event) -> None:
         handler = self._handlers.get(room)
@@ -209,12 +232,14 @@ class MemoryPresence(Presence):
 
 
 class MemoryStateStore(StateStore):
-    """Dicts with lazy expiry; token buckets refilled on use."""
+    """Dicts with lazy expiry; token buckets refilled on use. :meth:`sweep` frees expired
+    entries and full buckets."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._data: dict[tuple[str, str], dict[str, tuple[Any, float | None]]] = {}
-        self._buckets: dict[str, tuple[float, float]] = {}
+        # key -> (tokens, stamp, when the bucket is full again)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
         self._logs: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._log_ids = itertools.count(1)
 
@@ -225,8 +250,17 @@ class MemoryStateStore(StateStore):
             del entries[key]
         return entries
 
+    def _entry(self, scope: str, ns: str, key: str) -> tuple[Any, float | None] | None:
+        """One live entry (an expired one is removed), without looking at its neighbours."""
+        entries = self._data.get((scope, ns))
+        entry = entries.get(key) if entries is not None else None
+        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+            del entries[key]
+            return None
+        return entry
+
     async def get(self, scope, ns, key):
-        entry = self._live(scope, ns).get(key)
+        entry = self._entry(scope, ns, key)
         return None if entry is None else copy.deepcopy(entry[0])
 
     async def set(self, scope, ns, key, value, *, ttl=None):
@@ -234,25 +268,31 @@ class MemoryStateStore(StateStore):
         self._data.setdefault((scope, ns), {})[key] = (copy.deepcopy(value), expires)
 
     async def add(self, scope, ns, key, value, *, ttl=None):
-        if key in self._live(scope, ns):
+        if self._entry(scope, ns, key) is not None:
             return False
         await self.set(scope, ns, key, value, ttl=ttl)
         return True
 
     async def delete(self, scope, ns, key):
-        return self._live(scope, ns).pop(key, None) is not None
+        if self._entry(scope, ns, key) is None:
+            return False
+        del self._data[(scope, ns)][key]
+        return True
 
     async def items(self, scope, ns):
         return {k: copy.deepcopy(v) for k, (v, _) in self._live(scope, ns).items()}
 
     async def take_token(self, key, *, rate, burst, cost=1.0):
         now = self._clock()
-        tokens, stamp = self._buckets.get(key, (burst, now))
+        tokens, stamp, _ = self._buckets.get(key, (burst, now, now))
         tokens = min(burst, tokens + (now - stamp) * rate)
-        if tokens >= cost:
-            self._buckets[key] = (tokens - cost, now)
+        taken = tokens >= cost
+        if taken:
+            tokens -= cost
+        full_at = now + (burst - tokens) / rate if rate > 0 else math.inf
+        self._buckets[key] = (tokens, now, full_at)
+        if taken:
             return 0.0
-        self._buckets[key] = (tokens, now)
         return (cost - tokens) / rate if rate > 0 else math.inf
 
     async def log_append(self, scope, log, entry, *, maxlen):
@@ -265,22 +305,122 @@ class MemoryStateStore(StateStore):
         entries = self._logs.get((scope, log), ())
         return [copy.deepcopy(e) for e in reversed(entries)][:limit]
 
+    def sweep(self) -> None:
+        """Drop expired entries (and emptied namespaces) and buckets that are full again."""
+        now = self._clock()
+        for where in list(self._data):
+            entries = self._live(*where)
+            if not entries:
+                del self._data[where]
+        for key in [k for k, (_, _, full_at) in self._buckets.items() if full_at <= now]:
+            del self._buckets[key]
+
+    def sizes(self) -> dict[str, int]:
+        return {"state_entries": sum(map(len, self._data.values())), "buckets": len(self._buckets)}
+
+
+class MemoryRoomDirectory(RoomDirectory):
+    """Rooms in a dict plus their names in a sorted list (pages by bisection); an expired
+    room reads as absent and is freed by :meth:`sweep`."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._rooms: dict[str, tuple[dict[str, Any], float | None]] = {}  # name -> (meta, expires)
+        self._names: list[str] = []
+
+    def _live(self, name: str) -> tuple[dict[str, Any], float | None] | None:
+        entry = self._rooms.get(name)
+        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+            return None
+        return entry
+
+    def _put(self, name: str, meta: dict[str, Any], expires: float | None) -> None:
+        if name not in self._rooms:
+            bisect.insort(self._names, name)
+        self._rooms[name] = (copy.deepcopy(meta), expires)
+
+    async def add(self, name, meta, *, ttl=None):
+        if self._live(name) is not None:
+            return False
+        self._put(name, meta, None if ttl is None else self._clock() + ttl)
+        return True
+
+    async def touch(self, name, meta, ttl):
+        entry = self._live(name)
+        if entry is not None and entry[1] is None:
+            return copy.deepcopy(entry[0])
+        kept = entry[0] if entry is not None else meta
+        self._put(name, kept, self._clock() + ttl)
+        return copy.deepcopy(kept)
+
+    async def get(self, name):
+        entry = self._live(name)
+        return None if entry is None else copy.deepcopy(entry[0])
+
+    async def page(self, *, after, limit):
+        limit = max(1, min(limit, PAGE_MAX))
+        out: list[dict[str, Any]] = []
+        i = bisect.bisect_right(self._names, after) if after else 0
+        while i < len(self._names) and len(out) < limit:
+            entry = self._live(self._names[i])
+            if entry is not None:
+                out.append(copy.deepcopy(entry[0]))
+            i += 1
+        more = any(self._live(n) is not None for n in itertools.islice(self._names, i, i + PURGE_BATCH))
+        return out, more
+
+    def sweep(self) -> None:
+        now = self._clock()
+        dead = {n for n, (_, exp) in self._rooms.items() if exp is not None and exp <= now}
+        if dead:
+            for name in dead:
+                del self._rooms[name]
+            self._names = [n for n in self._names if n not in dead]
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
 
 class MemoryEngine(Engine):
-    """The embedded default engine: one process, nothing else to run."""
+    """The embedded default engine: one process, nothing else to run. Between ``start`` and
+    ``close`` it sweeps every ``sweep_interval`` seconds."""
 
     def __init__(self, *, history_size: int = 1000, history_ttl: float | None = None,
-                 node_id: str = "local") -> None:
+                 node_id: str = "local", sweep_interval: float = 5.0) -> None:
         self.node_id = node_id
         self.broker = MemoryBroker(history_size=history_size, history_ttl=history_ttl)
         self.presence = MemoryPresence()
         self.state = MemoryStateStore()
+        self.directory = MemoryRoomDirectory()
+        self.sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task | None = None
+
+    def sweep(self) -> None:
+        """Free what expired: state entries, full buckets, rooms' expired history."""
+        self.state.sweep()
+        self.broker.sweep()
+        self.directory.sweep()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                self.sweep()
+            except Exception:  # a bug here must not stop the node
+                log.exception("memory engine sweep failed")
 
     async def start(self) -> None:
-        return None
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
-        return None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
 
     def health(self):
-        return {"status": "ok", "engine": "memory"}
+        return {"status": "ok", "engine": "memory", "rooms": len(self.directory),
+                "history_rooms": self.broker.rooms(),
+                **self.state.sizes()}

@@ -63,6 +63,7 @@ from rooms.engine import (
     StreamPosition,
 )
 from rooms.redis_pubsub import PubSubConnection
+from rooms.redis_directory import SCRIPTS as DIRECTORY_SCRIPTS, RedisRoomDirectory
 from rooms.redis_state import RedisPresence, RedisStateStore
 
 UNWAITED_FOR = 5.0  # seconds a shard whose replica did not confirm is not waited on
@@ -305,6 +306,7 @@ class RedisEngine(Engine):
         self.broker = RedisBroker(self)
         self.presence = RedisPresence(self)
         self.state = RedisStateStore(self)
+        self.directory = RedisRoomDirectory(self, self.state)
         self._rooms: dict[str, _RoomSub] = {}
         self._by_channel: dict[bytes, _RoomSub] = {}
         self._pubsubs: dict[str, PubSubConnection] = {}
@@ -941,4 +943,5 @@ _SCRIPTS = {
     "take_token": S.TAKE_TOKEN,
     "presence_add": S.PRESENCE_ADD,
     "presence_remove": S.PRESENCE_REMOVE,
+    **DIRECTORY_SCRIPTS,
 }

@@ -53,9 +53,11 @@ def guide_serve_args() -> list[str]:
     return words[2:]
 
 
-def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str) -> list[str]:
-    """The guide's arguments with a test's values; --host/--port are the harness's."""
-    replace = {"--redis-url": redis_url, "--node-id": node_id, "--secret": secret}
+def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str, public_hosts: str) -> list[str]:
+    """The guide's arguments with a test's values; --host/--port are the harness's. nginx
+    here is on 127.0.0.1 (not the guide's trusted proxy), and so counted as the client."""
+    replace = {"--redis-url": redis_url, "--node-id": node_id, "--secret": secret,
+               "--public-hosts": public_hosts}
     out, i = [], 0
     while i < len(args):
         flag = args[i]
@@ -98,15 +100,18 @@ def behind_nginx(redis_server):
     redis_server.cli("FLUSHALL")
     secret = "deploy-guide-" + secrets.token_hex(8)
     args = guide_serve_args()
-    nodes = [ServerProcess(*node_args(args, redis_url=redis_server.url, node_id=name, secret=secret),
-                           env={"LIVEBRIDGE_REDIS_HEARTBEAT": "0.3", "LIVEBRIDGE_REDIS_NODE_TTL": "1"})
-             for name in ("guide-a", "guide-b")]
+    port, node_ports = free_port(), [free_port(), free_port()]
+    # the names this test reaches the nodes by: nginx's, and each node's own (health checks)
+    public = ",".join(f"127.0.0.1:{p}" for p in [port, *node_ports])
+    nodes = [ServerProcess(*node_args(args, redis_url=redis_server.url, node_id=name, secret=secret,
+                                      public_hosts=public),
+                           port=node_port, env={"LIVEBRIDGE_REDIS_HEARTBEAT": "0.3", "LIVEBRIDGE_REDIS_NODE_TTL": "1"})
+             for name, node_port in zip(("guide-a", "guide-b"), node_ports)]
     workdir = Path(tempfile.mkdtemp(prefix="lb-nginx-"))
     proc = None
     try:
         for node in nodes:
             node.start()
-        port = free_port()
         config = workdir / "nginx.conf"
         config.write_text(guide_nginx_conf([n.port for n in nodes], port, workdir))
         check = subprocess.run([NGINX, "-t", "-p", str(workdir), "-c", str(config), "-e",

@@ -533,3 +533,22 @@ def test_load_older_messages_keeps_the_scroll_position(start_server, pages):
     # New messages still go to the bottom.
     send(ann, "fresh")
     expect(texts.last).to_have_text("fresh")
+
+
+def test_the_room_list_pages_with_a_more_button(start_server, pages):
+    srv = start_server()
+    token = srv.token("Pia")
+    for i in range(120):
+        status, body = srv.post("/api/rooms", {"name": f"page-{i:03d}"}, token=token)
+        assert status == 201, body
+    page = pages.new()
+    page.goto(srv.url + "/")
+    items, more = page.locator(".room-list .room-item"), page.locator(".rooms-more")
+    expect(items).to_have_count(50)
+    expect(items.first).to_have_attribute("data-room", "page-000")
+    more.click()
+    expect(items).to_have_count(100)
+    more.click()
+    expect(items).to_have_count(120)
+    expect(items.last).to_have_attribute("data-room", "page-119")
+    expect(more).to_be_hidden()

@@ -72,8 +72,9 @@ export async function newGuest(name, lang) {
 
 export const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-export function listRooms() {
-  return api("GET", "/api/rooms");
+// One page of rooms in name order; pass the previous page's `next` as `after`.
+export function listRooms(after = null) {
+  return api("GET", after ? `/api/rooms?after=${encodeURIComponent(after)}` : "/api/rooms");
 }
 
 export function createRoom(token, name, title) {

@@ -2,6 +2,8 @@
 // jittered backoff, drop events already seen, and retry unacknowledged sends with the same
 // client_msg_id. The UI gets deduplicated events through the `on` callbacks.
 
+import { api } from "./api.js";
+
 const SUBPROTOCOL = "livebridge.v1.json";
 // Close codes after which we try again (docs/protocol.md "Close codes"), plus the ones a
 // browser reports for network trouble (1005/1006) and the heartbeat-timeout codes.
@@ -50,10 +52,23 @@ export class Connection {
     this.stopped = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.ws) return;
+    if (this.ws || this.opening) return;
     if (this.state !== "reconnecting") this.setState("connecting");
+    // The token stays out of the URL (URLs end up in logs): a one-time ticket goes in it.
+    this.opening = true;
+    api("POST", "/api/ws-ticket", { token: this.token }).then(({ ticket }) => {
+      this.opening = false;
+      if (!this.stopped && !this.ws) this.open(ticket);
+    }, (err) => {
+      this.opening = false;
+      this.lastError = err;
+      if (!this.stopped && !this.ws) this.onClose(null, { code: err.status === 401 ? 4401 : 1006, reason: err.message });
+    });
+  }
+
+  open(ticket) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${proto}//${location.host}/ws?token=${encodeURIComponent(this.token)}`;
+    const url = `${proto}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
     let ws;
     try {
       ws = new WebSocket(url, [SUBPROTOCOL]);

@@ -26,11 +26,22 @@ export function renderHome(root) {
   const roomsStatus = h("p", { class: "muted rooms-status" });
   const refreshBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm", on: { click: () => load() } }, t("refresh"));
 
-  async function load() {
+  // The list comes a page at a time; "more" appends the next. The periodic refresh only
+  // renews the first page, and not once the visitor has paged on.
+  let next = null;
+  let paged = false;
+  const moreBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm rooms-more", on: { click: () => load({ after: next }) } }, t("more_rooms"));
+  moreBtn.hidden = true;
+
+  async function load({ after = null, auto = false } = {}) {
+    if (auto && paged) return;
     roomsList.setAttribute("aria-busy", "true");
     try {
-      const data = await listRooms();
-      renderRooms(data.rooms || []);
+      const data = await listRooms(after);
+      renderRooms(data.rooms || [], after !== null);
+      paged = after !== null;
+      next = data.next || null;
+      moreBtn.hidden = !next;
       roomsStatus.textContent = "";
     } catch (e) {
       roomsStatus.textContent = t("rooms_error");
@@ -39,9 +50,9 @@ export function renderHome(root) {
     }
   }
 
-  function renderRooms(rooms) {
-    clear(roomsList);
-    if (!rooms.length) {
+  function renderRooms(rooms, append) {
+    if (!append) clear(roomsList);
+    if (!rooms.length && !append) {
       roomsList.appendChild(h("li", { class: "room-empty muted" }, t("no_rooms")));
       return;
     }
@@ -167,7 +178,7 @@ export function renderHome(root) {
       h("div", { class: "home-grid" },
         h("section", { class: "card rooms-card", "aria-labelledby": "rooms-h" },
           h("div", { class: "card-head" }, h("h2", { id: "rooms-h", class: "card-title" }, t("live_rooms")), refreshBtn),
-          roomsStatus, roomsList),
+          roomsStatus, roomsList, moreBtn),
         h("div", { class: "home-side" },
           profileCard,
           h("section", { class: "card", "aria-labelledby": "create-h" },
@@ -176,7 +187,7 @@ export function renderHome(root) {
             h("h2", { id: "join-h", class: "card-title" }, t("join_by_name")), joinForm)))));
   document.title = t("app_name");
   load();
-  refreshTimer = setInterval(load, REFRESH_MS);
+  refreshTimer = setInterval(() => load({ auto: true }), REFRESH_MS);
 }
 
 export function languageSwitch(onChange) {

@@ -10,6 +10,7 @@ const STRINGS = {
     // Home
     live_rooms: "Live rooms",
     refresh: "Refresh",
+    more_rooms: "More rooms",
     rooms_error: "Could not load rooms.",
     members_count: "{n} online",
     open_room: "Join",
@@ -301,6 +302,7 @@ const STRINGS = {
     ui_language: "界面语言",
     live_rooms: "正在聊天的房间",
     refresh: "刷新",
+    more_rooms: "更多房间",
     rooms_error: "无法加载房间列表。",
     members_count: "{n} 人在线",
     open_room: "加入",
