@@ -107,11 +107,10 @@ class RedisPresence(Presence):
     async def _index(self, room: str, conn_id: str) -> None:
         """The node's member list and the room index: on other shards, so best effort."""
         try:
-            with self.link.guard():
-                pipe = self._redis.pipeline(transaction=False)  # one round trip (per shard)
-                pipe.sadd(K.node_members(self.link.node_id), _entry(room, conn_id))
-                pipe.sadd(K.PRESENCE_ROOMS, room)
-                await pipe.execute()
+            with self.link.guard():  # both share one write with other joins' commands
+                await asyncio.gather(
+                    self.link.command("SADD", K.node_members(self.link.node_id), _entry(room, conn_id)),
+                    self.link.command("SADD", K.PRESENCE_ROOMS, room))
         except EngineError as exc:
             log.debug("presence index for %s deferred: %s", room, exc)
             self._dirty = True
@@ -125,7 +124,7 @@ class RedisPresence(Presence):
         _, last = await self._drop(room, conn_id)
         try:
             with self.link.guard(K.node_members(self.link.node_id)):
-                await self._redis.srem(K.node_members(self.link.node_id), _entry(room, conn_id))
+                await self.link.command("SREM", K.node_members(self.link.node_id), _entry(room, conn_id))
         except EngineError:
             self._dirty = True  # the reassert drops the stale entry
         return last
