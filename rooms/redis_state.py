@@ -77,6 +77,9 @@ class RedisPresence(Presence):
         self._dirty = False
         self._beaten = False
         self._reassert_lock = asyncio.Lock()
+        # Members added locally whose index entry is not written yet: a heartbeat during a
+        # join storm must not take them for entries a sweep removed (and rewrite every member).
+        self._adding = 0
         #: Heartbeats that could not be written (for metrics).
         self.beat_failures = 0
 
@@ -86,8 +89,12 @@ class RedisPresence(Presence):
 
     async def add(self, room, member):
         self._local.setdefault(room, {})[member.conn_id] = member
-        arrival = await self._record(room, member)
-        await self._index(room, member.conn_id)
+        self._adding += 1
+        try:
+            arrival = await self._record(room, member)
+            await self._index(room, member.conn_id)
+        finally:
+            self._adding -= 1
         return arrival
 
     async def _record(self, room: str, member: Member) -> Arrival:
@@ -180,7 +187,7 @@ class RedisPresence(Presence):
             previous = await self._redis.set(K.node_alive(link.node_id), "1",
                                              px=int(link.node_ttl * 1000), get=True)
             await self._redis.sadd(K.NODES, link.node_id)
-            local = sum(len(m) for m in self._local.values())
+            local = sum(len(m) for m in self._local.values()) - self._adding
             listed = await self._redis.scard(K.node_members(link.node_id)) if local else 0
         return previous is None or listed < local
 
