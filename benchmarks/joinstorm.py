@@ -46,8 +46,10 @@ class StormResult:
     join_p99_ms: float = 0.0
     server_cpu_ms_per_join: float = 0.0
     cpu_ms_per_join_by_block: list[float] = field(default_factory=list)
+    cpu_ms_per_join_by_process: dict[str, float] = field(default_factory=dict)  # node0, node1, redis
     generator_cpu_share: float = 0.0
     frames_per_member: float = 0.0
+    redis_commands_per_pipeline: float = 0.0  # how many joins' commands shared a write (Redis only)
     errors: list[str] = field(default_factory=list)
     profile: dict | None = None
 
@@ -83,6 +85,7 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
     viewers: list[Viewer] = []
     latencies: list[float] = []
     cpu_marks = [sum(cpu_seconds(p) for p in pids)]
+    cpu_start = [cpu_seconds(p) for p in pids]
     gen0 = time.process_time()
     next_index = 0
     done = 0
@@ -124,7 +127,8 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
     t0 = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     result.fill_seconds = time.perf_counter() - t0
-    cpu_end = sum(cpu_seconds(p) for p in pids)
+    cpu_each = [cpu_seconds(p) for p in pids]
+    cpu_end = sum(cpu_each)
     result.joined = len(latencies)
     result.joins_per_second = result.joined / result.fill_seconds if result.fill_seconds else 0.0
     if latencies:
@@ -132,6 +136,9 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
         result.join_p50_ms = statistics.median(ordered) * 1000
         result.join_p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
     result.server_cpu_ms_per_join = (cpu_end - cpu_marks[0]) * 1000 / max(1, result.joined)
+    names = [f"node{i}" for i in range(len(ports))] + ["redis"] * (len(pids) - len(ports))
+    result.cpu_ms_per_join_by_process = {name: round((b - a) * 1000 / max(1, result.joined), 3)
+                                         for name, a, b in zip(names, cpu_start, cpu_each)}
     result.cpu_ms_per_join_by_block = [round((b - a) * 1000 / BLOCK, 3) for a, b in zip(cpu_marks, cpu_marks[1:])]
     result.generator_cpu_share = (time.process_time() - gen0) / result.fill_seconds if result.fill_seconds else 0.0
     return viewers
@@ -159,6 +166,8 @@ def run_one(members: int, *, nodes: int, concurrency: int, timeout: float, pinne
             recording = (proc, path) if proc is not None else None
         result.frames_per_member = asyncio.run(_run(servers, secret, members, concurrency, pids, result,
                                                     timeout))
+        if redis is not None:
+            result.redis_commands_per_pipeline = _pipelining(servers)
         if recording is not None:
             result.profile = profiles.stop_recording(*recording)
     finally:
@@ -176,6 +185,20 @@ async def _run(servers, secret, members, concurrency, pids, result, timeout) -> 
         if viewer.ws is not None:
             viewer.ws.close()
     return round(frames, 1)
+
+
+def _pipelining(servers) -> float:
+    """Redis commands per pipeline over the nodes' lives (0 when a node does not say)."""
+    pipelines = commands = 0
+    for server in servers:
+        try:
+            body = procs.http_json(f"http://127.0.0.1:{server.port}/healthz")
+        except Exception:  # an older checkout (--compare-root) may not say
+            continue
+        counted = body.get("engine", {}).get("pipelined") or {}
+        pipelines += counted.get("pipelines", 0)
+        commands += counted.get("commands", 0)
+    return round(commands / pipelines, 1) if pipelines else 0.0
 
 
 def plot(results: list[StormResult], path: Path) -> Path:
@@ -206,15 +229,22 @@ def report(results: list[StormResult]) -> str:
     lines = ["# Join storm: distinct users into one room", "",
              f"{m['cpu']} ({m['cores']} cores), Python {m['python']}, {time.strftime('%Y-%m-%d %H:%M')}", "",
              "| server | engine | nodes | members | joined | failed | fill (s) | joins/s | join p50 (ms) | join p99 (ms) "
-             "| server CPU per join (ms) | CPU per join, first / last 1,000 (ms) | frames per member | generator CPU |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| server CPU per join (ms) | CPU per join, first / last 1,000 (ms) | by process (ms) "
+             "| frames per member | generator CPU |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         blocks = r.cpu_ms_per_join_by_block
         first_last = f"{blocks[0]:.2f} / {blocks[-1]:.2f}" if blocks else "-"
         lines.append(f"| {r.server} | {r.engine} | {r.nodes} | {r.members:,} | {r.joined:,} | {r.failed} | {r.fill_seconds:.1f} "
                      f"| {r.joins_per_second:,.0f} | {r.join_p50_ms:.1f} | {r.join_p99_ms:.1f} "
-                     f"| {r.server_cpu_ms_per_join:.2f} | {first_last} | {r.frames_per_member:.1f} "
+                     f"| {r.server_cpu_ms_per_join:.2f} | {first_last} "
+                     f"| {', '.join(f'{k} {v:.2f}' for k, v in r.cpu_ms_per_join_by_process.items())} "
+                     f"| {r.frames_per_member:.1f} "
                      f"| {r.generator_cpu_share:.2f} |")
+    piped = [r for r in results if r.redis_commands_per_pipeline]
+    if piped:
+        lines += ["", "Redis commands per pipeline (concurrent joins' commands sharing one write): "
+                  + ", ".join(f"{r.server} {r.members:,}: {r.redis_commands_per_pipeline}" for r in piped)]
     errors = [e for r in results for e in r.errors]
     if errors:
         lines += ["", "Errors (first few):", *[f"- {e}" for e in errors]]

@@ -15,6 +15,7 @@ import uvicorn
 from chatserver.app import create_app
 from chatserver.config import Settings, SettingsError
 from chatserver.connguard import ConnectionGate, guarded_http_protocol
+from chatserver.gcpolicy import FullCollections
 from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 
@@ -104,12 +105,22 @@ class _Server(uvicorn.Server):
 
     Once the node has started (imports, models, the app), what it holds is moved out of the
     garbage collector's sight (``gc.freeze``): a full collection then scans only what came
-    later, so its pauses do not grow with the size of the process (tens of ms otherwise)."""
+    later, so its pauses do not grow with the size of the process (tens of ms otherwise).
+    Full collections then run on a time budget (:mod:`chatserver.gcpolicy`)."""
 
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets=sockets)
         gc.collect()
         gc.freeze()
+        # Full collections on a time budget (chatserver.gcpolicy): a filling room must not
+        # run one per second, each scanning every connection.
+        self.full_collections = FullCollections()
+        self.full_collections.start()
+
+    async def shutdown(self, sockets=None) -> None:
+        await super().shutdown(sockets=sockets)
+        if hasattr(self, "full_collections"):
+            await self.full_collections.stop()
 
     @contextlib.contextmanager
     def capture_signals(self):

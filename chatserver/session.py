@@ -124,7 +124,7 @@ class Session:
         except ChatError as exc:
             self.send_error(exc)
             return
-        self.metrics.frames_in.labels(frame.type).inc()
+        self.metrics.frame_in(frame.type)
         try:
             await HANDLERS[frame.type](self, frame)
         except ChatError as exc:

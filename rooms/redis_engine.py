@@ -62,6 +62,7 @@ from rooms.engine import (
     PublishResult,
     StreamPosition,
 )
+from rooms.redis_batch import CommandBatcher
 from rooms.redis_pubsub import PubSubConnection
 from rooms.redis_directory import SCRIPTS as DIRECTORY_SCRIPTS, RedisRoomDirectory
 from rooms.redis_state import RedisPresence, RedisStateStore
@@ -302,6 +303,9 @@ class RedisEngine(Engine):
         # for a while: its acks would each take wait_ms otherwise.
         self._unwaited: dict[str, float] = {}
         self.redis = self._make_client()
+        # Scripts of concurrent callers share a pipeline (one write, not one per join); on a
+        # cluster each goes alone, so one shard's failure reaches only its own callers.
+        self.batcher = None if self.cluster else CommandBatcher(lambda: self.redis.pipeline(transaction=False))
         self._shas = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
         self.broker = RedisBroker(self)
         self.presence = RedisPresence(self)
@@ -443,10 +447,19 @@ class RedisEngine(Engine):
                         "for %.0f s", name, self.wait_ms, UNWAITED_FOR)
         return done
 
+    async def command(self, *args: Any) -> Any:
+        """One plain command (its first key second, as ``"SADD", key, member``), sharing a
+        pipeline with concurrent callers' where the engine batches."""
+        if self.batcher is not None:
+            return await self.batcher.execute(*args)
+        return await self.redis.execute_command(*args)
+
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if keys:
             self._refuse_if_failing(keys[0])
         try:
+            if self.batcher is not None:
+                return await self.batcher.execute("EVALSHA", self._shas[name], len(keys), *keys, *args)
             return await self.redis.evalsha(self._shas[name], len(keys), *keys, *args)
         except rex.NoScriptError:
             return await self.redis.eval(_SCRIPTS[name], len(keys), *keys, *args)
@@ -477,6 +490,8 @@ class RedisEngine(Engine):
         for pubsub in list(self._pubsubs.values()):
             await pubsub.close()
         self._pubsubs.clear()
+        if self.batcher is not None:
+            await self.batcher.close()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
@@ -523,6 +538,8 @@ class RedisEngine(Engine):
                 "stale_global_reads": self.state.stale_reads,
                 "local_token_buckets": self.state.local_takes,
                 "shards": shards}
+        if self.batcher is not None:
+            body["pipelined"] = {"pipelines": self.batcher.pipelines, "commands": self.batcher.commands}
         if status != "ok" and self._last_error:
             body["error"] = self._last_error
         return body

@@ -26,6 +26,10 @@ class RedisLink(Protocol):
         """Turn Redis failures into engine errors (and start recovering if Redis is gone);
         with ``key``, refuse at once when that key's shard is known to be unreachable."""
 
+    async def command(self, *args: Any) -> Any:
+        """Run one plain command (``"SADD", key, member``), batched with concurrent ones
+        where the engine can."""
+
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run one of the engine's Lua scripts (by name) on ``keys``."""
 

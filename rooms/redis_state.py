@@ -77,6 +77,9 @@ class RedisPresence(Presence):
         self._dirty = False
         self._beaten = False
         self._reassert_lock = asyncio.Lock()
+        # Members added locally whose index entry is not written yet: a heartbeat during a
+        # join storm must not take them for entries a sweep removed (and rewrite every member).
+        self._adding = 0
         #: Heartbeats that could not be written (for metrics).
         self.beat_failures = 0
 
@@ -86,8 +89,12 @@ class RedisPresence(Presence):
 
     async def add(self, room, member):
         self._local.setdefault(room, {})[member.conn_id] = member
-        arrival = await self._record(room, member)
-        await self._index(room, member.conn_id)
+        self._adding += 1
+        try:
+            arrival = await self._record(room, member)
+            await self._index(room, member.conn_id)
+        finally:
+            self._adding -= 1
         return arrival
 
     async def _record(self, room: str, member: Member) -> Arrival:
@@ -107,11 +114,10 @@ class RedisPresence(Presence):
     async def _index(self, room: str, conn_id: str) -> None:
         """The node's member list and the room index: on other shards, so best effort."""
         try:
-            with self.link.guard():
-                pipe = self._redis.pipeline(transaction=False)  # one round trip (per shard)
-                pipe.sadd(K.node_members(self.link.node_id), _entry(room, conn_id))
-                pipe.sadd(K.PRESENCE_ROOMS, room)
-                await pipe.execute()
+            with self.link.guard():  # both share one write with other joins' commands
+                await asyncio.gather(
+                    self.link.command("SADD", K.node_members(self.link.node_id), _entry(room, conn_id)),
+                    self.link.command("SADD", K.PRESENCE_ROOMS, room))
         except EngineError as exc:
             log.debug("presence index for %s deferred: %s", room, exc)
             self._dirty = True
@@ -125,7 +131,7 @@ class RedisPresence(Presence):
         _, last = await self._drop(room, conn_id)
         try:
             with self.link.guard(K.node_members(self.link.node_id)):
-                await self._redis.srem(K.node_members(self.link.node_id), _entry(room, conn_id))
+                await self.link.command("SREM", K.node_members(self.link.node_id), _entry(room, conn_id))
         except EngineError:
             self._dirty = True  # the reassert drops the stale entry
         return last
@@ -181,7 +187,7 @@ class RedisPresence(Presence):
             previous = await self._redis.set(K.node_alive(link.node_id), "1",
                                              px=int(link.node_ttl * 1000), get=True)
             await self._redis.sadd(K.NODES, link.node_id)
-            local = sum(len(m) for m in self._local.values())
+            local = sum(len(m) for m in self._local.values()) - self._adding
             listed = await self._redis.scard(K.node_members(link.node_id)) if local else 0
         return previous is None or listed < local
 

@@ -13,6 +13,7 @@ import pytest
 from rooms import redis_keys as K
 from rooms.engine import EngineUnavailable, Member
 from rooms.redis_engine import RedisEngine
+from rooms.redis_state import _entry
 from tests.rooms.conftest import until
 
 FAST = {"heartbeat_interval": 0.2, "node_ttl": 0.6}
@@ -305,3 +306,27 @@ async def test_cluster_uses_sharded_pubsub_on_the_rooms_shard(redis_cluster, nod
     await a.presence.add(rooms[0], Member("c1", "u1", "Ann", "en", node="a"))
     await crash(a)
     await until(lambda: expiries.removed(rooms[0]) == ["c1"], timeout=3)
+
+
+async def test_a_heartbeat_during_joins_in_flight_is_not_taken_for_a_sweep(clean_redis, nodes):
+    # A join storm: members known locally whose index entry is still being written must not
+    # look like entries a sweep removed (the node would rewrite every member it has).
+    (a,) = await nodes(clean_redis.url, "a")
+    await a.presence.add("r", Member("c1", "u1", "Ann", "en", node="a"))
+    assert await a.presence._beat() is False
+    gate = asyncio.Event()
+    index = a.presence._index
+
+    async def slow_index(room, conn_id):
+        await gate.wait()
+        await index(room, conn_id)
+
+    a.presence._index = slow_index
+    joining = asyncio.ensure_future(a.presence.add("r", Member("c2", "u2", "Bo", "zh", node="a")))
+    await until(lambda: "c2" in a.presence._local.get("r", {}))
+    assert await a.presence._beat() is False  # c2 is in flight, not missing
+    gate.set()
+    await joining
+    assert await a.presence._beat() is False
+    await a.redis.srem(K.node_members("a"), _entry("r", "c2"))
+    assert await a.presence._beat() is True  # an entry really gone is still noticed
