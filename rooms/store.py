@@ -413,6 +413,17 @@ class Store(abc.ABC):
     async def position(self, room: str) -> StreamPosition | None:
         """The last offset ever archived for the room and its epoch; None if none."""
 
+    @abc.abstractmethod
+    async def translations(self, room: str, offsets: list[int]) -> dict[int, list[Event]]:
+        """The archived translations of the messages at ``offsets``: offset -> translation
+        events, oldest first (a transcript's export)."""
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: str, *, room: str | None = None) -> dict[str, int]:
+        """Delete for good a user's archived messages (in ``room``, or everywhere), their
+        translations and the user's held messages (a deletion request); returns how many
+        ``messages``, archived ``events`` and ``held`` messages went."""
+
     # Upkeep
     @abc.abstractmethod
     async def purge(self, now: float | None = None) -> dict[str, int]:

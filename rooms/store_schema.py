@@ -121,6 +121,11 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (room, seq)
         )""",
     ],
+    # 2: find a user's messages (deletion on request) and a message's translations (export).
+    [
+        "CREATE INDEX archive_author ON archive (author)",
+        "CREATE INDEX archive_ref ON archive (room, ref_seq)",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -453,6 +453,39 @@ def op_retract(room: str, offsets: list[int]) -> Op:
     return gone
 
 
+def op_translations(room: str, offsets: list[int]) -> Op:
+    out: dict[int, list[Event]] = {}
+    offsets = sorted({int(o) for o in offsets})
+    for i in range(0, len(offsets), 500):
+        chunk = offsets[i:i + 500]
+        rows = yield Q(f"SELECT seq, epoch, event, ref_seq FROM archive WHERE room = ? AND kind = 'translation' "
+                       f"AND ref_seq IN ({_in(chunk)}) ORDER BY seq", (room, *chunk), "all")
+        for row in rows:
+            out.setdefault(int(row[3]), []).append(_event(row))
+    return out
+
+
+def op_delete_user(user_id: str, room: str | None) -> Op:
+    """A user's archived messages, their translations and held messages go, for good."""
+    where, params = ("author = ? AND kind = 'message'", (user_id,)) if room is None else \
+        ("author = ? AND kind = 'message' AND room = ?", (user_id, room))
+    rows = yield Q(f"SELECT room, seq FROM archive WHERE {where}", params, "all")
+    by_room: dict[str, list[int]] = {}
+    for r, seq in rows:
+        by_room.setdefault(r, []).append(int(seq))
+    gone = 0
+    for r, seqs in by_room.items():
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i:i + 500]
+            refs = yield Q(f"SELECT seq FROM archive WHERE room = ? AND ref_seq IN ({_in(chunk)}) "
+                           "AND kind = 'translation'", (r, *chunk), "all")
+            gone += yield from op_retract(r, chunk + [int(x[0]) for x in refs])
+    held_where = "user_id = ?" if room is None else "user_id = ? AND room = ?"
+    held = yield Q(f"DELETE FROM held WHERE {held_where}", params[:1] if room is None else (user_id, room),
+                   "rowcount")
+    return {"messages": len(rows), "events": gone, "held": held}
+
+
 def op_position(room: str) -> Op:
     row = yield Q("SELECT last_seq, epoch FROM archive_rooms WHERE room = ?", (room,), "one")
     return StreamPosition(int(row[0]), row[1]) if row else None
@@ -668,6 +701,15 @@ class SqlStore(Store):
 
     async def position(self, room: str) -> StreamPosition | None:
         return await self._run(op_position(room), write=False)
+
+    async def translations(self, room: str, offsets: list[int]) -> dict[int, list[Event]]:
+        if not offsets:
+            return {}
+        return await self._run(op_translations(room, list(offsets)), write=False)
+
+    async def delete_user(self, user_id: str, *, room: str | None = None) -> dict[str, int]:
+        await self.flush()  # what this node still holds goes too
+        return await self._run(op_delete_user(user_id, room), write=True)
 
     async def purge(self, now: float | None = None) -> dict[str, int]:
         return await self._run(op_purge(self.limits, self._now(now)), write=True)
