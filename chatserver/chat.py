@@ -208,6 +208,8 @@ class ChatService:
             author = {"id": item["user_id"], "name": item.get("name", ""), "lang": extra.get("lang", "en"),
                       "role": item.get("role", "member")}
             published = await self._publish(room, author, item["text"], client_msg_id=extra.get("client_msg_id"))
+            if published.committed is not None:
+                await published.committed  # the approval answers once the message is stored
             result.update(message_id=published.event["id"], offset=published.offset)
         return result
 

@@ -53,9 +53,11 @@ def guide_serve_args() -> list[str]:
     return words[2:]
 
 
-def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str) -> list[str]:
+def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str,
+              database_url: str) -> list[str]:
     """The guide's arguments with a test's values; --host/--port are the harness's."""
-    replace = {"--redis-url": redis_url, "--node-id": node_id, "--secret": secret}
+    replace = {"--redis-url": redis_url, "--node-id": node_id, "--secret": secret,
+               "--database-url": database_url}
     out, i = [], 0
     while i < len(args):
         flag = args[i]
@@ -92,13 +94,14 @@ def guide_nginx_conf(upstreams: list[int], port: int, workdir: Path) -> str:
 
 
 @pytest.fixture
-def behind_nginx(redis_server):
+def behind_nginx(redis_server, shared_store):
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: run `make system-deps` (installs Debian's nginx)")
     redis_server.cli("FLUSHALL")
     secret = "deploy-guide-" + secrets.token_hex(8)
     args = guide_serve_args()
-    nodes = [ServerProcess(*node_args(args, redis_url=redis_server.url, node_id=name, secret=secret),
+    nodes = [ServerProcess(*node_args(args, redis_url=redis_server.url, node_id=name, secret=secret,
+                                     database_url=shared_store),
                            env={"LIVEBRIDGE_REDIS_HEARTBEAT": "0.3", "LIVEBRIDGE_REDIS_NODE_TTL": "1"})
              for name in ("guide-a", "guide-b")]
     workdir = Path(tempfile.mkdtemp(prefix="lb-nginx-"))
