@@ -12,7 +12,8 @@ engine state                  in the store
 ``<room> roles <user>``       roles
 ``<room> bans|mutes <user>``  restrictions (ban, timeout with its expiry)
 ``<room> settings room|pin``  the room's ``settings``; ``limits``: the room's ``limits``
-``<scope> terms <key>``       terms (per room, and global)
+``<scope> terms <key>``       terms (per room, and global): the scope's whole list, in one
+                              transaction, when moderation bumps its ``terms_version``
 ``<room> review <id>``        held messages and reports; the ``review_done`` claim is the
                               store's atomic decision (one of racing moderators wins)
 log ``audit``                 the audit log (90 days; the engine's bounded log is read, and
@@ -25,7 +26,7 @@ has a marker (``durable/loaded``) with a shorter TTL (:data:`MARK_TTL`), set aft
 was loaded from the store; a read that finds no marker (the cache expired, Redis came back
 empty, or this is a new node) first reloads the scope's roles, restrictions, settings, terms
 and pending review items from the store. Reads of a room fetch the marker in the same round
-trip; the global scope's marker is checked at most every :data:`GLOBAL_CHECK` seconds per node.
+trip (the global scope's, which is read key by key, alongside).
 
 Everything else (slow-mode claims, flood counters, report claims, deleted markers, token
 buckets, the flags log) stays in the engine only, each with a TTL or a bound.
@@ -61,7 +62,6 @@ ROOMS_NS = "rooms"  # the chat service's room metadata, in the global scope
 MARK_NS, MARK_KEY = "durable", "loaded"
 MARK_TTL = 3600.0
 VALUE_TTL = 2 * MARK_TTL  # outlives the marker, so a marked scope never misses a value
-GLOBAL_CHECK = 1.0
 UNMARKED_TTL = 86400.0  # engine-only entries written without a TTL
 CACHED = frozenset({NS_ROLES, NS_BANS, NS_MUTES, NS_SETTINGS, NS_TERMS, NS_META, NS_REVIEW})
 RESTRICTION_KINDS = {NS_BANS: "ban", NS_MUTES: "timeout"}
@@ -78,7 +78,6 @@ class DurableState(StateStore):
         self.store = store
         self.clock = clock
         self._loads: dict[str, asyncio.Future] = {}
-        self._global_checked = -1e9
         self._recorded: OrderedDict[str, None] = OrderedDict()  # rooms known to be in the store
         self.loads = 0
 
@@ -126,13 +125,6 @@ class DurableState(StateStore):
     # Loading a scope --------------------------------------------------------------------------
 
     async def _ensure_loaded(self, scope: str) -> None:
-        if not scope:
-            if time.monotonic() - self._global_checked < GLOBAL_CHECK:
-                return
-            if await self.inner.get(GLOBAL, MARK_NS, MARK_KEY) is None:
-                await self._load(GLOBAL)
-            self._global_checked = time.monotonic()
-            return
         if await self.inner.get(scope, MARK_NS, MARK_KEY) is None:
             await self._load(scope)
 
@@ -193,10 +185,11 @@ class DurableState(StateStore):
             return meta if meta is not None else await self._room_from_store(key)
         if ns not in CACHED:
             return await self.inner.get(scope, ns, key)
-        if not scope:
-            await self._ensure_loaded(scope)
-            return await self.inner.get(scope, ns, key)
-        value, mark = await self.inner.get_many(scope, [(ns, key), (MARK_NS, MARK_KEY)])
+        if not scope:  # the global scope reads key by key: the marker alongside, not after
+            value, mark = await asyncio.gather(self.inner.get(scope, ns, key),
+                                               self.inner.get(scope, MARK_NS, MARK_KEY))
+        else:
+            value, mark = await self.inner.get_many(scope, [(ns, key), (MARK_NS, MARK_KEY)])
         if mark is None:
             await self._load(scope)
             return await self.inner.get(scope, ns, key)
@@ -252,16 +245,20 @@ class DurableState(StateStore):
         return await self.inner.add(scope, ns, key, value, ttl=_ttl(ttl))
 
     async def delete(self, scope, ns, key):
-        durable = False
-        if ns in CACHED and ns not in (NS_META, NS_REVIEW):
-            durable = await self._delete_through(scope, ns, key)
-        live = await self.inner.delete(scope, ns, key)
-        return durable or live
+        if ns in CACHED:
+            await self._ensure_loaded(scope)  # so the answer is the store's, Redis emptied or not
+            if ns not in (NS_META, NS_REVIEW, NS_TERMS):
+                await self._delete_through(scope, ns, key)
+        return await self.inner.delete(scope, ns, key)
 
     async def _write_through(self, scope: str, ns: str, key: str, value: Any) -> None:
         s = self.store
         if ns == NS_TERMS:
-            await self._s(s.put_term(scope, key, value))
+            return  # the scope's whole list is stored at its version bump, in one transaction
+        if ns == NS_META and key == "terms_version":
+            # Moderation bumps the version after every change of a term list: store the list
+            # as the engine has it now (500 terms are one commit, not 500).
+            await self._s(s.replace_terms(scope, await self.inner.items(scope, NS_TERMS)))
             return
         if ns in (NS_META, NS_REVIEW) and not scope:
             return
@@ -286,8 +283,6 @@ class DurableState(StateStore):
 
     async def _delete_through(self, scope: str, ns: str, key: str) -> bool:
         s = self.store
-        if ns == NS_TERMS:
-            return await self._s(s.delete_term(scope, key))
         if ns == NS_ROLES:
             await self._s(s.set_role(scope, key, None))
             return False
