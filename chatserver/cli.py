@@ -1,4 +1,4 @@
-"""The ``livebridge`` command: serve, chat, token, translate-worker, models, bench."""
+"""The ``livebridge`` command: serve, chat, token, translate-worker, models, bench, db, export."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands) -> None:
     """Commands whose code lives in other packages; each adds itself if present."""
-    for module_name in ("chatserver.cli_translate", "chatserver.cli_bench"):
+    for module_name in ("chatserver.cli_translate", "chatserver.cli_bench", "chatserver.cli_db"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ImportError:
