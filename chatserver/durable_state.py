@@ -17,7 +17,7 @@ engine state                  in the store
 ``<room> review <id>``        held messages and reports; the ``review_done`` claim is the
                               store's atomic decision (one of racing moderators wins)
 log ``audit``                 the audit log (90 days; the engine's bounded log is read, and
-                              the store's when the engine's is empty)
+                              the store's older entries after it)
 ============================  ===============================================================
 
 **The cache.** Every value is written to the engine with a TTL (:data:`VALUE_TTL`, or its own
@@ -329,9 +329,11 @@ class DurableState(StateStore):
 
     async def log_read(self, scope, log, *, limit=100):
         entries = await self.inner.log_read(scope, log, limit=limit)
-        if log == AUDIT_LOG and not entries:  # lost with Redis: the store has every action
+        if log == AUDIT_LOG and len(entries) < limit:
+            # The engine's log is bounded (and is lost with Redis): older actions from the store.
+            oldest = min((float(e.get("time") or 0) for e in entries), default=float("inf"))
             stored = await self._s(self.store.audit_log(scope, limit=limit))
-            entries = [{**e.entry, "id": f"s{e.id}"} for e in stored]
+            entries += [{**e.entry, "id": f"s{e.id}"} for e in stored if e.at < oldest][:limit - len(entries)]
         return entries
 
 

@@ -99,7 +99,8 @@ async def holds_everything(node: LiveBridge, room: str, host: User, pest: User, 
     assert (await node.moderation.moderation.limits(room)).user_rate == 50
     assert await node.moderation.role_of(room, User(id="u-mod", name="Mod", lang="en")) == "moderator"
     assert [i["id"] for i in await c.review_queue(room, host)] == [hold_id]
+    await c.moderate(room, host, "kick", {"user_id": f"u-kicked-by-{node.node_id}"})  # a new one first
     audit = await c.audit_log(room, host, 100)
-    assert {"ban", "timeout", "add_term", "add_moderator"} <= {e["action"] for e in audit}
+    assert {"kick", "ban", "timeout", "add_term", "add_moderator"} <= {e["action"] for e in audit}
     page = await c.history(room, before=None, limit=10)
     assert [e["text"] for e in page["events"] if e.get("type") == "message"] == ["hello"]
