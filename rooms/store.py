@@ -513,7 +513,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self.max_pending = max_pending
         self._clock = clock
-        self._pending: list[tuple[ArchiveRecord, asyncio.Future[None]]] = []
+        self._pending: list[tuple[ArchiveRecord, asyncio.Future[None], float]] = []
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -525,6 +525,10 @@ class GroupCommitter:
         self.last_error: str | None = None
         self.in_flight = 0
         self._current: list[asyncio.Future[None]] = []
+        # Commit lag: from an append's submit to its batch's commit (its oldest append's).
+        self.lag_last = 0.0
+        self.lag_max = 0.0
+        self.lag_total = 0.0
 
     @property
     def pending(self) -> int:
@@ -539,12 +543,12 @@ class GroupCommitter:
         if self.pending >= self.max_pending:
             raise StoreUnavailable(f"the archive is {self.pending} appends behind; try again")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+        self._pending.append((record, future, self._clock()))
         self._wake.set()
         return future
 
     async def flush(self) -> None:
-        futures = [f for _, f in self._pending]
+        futures = [f for _, f, _ in self._pending]
         if self._current:
             futures += self._current
         if futures:
@@ -565,12 +569,12 @@ class GroupCommitter:
                 except asyncio.TimeoutError:
                     pass
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-            self._current = [f for _, f in batch]
+            self._current = [f for _, f, _ in batch]
             self.in_flight = len(batch)
             try:
-                await self._write_batch([r for r, _ in batch])
+                await self._write_batch([r for r, _, _ in batch])
             except asyncio.CancelledError:
-                for _, f in batch:
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_exception(StoreUnavailable("the store closed before the append committed"))
                 raise
@@ -580,7 +584,7 @@ class GroupCommitter:
                     f"archive commit failed: {exc}")
                 self.last_error = str(error)
                 log.warning("archive batch of %d failed: %s", len(batch), error)
-                for _, f in batch:
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_exception(error)
                         f.exception()  # retrieved: a caller that dropped its future logs nothing
@@ -588,7 +592,10 @@ class GroupCommitter:
                 self.batches += 1
                 self.appended += len(batch)
                 self.last_error = None
-                for _, f in batch:
+                lag = self._clock() - batch[0][2]
+                self.lag_last, self.lag_max = lag, max(self.lag_max, lag)
+                self.lag_total += sum(self._clock() - t for _, _, t in batch)
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_result(None)
             finally:

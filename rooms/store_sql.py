@@ -582,7 +582,9 @@ class SqlStore(Store):
             status = "degraded"
         return {"status": status, "backend": backend, "schema_version": LATEST,
                 "pending_appends": c.pending, "batches": c.batches, "appended": c.appended,
-                "failed_batches": c.failures, "last_error": c.last_error}
+                "failed_batches": c.failures, "last_error": c.last_error,
+                "commit_lag_ms": {"last": round(c.lag_last * 1000, 2), "max": round(c.lag_max * 1000, 2),
+                                  "mean": round(c.lag_total / c.appended * 1000, 2) if c.appended else None}}
 
     async def schema_version(self) -> int:
         return await self._run(op_current_version(), write=True, **self._migration_kwargs())
