@@ -391,26 +391,43 @@ def _event(row) -> Event:
     return event
 
 
+APPEND_ROWS = 500  # rows per statement: one statement per chunk, not one per row
+
+
 def op_append_batch(d: Dialect, lim: StoreLimits, records: list[ArchiveRecord]) -> Op:
     """One group commit: insert every record (unless its offset was retracted), move each
-    room's position forward, keep each room within its bound."""
-    yield Q("INSERT INTO archive (room, seq, epoch, kind, author, ref_seq, event) "
-            "SELECT ?, CAST(? AS BIGINT), ?, ?, ?, CAST(? AS BIGINT), ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM archive_retracted WHERE room = ? AND seq = CAST(? AS BIGINT)) "
-            "ON CONFLICT (room, seq) DO UPDATE SET epoch = excluded.epoch, kind = excluded.kind, "
-            "author = excluded.author, ref_seq = excluded.ref_seq, event = excluded.event",
-            many=[(r.room, r.offset, r.epoch, r.kind, r.author, r.ref, r.event_json, r.room, r.offset)
-                  for r in records])
+    room's position forward, keep each room within its bound.
+
+    Each chunk of rows is one multi-row statement: the SQLite writer thread then takes the
+    GIL a few times per commit instead of once per row (under a busy event loop each taking
+    can wait a whole switch interval, 5 ms). A retry's re-append in the same batch replaces
+    the earlier row (PostgreSQL refuses one statement updating a row twice)."""
+    records = list({(r.room, r.offset): r for r in records}.values())
+    for i in range(0, len(records), APPEND_ROWS):
+        chunk = records[i:i + APPEND_ROWS]
+        rows = ", ".join(["(?, CAST(? AS BIGINT), ?, ?, ?, CAST(? AS BIGINT), ?)"] * len(chunk))
+        yield Q("WITH v(room, seq, epoch, kind, author, ref_seq, event) AS (VALUES " + rows + ") "
+                "INSERT INTO archive (room, seq, epoch, kind, author, ref_seq, event) "
+                "SELECT room, seq, epoch, kind, author, ref_seq, event FROM v WHERE NOT EXISTS "
+                "(SELECT 1 FROM archive_retracted t WHERE t.room = v.room AND t.seq = v.seq) "
+                "ON CONFLICT (room, seq) DO UPDATE SET epoch = excluded.epoch, kind = excluded.kind, "
+                "author = excluded.author, ref_seq = excluded.ref_seq, event = excluded.event",
+                tuple(x for r in chunk for x in (r.room, r.offset, r.epoch, r.kind, r.author, r.ref,
+                                                  r.event_json)))
     last: dict[str, ArchiveRecord] = {}
     for r in records:
         if r.room not in last or r.offset >= last[r.room].offset:
             last[r.room] = r
-    yield Q("INSERT INTO archive_rooms (room, last_seq, epoch) VALUES (?, ?, ?) "
-            "ON CONFLICT (room) DO UPDATE SET "
-            "epoch = CASE WHEN excluded.last_seq >= archive_rooms.last_seq "
-            "THEN excluded.epoch ELSE archive_rooms.epoch END, "
-            f"last_seq = {d.greatest}(archive_rooms.last_seq, excluded.last_seq)",
-            many=[(r.room, r.offset, r.epoch) for r in last.values()])
+    tops = list(last.values())
+    for i in range(0, len(tops), APPEND_ROWS):
+        chunk = tops[i:i + APPEND_ROWS]
+        yield Q("INSERT INTO archive_rooms (room, last_seq, epoch) VALUES "
+                + ", ".join(["(?, CAST(? AS BIGINT), ?)"] * len(chunk)) + " "
+                "ON CONFLICT (room) DO UPDATE SET "
+                "epoch = CASE WHEN excluded.last_seq >= archive_rooms.last_seq "
+                "THEN excluded.epoch ELSE archive_rooms.epoch END, "
+                f"last_seq = {d.greatest}(archive_rooms.last_seq, excluded.last_seq)",
+                tuple(x for r in chunk for x in (r.room, r.offset, r.epoch)))
     for room, r in last.items():
         floor = r.offset - lim.archive_per_room
         if floor > 0:

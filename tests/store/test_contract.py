@@ -488,3 +488,14 @@ async def test_a_users_messages_are_deleted_on_request_with_their_translations(m
     assert (await store.page("s")).events == [] and await store.get_held("r", "h-1") is None
     await store.append("r", 1, "e", _said(1, "ann", "mine"))  # a late retry stays deleted
     assert [e["offset"] for e in (await store.page("r")).events] == [3]
+
+
+async def test_a_retry_in_the_same_batch_replaces_and_big_batches_commit(make_store):
+    store = await make_store(commit_interval=0.05)
+    first = store.append("r", 1, "e", {"type": "message", "text": "first"})
+    again = store.append("r", 1, "e", {"type": "message", "text": "again"})
+    many = [store.append(f"room-{i % 7}", 10 + i, "e", {"type": "message", "text": str(i)}) for i in range(1200)]
+    await asyncio.gather(first, again, *many)
+    assert [e["text"] for e in (await store.page("r")).events] == ["again"]
+    assert (await store.position("room-3")).offset == max(10 + i for i in range(1200) if i % 7 == 3)
+    assert len(await store.after("room-0", 0, limit=1000)) == len(range(0, 1200, 7))
