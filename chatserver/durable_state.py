@@ -153,11 +153,11 @@ class DurableState(StateStore):
             if left <= 0:
                 continue
             if r.kind == "ban":
-                writes.append((NS_BANS, r.user_id, {"reason": r.reason or "", "by": r.by,
-                                                   "time": r.created_at}, left))
+                writes.append((NS_BANS, r.user_id, r.data or {"reason": r.reason or "", "by": r.by,
+                                                              "time": r.created_at}, left))
             else:
-                writes.append((NS_MUTES, r.user_id, {"until": r.until, "reason": r.reason or "",
-                                                    "by": r.by}, left))
+                writes.append((NS_MUTES, r.user_id, r.data or {"until": r.until, "reason": r.reason or "",
+                                                              "by": r.by}, left))
         if scope:
             for user_id, role in (await self._s(s.roles(scope))).items():
                 writes.append((NS_ROLES, user_id, {"role": role, "by": None, "time": 0}, VALUE_TTL))
@@ -269,7 +269,8 @@ class DurableState(StateStore):
             v = value or {}
             await self._s(s.restrict(Restriction(
                 scope, key, RESTRICTION_KINDS[ns], until=v.get("until"),
-                created_at=float(v.get("time") or self.clock()), by=v.get("by"), reason=v.get("reason"))))
+                created_at=float(v.get("time") or self.clock()), by=v.get("by"), reason=v.get("reason"),
+                data=v if isinstance(value, dict) else None)))
         elif ns == NS_SETTINGS:
             await self._settings(scope, key, value)
         elif ns == NS_REVIEW and isinstance(value, dict):

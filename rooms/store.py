@@ -188,7 +188,8 @@ class RoomRecord:
 @dataclass(frozen=True, slots=True)
 class Restriction:
     """A ban or a timeout of ``user_id`` in ``room`` (or :data:`GLOBAL`) until ``until``
-    (seconds since the epoch; None: for ever)."""
+    (seconds since the epoch; None: for ever). ``data``: the caller's whole record of it (a
+    JSON object, given back as stored), so fields the columns do not name survive."""
 
     room: str
     user_id: str
@@ -197,6 +198,7 @@ class Restriction:
     created_at: float = 0.0
     by: str | None = None
     reason: str | None = None
+    data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

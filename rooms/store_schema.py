@@ -126,6 +126,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX archive_author ON archive (author)",
         "CREATE INDEX archive_ref ON archive (room, ref_seq)",
     ],
+    # 3: a restriction keeps the whole record it was made from (fields added later, such as
+    # a ban's client address, come back with it).
+    [
+        "ALTER TABLE restrictions ADD COLUMN data TEXT",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -200,12 +200,12 @@ def op_roles(room: str) -> Op:
 
 # Restrictions ------------------------------------------------------------------------------
 
-RESTRICTION_COLUMNS = "room, user_id, kind, until, created_at, by_user, reason"
+RESTRICTION_COLUMNS = "room, user_id, kind, until, created_at, by_user, reason, data"
 
 
 def _restriction(row) -> Restriction:
     return Restriction(room=row[0], user_id=row[1], kind=row[2], until=row[3],
-                       created_at=row[4], by=row[5], reason=row[6])
+                       created_at=row[4], by=row[5], reason=row[6], data=_loads(row[7]))
 
 
 def op_restrict(lim: StoreLimits, r: Restriction, now: float) -> Op:
@@ -220,10 +220,11 @@ def op_restrict(lim: StoreLimits, r: Restriction, now: float) -> Op:
             if count >= lim.restrictions_per_room:
                 raise StoreFull(f"room {r.room!r} has its limit of {lim.restrictions_per_room} "
                                 "bans and timeouts")
-    yield Q(f"INSERT INTO restrictions ({RESTRICTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    yield Q(f"INSERT INTO restrictions ({RESTRICTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (room, user_id, kind) DO UPDATE SET until = excluded.until, "
-            "created_at = excluded.created_at, by_user = excluded.by_user, reason = excluded.reason",
-            (*key, r.until, r.created_at or now, r.by, r.reason))
+            "created_at = excluded.created_at, by_user = excluded.by_user, reason = excluded.reason, "
+            "data = excluded.data",
+            (*key, r.until, r.created_at or now, r.by, r.reason, None if r.data is None else _dumps(r.data)))
     return None
 
 
@@ -732,3 +733,29 @@ class SqlStore(Store):
 
     async def purge(self, now: float | None = None) -> dict[str, int]:
         return await self._run(op_purge(self.limits, self._now(now)), write=True)
+
+
+def drive_sync(conn: Any, op: Op) -> Any:
+    """Run ``op`` on a DB-API connection (sqlite3), synchronously, in the caller's transaction."""
+    try:
+        q: Q = next(op)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        if q.many is not None:
+            conn.executemany(q.sql, q.many)
+            result: Any = None
+        else:
+            cur = conn.execute(q.sql, q.params)
+            if q.fetch == "one":
+                result = cur.fetchone()
+            elif q.fetch == "all":
+                result = cur.fetchall()
+            elif q.fetch == "rowcount":
+                result = cur.rowcount
+            else:
+                result = None
+        try:
+            q = op.send(result)
+        except StopIteration as stop:
+            return stop.value

@@ -499,3 +499,12 @@ async def test_a_retry_in_the_same_batch_replaces_and_big_batches_commit(make_st
     assert [e["text"] for e in (await store.page("r")).events] == ["again"]
     assert (await store.position("room-3")).offset == max(10 + i for i in range(1200) if i % 7 == 3)
     assert len(await store.after("room-0", 0, limit=1000)) == len(range(0, 1200, 7))
+
+
+async def test_a_restriction_gives_back_the_whole_record_it_was_made_from(make_store):
+    store = await make_store()
+    record = {"reason": "spam", "by": "mod", "time": 5.0, "address": "203.0.113.7"}
+    await store.restrict(Restriction("r", "u1", "ban", None, 5.0, "mod", "spam", data=record))
+    await store.restrict(Restriction("r", "u2", "ban", None, 5.0, "mod", None))
+    got = {r.user_id: r.data for r in await store.restrictions("r")}
+    assert got == {"u1": record, "u2": None}
