@@ -17,6 +17,7 @@ from chatserver.archive import ArchivedBroker
 from chatserver.config import Settings
 from chatserver.durable_state import DurableState
 from rooms.engine import Engine
+from rooms.memory import MemoryEngine
 from rooms.store import Store
 
 SQLITE_FILE = "livebridge.sqlite3"
@@ -40,7 +41,7 @@ class DurableEngine(Engine):
         self.inner = inner
         self.store = store
         self.node_id = inner.node_id
-        self.state = DurableState(inner.state, store)
+        self.state = DurableState(inner.state, store, volatile=not isinstance(inner, MemoryEngine))
         self.broker = ArchivedBroker(inner.broker, store, on_first_event=self.state.record_room)
         self.presence = inner.presence
 

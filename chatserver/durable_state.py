@@ -25,8 +25,10 @@ if shorter), so no Redis key of it lives for ever. Each scope (a room, or the gl
 has a marker (``durable/loaded``) with a shorter TTL (:data:`MARK_TTL`), set after the scope
 was loaded from the store; a read that finds no marker (the cache expired, Redis came back
 empty, or this is a new node) first reloads the scope's roles, restrictions, settings, terms
-and pending review items from the store. Reads of a room fetch the marker in the same round
-trip (the global scope's, which is read key by key, alongside).
+and pending review items from the store. On Redis (which may be emptied at any time) reads of
+a room fetch the marker in the same round trip, and the global scope's alongside; over the
+memory engine, which only this process writes, the node knows when its markers expire and
+reads none.
 
 Everything else (slow-mode claims, flood counters, report claims, deleted markers, token
 buckets, the flags log) stays in the engine only, each with a TTL or a bound.
@@ -73,10 +75,15 @@ LOAD_REVIEW = 1000  # pending held messages and reports reloaded per room
 class DurableState(StateStore):
     """The engine's state store with the durable store behind it (see the module docstring)."""
 
-    def __init__(self, inner: StateStore, store: Store, *, clock=time.time) -> None:
+    def __init__(self, inner: StateStore, store: Store, *, volatile: bool = True, clock=time.time) -> None:
         self.inner = inner
         self.store = store
         self.clock = clock
+        # A cache only this process writes (the memory engine) loses nothing behind its back:
+        # a marker it set is there until its TTL, so that is known here without reading it.
+        # A shared one (Redis) may be emptied at any time: its markers are read.
+        self.volatile = volatile
+        self._marked: dict[str, float] = {}
         self._loads: dict[str, asyncio.Future] = {}
         self._recorded: OrderedDict[str, None] = OrderedDict()  # rooms known to be in the store
         self.loads = 0
@@ -124,7 +131,12 @@ class DurableState(StateStore):
 
     # Loading a scope --------------------------------------------------------------------------
 
+    def _known(self, scope: str) -> bool:
+        return not self.volatile and self._marked.get(scope, 0.0) > time.monotonic()
+
     async def _ensure_loaded(self, scope: str) -> None:
+        if self._known(scope):
+            return
         if await self.inner.get(scope, MARK_NS, MARK_KEY) is None:
             await self._load(scope)
 
@@ -174,6 +186,8 @@ class DurableState(StateStore):
             await asyncio.gather(*(self.inner.set(scope, ns, key, value, ttl=ttl)
                                    for ns, key, value, ttl in writes[i:i + 100]))
         await self.inner.set(scope, MARK_NS, MARK_KEY, True, ttl=MARK_TTL)
+        if not self.volatile:
+            self._marked[scope] = time.monotonic() + MARK_TTL - 60.0
         self.loads += 1
         log.info("scope %r reloaded from the store (%d entries)", scope or "global", len(writes))
 
@@ -183,7 +197,7 @@ class DurableState(StateStore):
         if not scope and ns == ROOMS_NS:
             meta = await self.inner.get(scope, ns, key)
             return meta if meta is not None else await self._room_from_store(key)
-        if ns not in CACHED:
+        if ns not in CACHED or self._known(scope):
             return await self.inner.get(scope, ns, key)
         if not scope:  # the global scope reads key by key: the marker alongside, not after
             value, mark = await asyncio.gather(self.inner.get(scope, ns, key),
@@ -198,7 +212,7 @@ class DurableState(StateStore):
     async def get_many(self, scope, reads):
         if not scope:
             return [await self.get(scope, ns, key) for ns, key in reads]
-        if not any(ns in CACHED for ns, _ in reads):
+        if self._known(scope) or not any(ns in CACHED for ns, _ in reads):
             return await self.inner.get_many(scope, reads)
         values = await self.inner.get_many(scope, [*reads, (MARK_NS, MARK_KEY)])
         if values[-1] is None:
