@@ -235,7 +235,8 @@ class SocketIOAdapter(Adapter):
         return payload.startswith(b"44")
 
 
-ADAPTERS = {"livebridge": LiveBridgeAdapter, "raw": RawAdapter, "socketio": SocketIOAdapter}
+ADAPTERS = {"livebridge": LiveBridgeAdapter, "livebridge-nostore": LiveBridgeAdapter, "raw": RawAdapter,
+            "socketio": SocketIOAdapter}
 
 
 def make_adapter(server: str, codec: str) -> Adapter:

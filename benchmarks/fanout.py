@@ -123,7 +123,7 @@ class Run:
             self.redis = procs.start_redis(self.server_cpus)
         redis_url = self.redis.url if self.redis else None  # type: ignore[attr-defined]
         extra = []
-        if self.server == "livebridge":
+        if self.server.startswith("livebridge"):
             # one secret for all nodes, so a token from one works on any; "=" form and hex,
             # as a urlsafe secret may begin with "-" and read as an option
             self.secret = secrets.token_hex(24)
@@ -131,7 +131,7 @@ class Run:
         for node in range(cfg.nodes):
             self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
                                                  redis_url=redis_url, node=node, extra=extra))
-        if self.server == "livebridge":
+        if self.server.startswith("livebridge"):
             from benchmarks.adapters import livebridge_setup_rooms
 
             self.room_setup = livebridge_setup_rooms(f"http://127.0.0.1:{self.nodes[0].port}",
@@ -290,6 +290,11 @@ class Run:
                 break
         if profiler is not None:
             result["profile"] = self.stop_profiler(profiler)
+        if self.server == "livebridge":  # the durable store's write rate and commit lag
+            try:
+                result["store"] = procs.http_json(f"http://127.0.0.1:{self.nodes[0].port}/healthz").get("store")
+            except Exception as exc:  # noqa: BLE001 - a 503 while commits fail is a result too
+                result["store"] = {"error": str(exc)}
         result["summary"] = summarize(result["steps"])
         return result
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from benchmarks.sysinfo import pin
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ("livebridge", "socketio", "raw")
+# "livebridge-nostore": LiveBridge with its durable store off (--no-store), to measure what the
+# store costs in the same run.
+SERVERS = ("livebridge", "livebridge-nostore", "socketio", "raw")
 
 
 def free_port() -> int:
@@ -131,7 +133,9 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
     server from another checkout (to compare two versions side by side)."""
     port = free_port()
     py = sys.executable
-    if kind == "livebridge":
+    if kind in ("livebridge", "livebridge-nostore"):
+        if kind == "livebridge-nostore":
+            extra = [*(extra or []), "--no-store"]
         argv = [py, "-m", "chatserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--translation", "off", "--log-level", "warning", "--node-id", f"bench-{node}",
                 "--max-connections-per-user", "1000000",
@@ -155,7 +159,7 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
     env = {"LIVEBRIDGE_DATA_DIR": tempfile.mkdtemp(prefix="lb-bench-data-"),
            "LIVEBRIDGE_MAX_CONNECTIONS_PER_ADDRESS": "10000000", "LIVEBRIDGE_MAX_CONNECTIONS": "10000000",
            "LIVEBRIDGE_ROOM_CREATE_RATE": "1000000", "LIVEBRIDGE_ROOM_CREATE_BURST": "10000000",
-           "LIVEBRIDGE_GUEST_TOKEN_BURST": "10000000"} if kind == "livebridge" else None
+           "LIVEBRIDGE_GUEST_TOKEN_BURST": "10000000"} if kind.startswith("livebridge") else None
     return Child(f"{kind}-{node}", argv, port, cpus, env=env, cwd=root or ROOT).start()
 
 

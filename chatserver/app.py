@@ -27,6 +27,7 @@ from chatserver.admin_metrics import AdminCollector
 from chatserver.auth import TokenIssuer, User
 from chatserver.chat import ChatService
 from chatserver.config import Settings
+from chatserver.durable import DurableEngine, build_store
 from chatserver.metrics import Metrics
 from chatserver.moderation_gate import ModerationGate
 from chatserver.outbound import Flusher, Outbound, SharedFrame, Sink
@@ -38,6 +39,7 @@ from chatserver.translation import RoomTranslations, Translator, build_translato
 from chatserver.ws import websocket_endpoint
 from rooms.engine import Engine
 from rooms.hub import Hub
+from rooms.store import Store
 
 log = logging.getLogger("livebridge")
 
@@ -61,13 +63,15 @@ def encode_shared(event: dict, codec: str) -> SharedFrame:
 class LiveBridge:
     """Everything one server process holds: settings, engine, hub, services, sessions.
 
-    ``engine`` and ``translator`` default to what ``settings`` describe; pass them to run
-    a node on parts of your own (tests/edge drives a node over the memory engine and a fake
-    translator, with no socket).
+    ``engine``, ``translator`` and ``store`` default to what ``settings`` describe; pass them
+    to run a node on parts of your own (tests/edge drives a node over the memory engine and a
+    fake translator, with no socket). With a store (``settings.store``, the default), the
+    services see the engine through :class:`~chatserver.durable.DurableEngine`: what people
+    build up is written to the store, and the engine is its cache.
     """
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
-                 translator: Translator | None = None) -> None:
+                 translator: Translator | None = None, store: Store | None = None) -> None:
         self.settings = settings
         self.node_id = settings.node_id or "node-" + secrets.token_hex(3)
         if settings.secret is None:
@@ -75,7 +79,13 @@ class LiveBridge:
                         "(guest tokens are on)", settings.data_dir)
         self.tokens = TokenIssuer(token_secret(settings.secret, settings.data_dir), ttl=settings.token_ttl)
         self.metrics = Metrics()
-        self.engine = engine if engine is not None else build_engine(settings, self.node_id)
+        engine = engine if engine is not None else build_engine(settings, self.node_id)
+        self.store = store if store is not None else build_store(settings) if settings.store else None
+        self._store_open = False
+        if self.store is not None and settings.redis_url and not settings.database_url:
+            log.warning("--redis-url without --database-url: this node keeps its own SQLite store; "
+                        "nodes sharing Redis must share one PostgreSQL store (--database-url)")
+        self.engine = DurableEngine(engine, self.store) if self.store is not None else engine
         self.metrics.watch_engine(self.engine.health)
         self.tickets = TicketBook(self.engine.state)
         self.hub = Hub(self.engine.broker, encode_shared)
@@ -152,7 +162,20 @@ class LiveBridge:
 
     # Lifetime ------------------------------------------------------------------------------
 
+    async def open_store(self) -> None:
+        """Open (and migrate) the store; raises a :class:`~rooms.store.StoreError` naming the
+        problem. ``livebridge serve`` calls it before serving, to exit with that one line."""
+        if self.store is not None and not self._store_open:
+            await self.store.start()
+            self._store_open = True
+            log.info("store: %s", {k: v for k, v in self.store.health().items()
+                                   if k in ("backend", "path", "server", "schema_version")})
+
+    def store_health(self) -> dict | None:
+        return self.store.health() if self.store is not None else None
+
     async def start(self) -> None:
+        await self.open_store()
         await self.engine.start()
         await self.translator.start()
         await self.admin.start()
@@ -169,6 +192,9 @@ class LiveBridge:
         await self.chat.close()
         await self.translator.close()
         await self.engine.close()
+        if self.store is not None and self._store_open:
+            self._store_open = False
+            await self.store.close()  # commits what the archive writer holds
 
 
 class App:

@@ -214,6 +214,8 @@ class ChatService:
                     reply = None  # the message it answered is gone: publish it as a plain message
             published = await self._publish(room, author, item["text"], client_msg_id=extra.get("client_msg_id"),
                                             reply=reply)
+            if published.committed is not None:
+                await published.committed  # the approval answers once the message is stored
             result.update(message_id=published.event["id"], offset=published.offset)
         return result
 

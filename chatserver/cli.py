@@ -1,4 +1,4 @@
-"""The ``livebridge`` command: serve, chat, token, translate-worker, models, bench."""
+"""The ``livebridge`` command: serve, chat, token, translate-worker, models, bench, db, export."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands) -> None:
     """Commands whose code lives in other packages; each adds itself if present."""
-    for module_name in ("chatserver.cli_translate", "chatserver.cli_bench", "chatserver.cli_admin"):
+    for module_name in ("chatserver.cli_translate", "chatserver.cli_bench", "chatserver.cli_admin",
+                        "chatserver.cli_db"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ImportError:

@@ -37,6 +37,10 @@ class Settings:
         None, "PostgreSQL URL (postgresql://user:password@host:port/db) of a store shared by many "
         "nodes; without it the store is SQLite in --data-dir", secret=True,
     )
+    store: bool = _opt(
+        True, "keep rooms, moderation and chat history in the durable store (--no-store: an "
+        "ephemeral node, as before issue 13; for comparisons)",
+    )
     allow_guests: bool | None = _opt(
         None, "issue guest tokens at POST /api/token (default: on without --secret, off with it)"
     )

@@ -202,11 +202,16 @@ READY_STATES = ("ok", "partial")
 async def healthz(request: Request) -> Response:
     """Readiness: 200 while the node can serve rooms ("ok", or "partial" while some cluster
     shards fail over: the body's engine.shards says which), 503 "degraded" when it cannot
-    reach Redis at all. Point a load balancer's readiness check here."""
+    reach Redis at all, or while the durable store's commits fail (the body's ``store``). Point a load balancer's readiness check here."""
     bridge = _bridge(request)
     engine = bridge.engine.health()
     body = {"status": engine.get("status", "ok"), "node": bridge.node_id, "engine": engine,
             "translation": bridge.translation_status(), "connections": len(bridge.sessions)}
+    store = bridge.store_health()
+    if store is not None:
+        body["store"] = store
+        if store.get("status") != "ok":  # sends answer unavailable while commits fail
+            body["status"] = "degraded"
     return JSONResponse(body, status_code=200 if body["status"] in READY_STATES else 503)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import ipaddress
@@ -12,12 +13,13 @@ from urllib.parse import unquote_plus
 
 import uvicorn
 
-from chatserver.app import create_app
+from chatserver.app import LiveBridge, create_app
 from chatserver.config import Settings, SettingsError
 from chatserver.connguard import ConnectionGate, guarded_http_protocol
 from chatserver.gcpolicy import FullCollections
 from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
+from rooms.store import StoreError
 
 
 class RedactTokens(logging.Filter):
@@ -75,8 +77,8 @@ def connection_gate(settings: Settings) -> ConnectionGate:
                           max_per_address=settings.max_connections_per_address, exempt=is_proxy)
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    app = create_app(settings)
+def uvicorn_config(settings: Settings, bridge: LiveBridge | None = None) -> uvicorn.Config:
+    app = create_app(settings, bridge=bridge)
     gate = connection_gate(settings)
     app.state.connection_gate = gate
     return uvicorn.Config(
@@ -140,7 +142,17 @@ def serve(settings: Settings) -> None:
         raise SettingsError(str(exc)) from None
     configure_logging(settings.log_level)
     logging.getLogger("livebridge").info("settings: %s", settings.redacted())
-    server = _Server(uvicorn_config(settings))
+    bridge = LiveBridge(settings)
+    server = _Server(uvicorn_config(settings, bridge))
     scheme_host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    print(f"LiveBridge is serving on http://{scheme_host}:{settings.port}/  (Ctrl+C to stop)", flush=True)
-    server.run()
+
+    async def run() -> None:
+        try:  # before serving, so a bad store is one line and exit 2, not a traceback
+            await bridge.open_store()
+        except StoreError as exc:
+            raise SettingsError(str(exc)) from None
+        print(f"LiveBridge is serving on http://{scheme_host}:{settings.port}/  (Ctrl+C to stop)", flush=True)
+        await server.serve()
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(run())

@@ -193,8 +193,22 @@ class Session:
             self.send(frames.with_ref(frames.ack_held(frame["room"], result.hold_id, client_msg_id), frame.ref))
             return
         ack = frames.with_ref(frames.ack_published(frame["room"], result, client_msg_id), frame.ref)
-        # The sender sees its own message before its ack, as every client may assume.
-        membership.ack_after(result.offset, result.epoch, ack)
+        if result.committed is None:
+            # The sender sees its own message before its ack, as every client may assume.
+            membership.ack_after(result.offset, result.epoch, ack)
+            return
+        # The ack means the message is in the durable store: sent once its commit is done
+        # (later frames go on meanwhile); a failed commit is "unavailable", never an ack.
+        room = frame["room"]
+
+        def committed(future: asyncio.Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                self.send_error(ChatError(E.UNAVAILABLE, "the message was not stored; send it again"),
+                                ref=frame.ref, room=room)
+            else:
+                membership.ack_after(result.offset, result.epoch, ack)
+
+        result.committed.add_done_callback(committed)
 
     async def on_typing(self, frame: p.ClientFrame) -> None:
         membership = self._membership(frame)

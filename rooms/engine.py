@@ -32,6 +32,10 @@ EventHandler = Callable[[str, Event], Awaitable[None] | None]
 # Called with (room, members) when presence removes members on its own (a dead node's
 # connections swept): the caller decides what, if anything, to tell the room.
 ExpiryHandler = Callable[[str, list["Member"]], Awaitable[None]]
+# Called with a room whose history the engine does not have (never published here, expired,
+# or Redis lost it): where its offsets go on from (the durable archive's last offset and
+# epoch), or None to start a new epoch at offset 1.
+OriginHook = Callable[[str], Awaitable["StreamPosition | None"]]
 
 
 class EngineError(Exception):
@@ -63,13 +67,16 @@ class PublishResult:
     """The outcome of :meth:`Broker.publish`.
 
     ``duplicate`` is true when the idempotency key had been seen: nothing was published and
-    ``event`` is the event first published under that key.
+    ``event`` is the event first published under that key. ``committed``, when not None, is
+    a future that resolves once the event is in the durable store (or fails with
+    :class:`EngineUnavailable`): what a sender's ack waits for (set by the edge's archive).
     """
 
     offset: int
     epoch: str
     event: Event
     duplicate: bool = False
+    committed: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,15 @@ class Member:
 
 
 class Broker(abc.ABC):
-    """Room events in offset order, with bounded history and live delivery to subscribers."""
+    """Room events in offset order, with bounded history and live delivery to subscribers.
+
+    When :attr:`origin` is set, a room whose history the engine does not have is first asked
+    of it, and its offsets and epoch go on from the position it gives (the history before it
+    reads as trimmed), instead of restarting at 1 in a new epoch.
+    """
+
+    #: Set by the edge (the durable archive's position); see :data:`OriginHook`.
+    origin: OriginHook | None = None
 
     @abc.abstractmethod
     async def publish(

@@ -50,6 +50,7 @@ class _RoomStream:
     # holes on purpose and do not count: a client that missed them lost nothing.
     trimmed: int = 0
     touched: float = 0.0  # when an event was last appended
+    asked: bool = False  # the origin hook was asked where this room goes on from
 
 
 class MemoryBroker(Broker):
@@ -74,6 +75,21 @@ class MemoryBroker(Broker):
             stream = self._streams[room] = _RoomStream(epoch=secrets.token_hex(4))
         return stream
 
+    async def _open(self, room: str) -> None:
+        """A room with no offsets yet goes on from :attr:`origin`'s position, if it gives one."""
+        stream = self._streams.get(room)
+        if self.origin is None or (stream is not None and (stream.offset or stream.asked)):
+            return
+        position = await self.origin(room)
+        stream = self._streams.get(room)
+        if stream is not None and (stream.offset or stream.asked):
+            return  # another caller opened it meanwhile
+        if position is not None and position.offset > 0:
+            self._streams[room] = _RoomStream(epoch=position.epoch, offset=position.offset,
+                                              trimmed=position.offset, asked=True)
+        else:
+            self._stream(room).asked = True
+
     def _expire(self, stream: _RoomStream) -> None:
         if self.history_ttl is None:
             return
@@ -82,6 +98,7 @@ class MemoryBroker(Broker):
             stream.trimmed = stream.events.popleft()["offset"]
 
     async def publish(self, room, event, *, idempotency_key=None):
+        await self._open(room)
         now = self._clock()
         while self._seen and next(iter(self._seen.values()))[0] < now:
             self._seen.popitem(last=False)
@@ -146,6 +163,7 @@ class MemoryBroker(Broker):
         self._handlers.pop(room, None)
 
     async def history(self, room, *, since=None, epoch=None, before=None, limit=50):
+        await self._open(room)
         stream = self._stream(room)
         self._expire(stream)
         position = StreamPosition(stream.offset, stream.epoch)
@@ -162,6 +180,7 @@ class MemoryBroker(Broker):
         return HistoryResult(_tail(events, limit), position)
 
     async def position(self, room):
+        await self._open(room)
         stream = self._stream(room)
         return StreamPosition(stream.offset, stream.epoch)
 

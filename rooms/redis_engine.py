@@ -195,10 +195,15 @@ class RedisBroker(Broker):
         keys = [K.meta(room), K.stream(room), K.channel(room)]
         if idempotency_key is not None:
             keys.append(K.idempotency(room, idempotency_key))
-        args = [_dumps(body), secrets.token_hex(4), e.history_size, e.history_ttl_ms,
-                e.idempotency_ttl_ms, e.publish_command, ts_arg]
+        args = [_dumps(body), "" if self.origin is not None else secrets.token_hex(4), e.history_size,
+                e.history_ttl_ms, e.idempotency_ttl_ms, e.publish_command, ts_arg]
         with e.guard():
             duplicate, payload = await e.script("publish", keys, args)
+        if duplicate == 2:  # unopened: go on from the origin's position
+            await self._open(room)
+            args[1] = secrets.token_hex(4)
+            with e.guard():
+                duplicate, payload = await e.script("publish", keys, args)
         stored = json.loads(payload)
         if not duplicate:
             await e.replicated(K.meta(room))
@@ -225,11 +230,26 @@ class RedisBroker(Broker):
 
     # Reads ---------------------------------------------------------------------------------
 
+    async def _open(self, room: str) -> None:
+        """An unopened room (no meta in Redis) goes on from :attr:`origin`'s position."""
+        position = await self.origin(room) if self.origin is not None else None
+        if position is not None and position.offset > 0:
+            e = self.engine
+            with e.guard():
+                await e.script("open", [K.meta(room), K.stream(room)],
+                               [position.epoch, int(position.offset), e.history_ttl_ms])
+
     async def _read(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
         e = self.engine
-        args = [secrets.token_hex(4), e.history_ttl_ms, mode, int(arg), int(limit), epoch or ""]
+        args = ["" if self.origin is not None else secrets.token_hex(4), e.history_ttl_ms, mode,
+                int(arg), int(limit), epoch or ""]
         with e.guard():
             out = await e.script("history", [K.meta(room), K.stream(room)], args)
+        if _text(out[3]) == "unopened":
+            await self._open(room)
+            args[0] = secrets.token_hex(4)
+            with e.guard():
+                out = await e.script("history", [K.meta(room), K.stream(room)], args)
         position = StreamPosition(int(out[1]), _text(out[0]))
         return position, int(out[2]), _text(out[3]), [json.loads(p) for p in out[4:] if p is not None]
 
@@ -951,6 +971,7 @@ class RedisEngine(Engine):
 _SCRIPTS = {
     "publish": S.PUBLISH,
     "history": S.HISTORY,
+    "open": S.OPEN,
     "broadcast": "return redis.call(ARGV[1], KEYS[1], ARGV[2])",
     "state_set": S.STATE_SET,
     "state_get": S.STATE_GET,

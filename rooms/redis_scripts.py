@@ -61,7 +61,8 @@ end
 """
 
 # KEYS: meta, stream, channel[, idempotency key]
-# ARGV: body (event JSON without offset/epoch), new epoch, history size, history ttl ms
+# ARGV: body (event JSON without offset/epoch), new epoch ('' : return {2} if the room is
+#       unopened, so the caller can OPEN it from its origin first), history size, history ttl ms
 #       (0: none), idempotency ttl ms, publish command (PUBLISH or SPUBLISH), ts ms ('' none)
 # Returns {duplicate (0/1), stored event JSON}.
 PUBLISH = _ROOM_HELPERS + r"""
@@ -71,6 +72,8 @@ if idem then
   if seen then return {1, seen} end
 end
 local ttl_ms = tonumber(ARGV[4])
+-- no new epoch given: the caller asks its origin first where an unopened room goes on from
+if ARGV[2] == '' and redis.call('EXISTS', meta) == 0 then return {2, ''} end
 local epoch = ensure_room(meta, stream, ARGV[2], ttl_ms)
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 local body = ARGV[1]
@@ -101,13 +104,14 @@ return {0, payload}
 """
 
 # KEYS: meta, stream
-# ARGV: new epoch, history ttl ms, mode ('since' | 'before' | 'tail'), arg (since/before
+# ARGV: new epoch ('' : mode used 'unopened' if the room has no meta), history ttl ms, mode ('since' | 'before' | 'tail'), arg (since/before
 #       offset), limit, client epoch ('' none)
 # Returns {epoch, offset, trimmed, mode used, payload...}; mode used is 'gone' when the
 # client's epoch is not the room's (the payloads are then the newest `limit`).
 HISTORY = _ROOM_HELPERS + r"""
 local meta, stream = KEYS[1], KEYS[2]
 local ttl_ms = tonumber(ARGV[2])
+if ARGV[1] == '' and redis.call('EXISTS', meta) == 0 then return {'', 0, 0, 'unopened'} end
 local epoch = ensure_room(meta, stream, ARGV[1], ttl_ms)
 expire_old(meta, stream, ttl_ms)
 local m = redis.call('HMGET', meta, 'offset', 'trimmed')
@@ -134,6 +138,17 @@ else
 end
 for i = #entries, 1, -1 do table.insert(out, field(entries[i], 'e')) end
 return out
+"""
+
+# KEYS: meta, stream; ARGV: epoch, offset, history ttl ms. An unopened room (no meta) goes on
+# from the given position (its history before it reads as trimmed); returns 1 if it did.
+OPEN = r"""
+local meta, stream = KEYS[1], KEYS[2]
+if redis.call('EXISTS', meta) == 1 then return 0 end
+redis.call('DEL', stream)
+redis.call('HSET', meta, 'epoch', ARGV[1], 'offset', ARGV[2], 'trimmed', ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', meta, tonumber(ARGV[3])) end
+return 1
 """
 
 # State entries are hash fields holding '<expires at ms, 0 = never>|<JSON value>'.

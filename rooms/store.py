@@ -188,7 +188,8 @@ class RoomRecord:
 @dataclass(frozen=True, slots=True)
 class Restriction:
     """A ban or a timeout of ``user_id`` in ``room`` (or :data:`GLOBAL`) until ``until``
-    (seconds since the epoch; None: for ever)."""
+    (seconds since the epoch; None: for ever). ``data``: the caller's whole record of it (a
+    JSON object, given back as stored), so fields the columns do not name survive."""
 
     room: str
     user_id: str
@@ -197,6 +198,7 @@ class Restriction:
     created_at: float = 0.0
     by: str | None = None
     reason: str | None = None
+    data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +415,17 @@ class Store(abc.ABC):
     async def position(self, room: str) -> StreamPosition | None:
         """The last offset ever archived for the room and its epoch; None if none."""
 
+    @abc.abstractmethod
+    async def translations(self, room: str, offsets: list[int]) -> dict[int, list[Event]]:
+        """The archived translations of the messages at ``offsets``: offset -> translation
+        events, oldest first (a transcript's export)."""
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: str, *, room: str | None = None) -> dict[str, int]:
+        """Delete for good a user's archived messages (in ``room``, or everywhere), their
+        translations and the user's held messages (a deletion request); returns how many
+        ``messages``, archived ``events`` and ``held`` messages went."""
+
     # Upkeep
     @abc.abstractmethod
     async def purge(self, now: float | None = None) -> dict[str, int]:
@@ -502,7 +515,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self.max_pending = max_pending
         self._clock = clock
-        self._pending: list[tuple[ArchiveRecord, asyncio.Future[None]]] = []
+        self._pending: list[tuple[ArchiveRecord, asyncio.Future[None], float]] = []
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -514,6 +527,10 @@ class GroupCommitter:
         self.last_error: str | None = None
         self.in_flight = 0
         self._current: list[asyncio.Future[None]] = []
+        # Commit lag: from an append's submit to its batch's commit (its oldest append's).
+        self.lag_last = 0.0
+        self.lag_max = 0.0
+        self.lag_total = 0.0
 
     @property
     def pending(self) -> int:
@@ -528,12 +545,12 @@ class GroupCommitter:
         if self.pending >= self.max_pending:
             raise StoreUnavailable(f"the archive is {self.pending} appends behind; try again")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+        self._pending.append((record, future, self._clock()))
         self._wake.set()
         return future
 
     async def flush(self) -> None:
-        futures = [f for _, f in self._pending]
+        futures = [f for _, f, _ in self._pending]
         if self._current:
             futures += self._current
         if futures:
@@ -554,12 +571,12 @@ class GroupCommitter:
                 except asyncio.TimeoutError:
                     pass
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-            self._current = [f for _, f in batch]
+            self._current = [f for _, f, _ in batch]
             self.in_flight = len(batch)
             try:
-                await self._write_batch([r for r, _ in batch])
+                await self._write_batch([r for r, _, _ in batch])
             except asyncio.CancelledError:
-                for _, f in batch:
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_exception(StoreUnavailable("the store closed before the append committed"))
                 raise
@@ -569,7 +586,7 @@ class GroupCommitter:
                     f"archive commit failed: {exc}")
                 self.last_error = str(error)
                 log.warning("archive batch of %d failed: %s", len(batch), error)
-                for _, f in batch:
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_exception(error)
                         f.exception()  # retrieved: a caller that dropped its future logs nothing
@@ -577,7 +594,10 @@ class GroupCommitter:
                 self.batches += 1
                 self.appended += len(batch)
                 self.last_error = None
-                for _, f in batch:
+                lag = self._clock() - batch[0][2]
+                self.lag_last, self.lag_max = lag, max(self.lag_max, lag)
+                self.lag_total += sum(self._clock() - t for _, _, t in batch)
+                for _, f, _ in batch:
                     if not f.done():
                         f.set_result(None)
             finally:

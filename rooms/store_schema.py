@@ -121,6 +121,16 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (room, seq)
         )""",
     ],
+    # 2: find a user's messages (deletion on request) and a message's translations (export).
+    [
+        "CREATE INDEX archive_author ON archive (author)",
+        "CREATE INDEX archive_ref ON archive (room, ref_seq)",
+    ],
+    # 3: a restriction keeps the whole record it was made from (fields added later, such as
+    # a ban's client address, come back with it).
+    [
+        "ALTER TABLE restrictions ADD COLUMN data TEXT",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

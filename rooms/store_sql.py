@@ -200,12 +200,12 @@ def op_roles(room: str) -> Op:
 
 # Restrictions ------------------------------------------------------------------------------
 
-RESTRICTION_COLUMNS = "room, user_id, kind, until, created_at, by_user, reason"
+RESTRICTION_COLUMNS = "room, user_id, kind, until, created_at, by_user, reason, data"
 
 
 def _restriction(row) -> Restriction:
     return Restriction(room=row[0], user_id=row[1], kind=row[2], until=row[3],
-                       created_at=row[4], by=row[5], reason=row[6])
+                       created_at=row[4], by=row[5], reason=row[6], data=_loads(row[7]))
 
 
 def op_restrict(lim: StoreLimits, r: Restriction, now: float) -> Op:
@@ -220,10 +220,11 @@ def op_restrict(lim: StoreLimits, r: Restriction, now: float) -> Op:
             if count >= lim.restrictions_per_room:
                 raise StoreFull(f"room {r.room!r} has its limit of {lim.restrictions_per_room} "
                                 "bans and timeouts")
-    yield Q(f"INSERT INTO restrictions ({RESTRICTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    yield Q(f"INSERT INTO restrictions ({RESTRICTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (room, user_id, kind) DO UPDATE SET until = excluded.until, "
-            "created_at = excluded.created_at, by_user = excluded.by_user, reason = excluded.reason",
-            (*key, r.until, r.created_at or now, r.by, r.reason))
+            "created_at = excluded.created_at, by_user = excluded.by_user, reason = excluded.reason, "
+            "data = excluded.data",
+            (*key, r.until, r.created_at or now, r.by, r.reason, None if r.data is None else _dumps(r.data)))
     return None
 
 
@@ -391,26 +392,43 @@ def _event(row) -> Event:
     return event
 
 
+APPEND_ROWS = 500  # rows per statement: one statement per chunk, not one per row
+
+
 def op_append_batch(d: Dialect, lim: StoreLimits, records: list[ArchiveRecord]) -> Op:
     """One group commit: insert every record (unless its offset was retracted), move each
-    room's position forward, keep each room within its bound."""
-    yield Q("INSERT INTO archive (room, seq, epoch, kind, author, ref_seq, event) "
-            "SELECT ?, CAST(? AS BIGINT), ?, ?, ?, CAST(? AS BIGINT), ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM archive_retracted WHERE room = ? AND seq = CAST(? AS BIGINT)) "
-            "ON CONFLICT (room, seq) DO UPDATE SET epoch = excluded.epoch, kind = excluded.kind, "
-            "author = excluded.author, ref_seq = excluded.ref_seq, event = excluded.event",
-            many=[(r.room, r.offset, r.epoch, r.kind, r.author, r.ref, r.event_json, r.room, r.offset)
-                  for r in records])
+    room's position forward, keep each room within its bound.
+
+    Each chunk of rows is one multi-row statement: the SQLite writer thread then takes the
+    GIL a few times per commit instead of once per row (under a busy event loop each taking
+    can wait a whole switch interval, 5 ms). A retry's re-append in the same batch replaces
+    the earlier row (PostgreSQL refuses one statement updating a row twice)."""
+    records = list({(r.room, r.offset): r for r in records}.values())
+    for i in range(0, len(records), APPEND_ROWS):
+        chunk = records[i:i + APPEND_ROWS]
+        rows = ", ".join(["(?, CAST(? AS BIGINT), ?, ?, ?, CAST(? AS BIGINT), ?)"] * len(chunk))
+        yield Q("WITH v(room, seq, epoch, kind, author, ref_seq, event) AS (VALUES " + rows + ") "
+                "INSERT INTO archive (room, seq, epoch, kind, author, ref_seq, event) "
+                "SELECT room, seq, epoch, kind, author, ref_seq, event FROM v WHERE NOT EXISTS "
+                "(SELECT 1 FROM archive_retracted t WHERE t.room = v.room AND t.seq = v.seq) "
+                "ON CONFLICT (room, seq) DO UPDATE SET epoch = excluded.epoch, kind = excluded.kind, "
+                "author = excluded.author, ref_seq = excluded.ref_seq, event = excluded.event",
+                tuple(x for r in chunk for x in (r.room, r.offset, r.epoch, r.kind, r.author, r.ref,
+                                                  r.event_json)))
     last: dict[str, ArchiveRecord] = {}
     for r in records:
         if r.room not in last or r.offset >= last[r.room].offset:
             last[r.room] = r
-    yield Q("INSERT INTO archive_rooms (room, last_seq, epoch) VALUES (?, ?, ?) "
-            "ON CONFLICT (room) DO UPDATE SET "
-            "epoch = CASE WHEN excluded.last_seq >= archive_rooms.last_seq "
-            "THEN excluded.epoch ELSE archive_rooms.epoch END, "
-            f"last_seq = {d.greatest}(archive_rooms.last_seq, excluded.last_seq)",
-            many=[(r.room, r.offset, r.epoch) for r in last.values()])
+    tops = list(last.values())
+    for i in range(0, len(tops), APPEND_ROWS):
+        chunk = tops[i:i + APPEND_ROWS]
+        yield Q("INSERT INTO archive_rooms (room, last_seq, epoch) VALUES "
+                + ", ".join(["(?, CAST(? AS BIGINT), ?)"] * len(chunk)) + " "
+                "ON CONFLICT (room) DO UPDATE SET "
+                "epoch = CASE WHEN excluded.last_seq >= archive_rooms.last_seq "
+                "THEN excluded.epoch ELSE archive_rooms.epoch END, "
+                f"last_seq = {d.greatest}(archive_rooms.last_seq, excluded.last_seq)",
+                tuple(x for r in chunk for x in (r.room, r.offset, r.epoch)))
     for room, r in last.items():
         floor = r.offset - lim.archive_per_room
         if floor > 0:
@@ -451,6 +469,39 @@ def op_retract(room: str, offsets: list[int]) -> Op:
         gone += yield Q(f"DELETE FROM archive WHERE room = ? AND seq IN ({_in(chunk)})",
                         (room, *chunk), "rowcount")
     return gone
+
+
+def op_translations(room: str, offsets: list[int]) -> Op:
+    out: dict[int, list[Event]] = {}
+    offsets = sorted({int(o) for o in offsets})
+    for i in range(0, len(offsets), 500):
+        chunk = offsets[i:i + 500]
+        rows = yield Q(f"SELECT seq, epoch, event, ref_seq FROM archive WHERE room = ? AND kind = 'translation' "
+                       f"AND ref_seq IN ({_in(chunk)}) ORDER BY seq", (room, *chunk), "all")
+        for row in rows:
+            out.setdefault(int(row[3]), []).append(_event(row))
+    return out
+
+
+def op_delete_user(user_id: str, room: str | None) -> Op:
+    """A user's archived messages, their translations and held messages go, for good."""
+    where, params = ("author = ? AND kind = 'message'", (user_id,)) if room is None else \
+        ("author = ? AND kind = 'message' AND room = ?", (user_id, room))
+    rows = yield Q(f"SELECT room, seq FROM archive WHERE {where}", params, "all")
+    by_room: dict[str, list[int]] = {}
+    for r, seq in rows:
+        by_room.setdefault(r, []).append(int(seq))
+    gone = 0
+    for r, seqs in by_room.items():
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i:i + 500]
+            refs = yield Q(f"SELECT seq FROM archive WHERE room = ? AND ref_seq IN ({_in(chunk)}) "
+                           "AND kind = 'translation'", (r, *chunk), "all")
+            gone += yield from op_retract(r, chunk + [int(x[0]) for x in refs])
+    held_where = "user_id = ?" if room is None else "user_id = ? AND room = ?"
+    held = yield Q(f"DELETE FROM held WHERE {held_where}", params[:1] if room is None else (user_id, room),
+                   "rowcount")
+    return {"messages": len(rows), "events": gone, "held": held}
 
 
 def op_position(room: str) -> Op:
@@ -549,7 +600,9 @@ class SqlStore(Store):
             status = "degraded"
         return {"status": status, "backend": backend, "schema_version": LATEST,
                 "pending_appends": c.pending, "batches": c.batches, "appended": c.appended,
-                "failed_batches": c.failures, "last_error": c.last_error}
+                "failed_batches": c.failures, "last_error": c.last_error,
+                "commit_lag_ms": {"last": round(c.lag_last * 1000, 2), "max": round(c.lag_max * 1000, 2),
+                                  "mean": round(c.lag_total / c.appended * 1000, 2) if c.appended else None}}
 
     async def schema_version(self) -> int:
         return await self._run(op_current_version(), write=True, **self._migration_kwargs())
@@ -669,5 +722,40 @@ class SqlStore(Store):
     async def position(self, room: str) -> StreamPosition | None:
         return await self._run(op_position(room), write=False)
 
+    async def translations(self, room: str, offsets: list[int]) -> dict[int, list[Event]]:
+        if not offsets:
+            return {}
+        return await self._run(op_translations(room, list(offsets)), write=False)
+
+    async def delete_user(self, user_id: str, *, room: str | None = None) -> dict[str, int]:
+        await self.flush()  # what this node still holds goes too
+        return await self._run(op_delete_user(user_id, room), write=True)
+
     async def purge(self, now: float | None = None) -> dict[str, int]:
         return await self._run(op_purge(self.limits, self._now(now)), write=True)
+
+
+def drive_sync(conn: Any, op: Op) -> Any:
+    """Run ``op`` on a DB-API connection (sqlite3), synchronously, in the caller's transaction."""
+    try:
+        q: Q = next(op)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        if q.many is not None:
+            conn.executemany(q.sql, q.many)
+            result: Any = None
+        else:
+            cur = conn.execute(q.sql, q.params)
+            if q.fetch == "one":
+                result = cur.fetchone()
+            elif q.fetch == "all":
+                result = cur.fetchall()
+            elif q.fetch == "rowcount":
+                result = cur.rowcount
+            else:
+                result = None
+        try:
+            q = op.send(result)
+        except StopIteration as stop:
+            return stop.value

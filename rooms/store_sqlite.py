@@ -2,8 +2,11 @@
 flags keeps its data in the data directory).
 
 - Never on the event loop: the store has two threads, each with its own connection: one
-  writer (every write, in order, so this process never contends with itself for SQLite's
-  write lock) and one reader. WAL mode lets the reader read while the writer writes.
+  writer (every write but the archive's, in order) and one reader; the archive's group
+  commits are made by a child process on a connection of its own
+  (:mod:`rooms.sqlite_archiver`: a thread would take the GIL from a busy event loop after
+  every SQLite call). WAL mode lets readers read while a writer writes; the two writers
+  take SQLite's write lock in turn.
 - Durable: ``synchronous=FULL`` (each commit, and so each group-committed archive batch, is
   fsynced: an acked message survives SIGKILL and power loss); group commit keeps that to
   one fsync per batch.
@@ -33,7 +36,9 @@ from rooms.store import (
     StoreUnavailable,
     ensure_data_dir,
 )
-from rooms.store_sql import SQLITE, Op, Q, SqlStore
+from rooms.sqlite_archiver import ArchiverProcess
+from rooms.store_sql import SQLITE, Op, SqlStore
+from rooms.store_sql import drive_sync as _drive_sync
 
 FILE_NAME = "livebridge.sqlite3"
 
@@ -44,8 +49,11 @@ class SqliteStore(SqlStore):
     dialect = SQLITE
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0,
-                 synchronous: str = "FULL", exclusive: bool = True, **kwargs: Any) -> None:
+                 synchronous: str = "FULL", exclusive: bool = True, archive_process: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.archive_process = archive_process
+        self._archiver: ArchiverProcess | None = None
         self.path = Path(path).expanduser()
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
@@ -67,6 +75,12 @@ class SqliteStore(SqlStore):
             await loop.run_in_executor(self._writer, self._open_writer)
             await self._migrate()
             await loop.run_in_executor(self._reader, self._open_reader)
+            if self.archive_process:
+                archiver = ArchiverProcess(str(self.path), busy_timeout=self.busy_timeout,
+                                           synchronous=self.synchronous,
+                                           archive_per_room=self.limits.archive_per_room)
+                await archiver.start()
+                self._archiver = archiver
         except BaseException:
             await self._close_threads()
             raise
@@ -128,12 +142,21 @@ class SqliteStore(SqlStore):
 
     async def close(self) -> None:
         if self._started:
-            await self._stop_background()
+            await self._stop_background()  # the archive's last batches are committed first
             self._started = False
         await self._close_threads()
 
+    async def _write_batch(self, records) -> None:
+        if self._archiver is None:
+            await super()._write_batch(records)
+            return
+        await self._archiver.write(records)
+
     async def _close_threads(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._archiver is not None:
+            archiver, self._archiver = self._archiver, None
+            await archiver.close()
         for executor, attr in ((self._reader, "_rconn"), (self._writer, "_wconn")):
             if executor is None:
                 continue
@@ -210,28 +233,3 @@ class SqliteStore(SqlStore):
         if "disk i/o" in lowered or "full" in lowered:
             return StoreUnavailable(f"{where}: {text}")
         return StoreError(f"{where}: {text}")
-
-
-def _drive_sync(conn: sqlite3.Connection, op: Op) -> Any:
-    try:
-        q: Q = next(op)
-    except StopIteration as stop:
-        return stop.value
-    while True:
-        if q.many is not None:
-            conn.executemany(q.sql, q.many)
-            result: Any = None
-        else:
-            cur = conn.execute(q.sql, q.params)
-            if q.fetch == "one":
-                result = cur.fetchone()
-            elif q.fetch == "all":
-                result = cur.fetchall()
-            elif q.fetch == "rowcount":
-                result = cur.rowcount
-            else:
-                result = None
-        try:
-            q = op.send(result)
-        except StopIteration as stop:
-            return stop.value

@@ -11,6 +11,7 @@ import pytest
 from clients.client import LiveBridgeClient
 from tests.harness import ServerProcess
 from tests.rooms.conftest import redis_cluster  # noqa: F401  (session fixture, shared)
+from tests.store.conftest import postgres_server  # noqa: F401  (session fixture, shared)
 
 SECRET = "cluster-test-secret-" + secrets.token_hex(8)
 # Short presence heartbeats so a dead node's members leave within ~2 s in tests.
@@ -19,8 +20,23 @@ NODE_TTL = 1.0
 FAST_ENV = {"LIVEBRIDGE_REDIS_HEARTBEAT": str(HEARTBEAT), "LIVEBRIDGE_REDIS_NODE_TTL": str(NODE_TTL)}
 
 
+_shared_store: dict[str, str | None] = {"url": None}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_store(postgres_server):
+    """The nodes of a module share one PostgreSQL database, as nodes sharing Redis must (each
+    node's own SQLite file would hold only what that node wrote)."""
+    _shared_store["url"] = postgres_server.create_database(f"cluster_{secrets.token_hex(4)}")
+    yield _shared_store["url"]
+    _shared_store["url"] = None
+
+
 def node_args(url: str, node_id: str) -> list[str]:
-    return ["--redis-url", url, "--node-id", node_id, "--secret", SECRET, "--allow-guests"]
+    args = ["--redis-url", url, "--node-id", node_id, "--secret", SECRET, "--allow-guests"]
+    if _shared_store["url"]:
+        args += ["--database-url", _shared_store["url"]]
+    return args
 
 
 @pytest.fixture

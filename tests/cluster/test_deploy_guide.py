@@ -53,11 +53,12 @@ def guide_serve_args() -> list[str]:
     return words[2:]
 
 
-def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str, public_hosts: str) -> list[str]:
+def node_args(args: list[str], *, redis_url: str, node_id: str, secret: str, public_hosts: str,
+              database_url: str) -> list[str]:
     """The guide's arguments with a test's values; --host/--port are the harness's. nginx
     here is on 127.0.0.1 (not the guide's trusted proxy), and so counted as the client."""
     replace = {"--redis-url": redis_url, "--node-id": node_id, "--secret": secret,
-               "--public-hosts": public_hosts}
+               "--public-hosts": public_hosts, "--database-url": database_url}
     out, i = [], 0
     while i < len(args):
         flag = args[i]
@@ -94,7 +95,7 @@ def guide_nginx_conf(upstreams: list[int], port: int, workdir: Path) -> str:
 
 
 @pytest.fixture
-def behind_nginx(redis_server):
+def behind_nginx(redis_server, shared_store):
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: run `make system-deps` (installs Debian's nginx)")
     redis_server.cli("FLUSHALL")
@@ -104,7 +105,7 @@ def behind_nginx(redis_server):
     # the names this test reaches the nodes by: nginx's, and each node's own (health checks)
     public = ",".join(f"127.0.0.1:{p}" for p in [port, *node_ports])
     nodes = [ServerProcess(*node_args(args, redis_url=redis_server.url, node_id=name, secret=secret,
-                                      public_hosts=public),
+                                      public_hosts=public, database_url=shared_store),
                            port=node_port, env={"LIVEBRIDGE_REDIS_HEARTBEAT": "0.3", "LIVEBRIDGE_REDIS_NODE_TTL": "1"})
              for name, node_port in zip(("guide-a", "guide-b"), node_ports)]
     workdir = Path(tempfile.mkdtemp(prefix="lb-nginx-"))

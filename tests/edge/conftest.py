@@ -9,6 +9,7 @@ loop, never sleeping) until a matching frame arrives, and fails after a deadline
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import json
 from collections.abc import Callable
 from typing import Any
@@ -202,7 +203,9 @@ class Node:
 def edge_settings(**overrides: Any) -> Settings:
     values = {"node_id": "edge", "secret": "edge-test-secret", "rate_frames": 1000.0,
               "rate_frames_burst": 1000.0, "rate_user": 100.0, "rate_user_burst": 100.0,
-              "rate_connection": 100.0, "rate_connection_burst": 100.0, "flood_max": 0}
+              "rate_connection": 100.0, "rate_connection_burst": 100.0, "flood_max": 0,
+              # a node of its own: the SQLite store in a fresh directory (never the user's)
+              "data_dir": tempfile.mkdtemp(prefix="lb-edge-")}
     values.update(overrides)
     return Settings(**values)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rooms.engine import Arrival, Member
+from rooms.engine import Arrival, Member, StreamPosition
 from tests.rooms.conftest import until
 
 
@@ -321,3 +321,41 @@ async def test_presence_sample_gives_at_least_what_was_asked_for(make_engine):
     assert {m.conn_id for m in sample} <= {f"c{i}" for i in range(60)}
     assert len(await engine.presence.sample("big", 100)) == 60
     assert await engine.presence.sample("empty", 10) == []
+
+
+async def test_a_room_the_engine_lost_goes_on_from_its_origin(make_engine):
+    """With an origin hook (the durable archive), an unopened room's offsets and epoch go on
+    from the origin's position; the history before it reads as trimmed; a room the origin
+    does not know starts at 1."""
+    engine = await make_engine()
+    asked: list[str] = []
+
+    async def origin(room):
+        asked.append(room)
+        return StreamPosition(41, "arch1") if room == "kept" else None
+
+    engine.broker.origin = origin
+    first = await engine.broker.publish("kept", msg("after the restart"))
+    assert (first.offset, first.epoch) == (42, "arch1")
+    assert (await engine.broker.publish("kept", msg("next"))).offset == 43
+    assert asked == ["kept"]  # asked once: the room is open now
+    gone = await engine.broker.history("kept", since=10, epoch="arch1")
+    assert not gone.recovered and [e["offset"] for e in gone.events] == [42, 43]
+    fine = await engine.broker.history("kept", since=41, epoch="arch1")
+    assert fine.recovered and [e["offset"] for e in fine.events] == [42, 43]
+    # a read opens the room too
+    assert (await engine.broker.position("read-first")).offset == 0
+    fresh = await engine.broker.publish("fresh", msg("new room"))
+    assert fresh.offset == 1
+
+
+async def test_a_read_of_a_lost_room_opens_it_at_its_origin(make_engine):
+    engine = await make_engine()
+
+    async def origin(room):
+        return StreamPosition(7, "arch2")
+
+    engine.broker.origin = origin
+    position = await engine.broker.position("r")
+    assert (position.offset, position.epoch) == (7, "arch2")
+    assert (await engine.broker.publish("r", msg("x"))).offset == 8

@@ -450,3 +450,61 @@ def _versions():
 
     rows = yield Q("SELECT version FROM schema_version ORDER BY version", fetch="all")
     return [int(r[0]) for r in rows]
+
+
+def _said(offset: int, author: str, text: str) -> dict:
+    return {"type": "message", "id": f"m{offset}", "text": text, "author": {"id": author, "name": author}}
+
+
+def _translated(offset: int, of: int, lang: str) -> dict:
+    return {"type": "translation", "message_id": f"m{of}", "message_offset": of, "lang": lang,
+            "text": f"t{of}-{lang}"}
+
+
+async def test_translations_of_messages_are_found_by_their_message(make_store):
+    store = await make_store()
+    await store.append("r", 1, "e", _said(1, "ann", "hello"))
+    await store.append("r", 2, "e", _said(2, "bo", "hi"))
+    await store.append("r", 3, "e", _translated(3, 1, "zh"))
+    await store.append("r", 4, "e", _translated(4, 2, "zh"))
+    await store.append("r", 5, "e", _translated(5, 1, "en"))
+    found = await store.translations("r", [1, 2, 9])
+    assert {k: [e["offset"] for e in v] for k, v in found.items()} == {1: [3, 5], 2: [4]}
+    assert await store.translations("other", [1]) == {}
+
+
+async def test_a_users_messages_are_deleted_on_request_with_their_translations(make_store):
+    store = await make_store()
+    await store.append("r", 1, "e", _said(1, "ann", "mine"))
+    await store.append("r", 2, "e", _translated(2, 1, "zh"))
+    await store.append("r", 3, "e", _said(3, "bo", "theirs"))
+    await store.append("s", 1, "e", _said(1, "ann", "elsewhere"))
+    await store.hold("r", "h-1", {"text": "held"}, user_id="ann")
+    gone = await store.delete_user("ann", room="s")
+    assert gone == {"messages": 1, "events": 1, "held": 0}
+    gone = await store.delete_user("ann")
+    assert gone == {"messages": 1, "events": 2, "held": 1}
+    assert [e["offset"] for e in (await store.page("r")).events] == [3]
+    assert (await store.page("s")).events == [] and await store.get_held("r", "h-1") is None
+    await store.append("r", 1, "e", _said(1, "ann", "mine"))  # a late retry stays deleted
+    assert [e["offset"] for e in (await store.page("r")).events] == [3]
+
+
+async def test_a_retry_in_the_same_batch_replaces_and_big_batches_commit(make_store):
+    store = await make_store(commit_interval=0.05)
+    first = store.append("r", 1, "e", {"type": "message", "text": "first"})
+    again = store.append("r", 1, "e", {"type": "message", "text": "again"})
+    many = [store.append(f"room-{i % 7}", 10 + i, "e", {"type": "message", "text": str(i)}) for i in range(1200)]
+    await asyncio.gather(first, again, *many)
+    assert [e["text"] for e in (await store.page("r")).events] == ["again"]
+    assert (await store.position("room-3")).offset == max(10 + i for i in range(1200) if i % 7 == 3)
+    assert len(await store.after("room-0", 0, limit=1000)) == len(range(0, 1200, 7))
+
+
+async def test_a_restriction_gives_back_the_whole_record_it_was_made_from(make_store):
+    store = await make_store()
+    record = {"reason": "spam", "by": "mod", "time": 5.0, "address": "203.0.113.7"}
+    await store.restrict(Restriction("r", "u1", "ban", None, 5.0, "mod", "spam", data=record))
+    await store.restrict(Restriction("r", "u2", "ban", None, 5.0, "mod", None))
+    got = {r.user_id: r.data for r in await store.restrictions("r")}
+    assert got == {"u1": record, "u2": None}
