@@ -44,6 +44,15 @@ const STRINGS = {
     state_reconnecting_in: "Reconnecting in {s}s…",
     state_offline: "Disconnected",
     translation_off: "Translation is off: {reason}",
+    // welcome.translation.code (docs/protocol.md); unknown codes show the server's own reason
+    tr_reason_disabled: "it is turned off on this server",
+    tr_reason_no_model: "a translation model is not installed on this server",
+    tr_reason_load_failed: "the translation engine could not start",
+    tr_reason_no_redis: "translation workers are not set up on this server",
+    tr_reason_redis_unreachable: "the server cannot reach its translation workers",
+    tr_reason_no_worker: "no translation worker is running",
+    tr_reason_not_started: "it has not started yet",
+    tr_reason_closed: "the server is shutting down",
     history_reset: "Earlier messages above are no longer on the server; the room's history was reset.",
     history_gap: "Some earlier messages could not be recovered.",
     // Messages
@@ -334,6 +343,14 @@ const STRINGS = {
     state_reconnecting_in: "{s} 秒后重新连接…",
     state_offline: "已断开",
     translation_off: "翻译已关闭：{reason}",
+    tr_reason_disabled: "本服务器未开启翻译",
+    tr_reason_no_model: "本服务器未安装翻译模型",
+    tr_reason_load_failed: "翻译引擎未能启动",
+    tr_reason_no_redis: "本服务器未配置翻译工作进程",
+    tr_reason_redis_unreachable: "服务器无法连接翻译工作进程",
+    tr_reason_no_worker: "没有正在运行的翻译工作进程",
+    tr_reason_not_started: "翻译尚未启动",
+    tr_reason_closed: "服务器正在关闭",
     history_reset: "以上较早的消息已不在服务器上；房间的历史记录已重置。",
     history_gap: "部分较早的消息无法恢复。",
     messages: "消息",
@@ -601,6 +618,14 @@ export function t(key, vars) {
     s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
   }
   return s;
+}
+
+/** Why translation is off or unavailable (a welcome's ``translation``), in the page's language:
+ * its ``code`` localised, or the server's English ``reason`` for a code this page does not know. */
+export function translationReason(translation) {
+  const key = translation && translation.code ? `tr_reason_${translation.code}` : null;
+  if (key && (key in STRINGS.en)) return t(key);
+  return (translation && translation.reason) || "—";
 }
 
 export function keys(lang) {
