@@ -1,5 +1,8 @@
 // Every string the interface shows, in English and Chinese. User data never goes through here.
 // t(key, vars) fills {name} placeholders; the result is always set with textContent.
+// setLang / lang / t come from i18n-core.js, shared with the admin console.
+
+import { makeI18n } from "./i18n-core.js";
 
 const STRINGS = {
   en: {
@@ -607,26 +610,12 @@ const STRINGS = {
   },
 };
 
-let current = "en";
-
-export function setLang(lang) {
-  current = STRINGS[lang] ? lang : "en";
-  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-  const skip = document.querySelector(".skip-link"); // the one string index.html has
-  if (skip) skip.textContent = t("skip");
-}
-
-export function lang() {
-  return current;
-}
-
-export function t(key, vars) {
-  let s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  if (vars) {
-    s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
-  }
-  return s;
-}
+export const { setLang, lang, t } = makeI18n(STRINGS, {
+  onSetLang() {
+    const skip = document.querySelector(".skip-link"); // the one string index.html has
+    if (skip) skip.textContent = t("skip");
+  },
+});
 
 /** Why translation is off or unavailable (a welcome's ``translation``), in the page's language:
  * its ``code`` localised, or the server's English ``reason`` for a code this page does not know. */
