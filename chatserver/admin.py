@@ -10,8 +10,11 @@ One per node, built by :class:`chatserver.app.LiveBridge`. It promises:
 - **Actions reach every node.** Disconnect, global ban and closing a room travel over the
   engine's pub/sub (:mod:`chatserver.admin_bus`); each node acts on its own connections and
   says how many it touched. What must outlast the broadcast is written to the engine's state
-  first: a global ban (checked at every connect) and a closed room (checked at every join
-  from a per-node set refreshed on each heartbeat, so joins cost no extra round trip).
+  first: a global ban (checked at every connect, and on every HTTP call made with a user's
+  token from a per-node view, so those calls cost no extra round trip) and a closed room
+  (checked at every join from a per-node set refreshed on each heartbeat, likewise).
+  The ban view is updated at once by the broadcast and re-read on a heartbeat only when the
+  bans' generation (one key, changed by every ban and unban) moved.
 - **Every action is audited** in the global audit log (the one moderation writes global term
   changes to), bounded to :data:`AUDIT_MAXLEN` entries.
 - **Bounded.** At most :data:`MAX_GLOBAL_BANS` global bans and :data:`MAX_CLOSED_ROOMS` closed
@@ -21,6 +24,7 @@ One per node, built by :class:`chatserver.app.LiveBridge`. It promises:
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 
 NS_GLOBAL_BANS = "admin_bans"
 NS_CLOSED = "admin_closed"
+NS_BANS_META = "admin_bans_meta"  # one key, "generation": changed by every ban and unban
 MAX_GLOBAL_BANS = 10_000
 MAX_CLOSED_ROOMS = 10_000
 MAX_BAN_SECONDS = 10 * 365 * 86400
@@ -57,6 +62,10 @@ NOT_ADMIN = ("admin only: use a token with the admin claim (`livebridge token --
 
 def _reason(value: Any) -> str:
     return value[:MAX_REASON] if isinstance(value, str) else ""
+
+
+def ban_message(ban: dict[str, Any]) -> str:
+    return "you are banned from this server" + (f": {ban['reason']}" if ban.get("reason") else "")
 
 
 class AdminService:
@@ -75,6 +84,9 @@ class AdminService:
         self.engine_rtt: float | None = None
         self.store_rtt: float | None = None
         self._closed: set[str] = set()
+        self._bans: dict[str, dict[str, Any]] = {}  # user id -> ban: this node's view (see check_banned)
+        self._bans_generation: Any = None
+        self._bans_loaded = False
         self._last_published = 0.0
 
     # Lifetime ------------------------------------------------------------------------------
@@ -107,8 +119,19 @@ class AdminService:
             log.warning("global ban of %s not checked: %s", user.id, exc)
             return
         if ban is not None:
-            raise ChatError(BANNED, "you are banned from this server" +
-                            (f": {ban['reason']}" if ban.get("reason") else ""), status=403)
+            raise ChatError(BANNED, ban_message(ban), status=403)
+
+    def check_banned(self, user: User) -> None:
+        """Refuse a globally banned user's HTTP call (403 ``banned``), from this node's view of
+        the bans: no round trip. Admins are never held by bans."""
+        ban = self._bans.get(user.id)
+        if ban is None:
+            return
+        expires = ban.get("expires_at")
+        if isinstance(expires, (int, float)) and expires <= time.time():
+            return  # its TTL removes it from the engine; the next re-read from the view
+        if not self.is_admin(user):
+            raise ChatError(BANNED, ban_message(ban), status=403)
 
     async def check_join(self, room: str, user: User) -> None:
         """Refuse joining a closed room (no round trip: the node's set of closed rooms)."""
@@ -141,6 +164,7 @@ class AdminService:
                 store_health = (await result) if hasattr(result, "__await__") else result
             self.store_rtt = await self._timed(probe)
         await self._refresh_closed()
+        await self._refresh_bans()
         health = self.engine.health()
         translator = bridge.translator
         status = bridge.translation_status()
@@ -170,6 +194,21 @@ class AdminService:
             self._closed = set(await self.state.items(GLOBAL, NS_CLOSED))
         except EngineError:
             pass  # keep the last known set
+
+    async def _refresh_bans(self) -> None:
+        """Re-read the bans when their generation moved (or is unknown: none stored yet)."""
+        try:
+            generation = await self.state.get(GLOBAL, NS_BANS_META, "generation")
+            if self._bans_loaded and generation is not None and generation == self._bans_generation:
+                return
+            entries = await self.state.items(GLOBAL, NS_GLOBAL_BANS)
+        except EngineError:
+            return  # keep the last known view
+        self._bans = {uid: e for uid, e in entries.items() if isinstance(e, dict)}
+        self._bans_generation, self._bans_loaded = generation, True
+
+    async def _bans_changed(self) -> None:
+        await self.state.set(GLOBAL, NS_BANS_META, "generation", secrets.token_hex(8))
 
     # Views ---------------------------------------------------------------------------------
 
@@ -275,14 +314,19 @@ class AdminService:
         entry = {"reason": reason, "by": user.id, "by_name": user.name, "time": now,
                  "expires_at": None if expires_in is None else now + expires_in}
         await self.state.set(GLOBAL, NS_GLOBAL_BANS, target, entry, ttl=expires_in)
+        await self._bans_changed()
+        self._bans[target] = entry
         await self._audit(user, "admin_ban", target=target, reason=reason, details={"expires_in": expires_in})
-        result = await self._everywhere("disconnect", user_id=target, reason=reason, banned=True)
+        result = await self._everywhere("disconnect", user_id=target, reason=reason, banned=True, ban=entry)
         closed = sum(int(body.get("closed", 0)) for body in result["nodes"].values())
         return {"user_id": target, **entry, "closed": closed, **result}
 
     async def unban(self, user: User, target: str) -> dict[str, Any]:
         lifted = await self.state.delete(GLOBAL, NS_GLOBAL_BANS, target)
+        await self._bans_changed()
+        self._bans.pop(target, None)
         await self._audit(user, "admin_unban", target=target)
+        await self.bus.publish("unban", user_id=target)
         return {"user_id": target, "lifted": lifted}
 
     async def close_room(self, user: User, room: str, reason: Any = "") -> dict[str, Any]:
@@ -322,12 +366,17 @@ class AdminService:
 
     async def _on_op(self, op: str, event: dict[str, Any]) -> dict[str, Any] | None:
         if op == "disconnect":
+            if event.get("banned") and isinstance(event.get("ban"), dict):
+                self._bans[str(event.get("user_id"))] = event["ban"]
             return {"closed": self._disconnect_local(str(event.get("user_id")), str(event.get("reason") or ""),
                                                      banned=bool(event.get("banned")))}
         if op == "close_room":
             room = str(event.get("room"))
             self._closed.add(room)
             return {"left": await self._close_room_local(room, str(event.get("reason") or ""))}
+        if op == "unban":
+            self._bans.pop(str(event.get("user_id")), None)
+            return None
         if op == "reopen_room":
             self._closed.discard(str(event.get("room")))
             return {}

@@ -7,8 +7,9 @@ How figures from several nodes combine (see :mod:`chatserver.room_stats` for why
 - a room's deliveries/s: the sum (each node delivers to its own members);
 - a room's translation latency p50/p99: the slowest node's;
 - the cluster's messages/s: the sum of what each node published; deliveries/s and
-  connections: sums; latency p50/p99: from the nodes' latency histograms added together
-  (a translation delivered by two nodes is counted by both).
+  connections: sums; latency p50/p99: from the nodes' ``published_latency`` histograms
+  added together (each translation is published by one node, so it counts once however
+  many nodes deliver it).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def activity(room: dict[str, Any]) -> float:
 def cluster_point(records: list[dict[str, Any]], t: float) -> dict[str, Any]:
     """One point of the live charts: the whole cluster at time ``t`` (seconds)."""
     figures = [r.get("figures") or {} for r in records]
-    histogram = merge_histograms(f.get("latency") for f in figures)
+    histogram = merge_histograms(f.get("published_latency") for f in figures)
     return {
         "t": round(t, 3),
         "nodes": len(records),

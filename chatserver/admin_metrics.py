@@ -53,7 +53,8 @@ class AdminCollector:
         yield from families.values()
 
         lag = GaugeMetricFamily("livebridge_translation_lag_seconds",
-                                "message-to-translation time seen in fan-out on this node, last minute or so",
+                                "message-to-translation time seen in fan-out on this node, last minute or so "
+                                "(the cluster charts count each translation once, by its publisher)",
                                 labels=["quantile"])
         latency = admin.stats.node_figures()["latency"]
         for q in (0.5, 0.99):

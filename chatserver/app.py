@@ -104,6 +104,7 @@ class LiveBridge:
         self.engine.presence.on_expired = self.chat.on_presence_expired
         self.admin = AdminService(self)
         self.chat.admission_check = self.admin.check_join
+        self.chat.on_translation_published = self.admin.stats.on_translation_published
         self.metrics.registry.register(AdminCollector(self.admin))
         self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}

@@ -77,6 +77,8 @@ class ChatService:
         self._filling: dict[tuple[str, str, str], asyncio.Task] = {}  # (room, message id, lang)
         #: Asked before every join, may refuse with a ChatError (the admin service: closed rooms).
         self.admission_check: Callable[[str, User], Awaitable[None]] | None = None
+        #: Told of each translation this node published (not a duplicate): (message, translation).
+        self.on_translation_published: Callable[[Event, Event], None] | None = None
         moderation.quote_translations_with(self.message_translations)
 
     # Rooms ---------------------------------------------------------------------------------
@@ -258,9 +260,11 @@ class ChatService:
                 return None
             decision = await self.moderation.check_translation(room, outcome.text, outcome.lang)
             if decision.action != "reject":
-                await self.engine.broker.publish(room, frames.translation(
+                published = await self.engine.broker.publish(room, frames.translation(
                     room=room, message=message, lang=outcome.lang, source_lang=source, text=decision.text),
                     idempotency_key=translation_key(message["id"], outcome.lang))
+                if self.on_translation_published is not None and not published.duplicate:
+                    self.on_translation_published(message, published.event)
                 return None
             outcome = Outcome(outcome.lang, None, "translation withheld: it contains a blocked term")
         unavailable = frames.translation_unavailable(

@@ -169,9 +169,11 @@ def _user(request: Request, *, required: bool = True) -> User | None:
             raise ChatError(E.UNAUTHORIZED, "send 'Authorization: Bearer <token>' (see POST /api/token)", status=401)
         return None
     try:
-        return _bridge(request).tokens.verify(header[7:].strip())
+        user = _bridge(request).tokens.verify(header[7:].strip())
     except AuthError as exc:
         raise ChatError(E.UNAUTHORIZED, str(exc), status=401) from None
+    _bridge(request).admin.check_banned(user)  # a global ban: 403 banned, from the node's view
+    return user
 
 
 def _room_name(request: Request) -> str:

@@ -188,6 +188,9 @@ _ERROR_MEANINGS = {
 }
 
 
+_BANNED = "banned: the user is under a global ban (POST /api/admin/bans); the message gives its reason"
+
+
 def _json(schema: dict) -> dict:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -197,8 +200,12 @@ def _responses(ok: int, description: str, schema: dict, *errors: int, links: dic
     out: dict[str, Any] = {str(ok): {"description": description, **_json(schema)}}
     if links:
         out[str(ok)]["links"] = links
+    if 401 in errors and 403 not in errors:  # a user's token: a global ban refuses it (403 banned)
+        errors = tuple(sorted((*errors, 403)))
     for status in errors:
         meaning = (error_meanings or {}).get(status) or _ERROR_MEANINGS[status]
+        if status == 403 and 401 in errors:
+            meaning += f"; or {_BANNED}"
         out[str(status)] = {"description": meaning, **_json(_ERROR)}
     return out
 

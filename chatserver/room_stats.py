@@ -11,7 +11,10 @@ promises:
   does not read as zero and a burst shows within a few seconds.
 - Translation latency (a message's ``ts`` to its translation's ``ts``) is kept as decaying
   counts over fixed buckets (:data:`LATENCY_BUCKETS`), which merge across nodes by adding
-  (:func:`merge_histograms`, :func:`quantile`).
+  (:func:`merge_histograms`, :func:`quantile`). Seen in fan-out, a translation delivered on
+  two nodes is counted by both, so the node's figures also carry ``published_latency``: the
+  translations this node published (:meth:`RoomStats.on_translation_published`), each
+  counted once in the whole cluster; the cluster's p50/p99 add those.
 
 A room's messages and translation failures are seen by every node with members in it, so
 across nodes they are merged by maximum; deliveries are each node's own, merged by sum
@@ -100,6 +103,7 @@ class RoomStats:
         # Node totals, counted like the rooms' (every room, tracked or not).
         self.totals = _Room()
         self.published_rate = 0.0
+        self.published_latency = new_histogram()  # decaying, like the rooms'
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -141,6 +145,13 @@ class RoomStats:
             stats.failures += 1
             self.totals.failures += 1
 
+    def on_translation_published(self, message: dict[str, Any], translation: dict[str, Any]) -> None:
+        """This node published ``translation`` of ``message`` (once in the cluster: its
+        idempotency key makes every other attempt a duplicate)."""
+        sent, ts = message.get("ts"), translation.get("ts")
+        if isinstance(sent, (int, float)) and isinstance(ts, (int, float)):
+            observe(self.published_latency, max(0.0, (ts - sent) / 1000))
+
     def tick(self, published: float = 0.0) -> None:
         """Fold the counts since the last tick into the smoothed rates (call every few seconds).
         ``published``: messages this node published since the last tick (the cluster's
@@ -155,8 +166,8 @@ class RoomStats:
             s.delivery_rate = keep * s.delivery_rate + (1 - keep) * s.deliveries / elapsed
             s.failure_rate = keep * s.failure_rate + (1 - keep) * s.failures / elapsed
             s.messages = s.deliveries = s.failures = s.translations = 0
-            for i, v in enumerate(s.latency):
-                s.latency[i] = v * keep if v * keep > 0.01 else 0.0
+            _decay(s.latency, keep)
+        _decay(self.published_latency, keep)
         # Rooms gone quiet for good are forgotten (their figures read as zero anyway).
         for room in [r for r, s in self._rooms.items() if s.activity < 1e-3 and not any(s.latency)]:
             del self._rooms[room]
@@ -167,7 +178,13 @@ class RoomStats:
         return [{"room": room, **_figures(s)} for room, s in ranked]
 
     def node_figures(self) -> dict[str, Any]:
-        return {**_figures(self.totals), "published_per_s": round(self.published_rate, 3)}
+        return {**_figures(self.totals), "published_per_s": round(self.published_rate, 3),
+                "published_latency": [round(v, 2) for v in self.published_latency]}
+
+
+def _decay(histogram: list[float], keep: float) -> None:
+    for i, v in enumerate(histogram):
+        histogram[i] = v * keep if v * keep > 0.01 else 0.0
 
 
 def _figures(s: _Room) -> dict[str, Any]:

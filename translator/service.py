@@ -61,11 +61,19 @@ class _BatchMetrics:
         call_metric(self.metrics, "observe_batch", pair, size, seconds)
 
 
+# Why translation is off or partly unavailable, as a code clients localise (the status's
+# ``code``; ``reason`` is the English detail). None while every pair works. docs/protocol.md, welcome.
+NOT_STARTED, DISABLED, NO_REDIS, REDIS_UNREACHABLE = "not_started", "disabled", "no_redis", "redis_unreachable"
+NO_MODEL, LOAD_FAILED, NO_WORKER, CLOSED = "no_model", "load_failed", "no_worker", "closed"
+STATUS_CODES = (NOT_STARTED, DISABLED, NO_REDIS, REDIS_UNREACHABLE, NO_MODEL, LOAD_FAILED, NO_WORKER, CLOSED)
+
+
 @dataclass
 class _Status:
     enabled: bool = False
     reason: str | None = "not started"
     pairs: list[str] = field(default_factory=list)
+    code: str | None = NOT_STARTED
 
 
 class TranslationService:
@@ -85,6 +93,7 @@ class TranslationService:
         self._rcache: RedisCache | None = None
         self._client: WorkerClient | None = None  # workers mode
         self._st = _Status()
+        self._load_failed = False  # a load raised something other than ModelUnavailable
         self.load_seconds: float | None = None
         self._messages = {LIVE: 0, BACKGROUND: 0}  # inline: messages being translated, by priority
 
@@ -93,7 +102,7 @@ class TranslationService:
     async def start(self) -> None:
         cfg = self.config
         if cfg.mode == "off":
-            self._set_status(False, "disabled by configuration", [])
+            self._set_status(False, "disabled by configuration", [], DISABLED)
             return
         if cfg.redis_url and self._redis is None:
             import redis.asyncio as aioredis
@@ -102,15 +111,16 @@ class TranslationService:
             self._own_redis = True
         if cfg.mode == "workers":
             if self._redis is None:
-                self._set_status(False, "workers mode needs a Redis URL", [])
+                self._set_status(False, "workers mode needs a Redis URL", [], NO_REDIS)
                 return
             self._client = WorkerClient(self._redis, cfg, metrics=self.metrics)
             try:
                 await self._client.start()
             except Exception as exc:  # noqa: BLE001 - degrade, never crash the server
-                self._set_status(False, f"cannot reach Redis for translation workers: {exc}", [])
+                self._set_status(False, f"cannot reach Redis for translation workers: {exc}", [],
+                                 REDIS_UNREACHABLE)
                 return
-            self._set_status(True, None, ["en-zh", "zh-en"])
+            self._set_status(True, None, ["en-zh", "zh-en"], None)
             return
         t0 = time.perf_counter()
         reasons = await self._load(cfg.backend)
@@ -123,7 +133,8 @@ class TranslationService:
             reasons = await self._load("transformers")
         self.load_seconds = time.perf_counter() - t0
         pairs = [f"{s}-{t}" for s, t in (self._backend.pairs if self._backend else [])]
-        self._set_status(bool(pairs), "; ".join(reasons) or None, pairs)
+        self._set_status(bool(pairs), "; ".join(reasons) or None, pairs,
+                         (LOAD_FAILED if self._load_failed else NO_MODEL) if reasons else None)
         if pairs:
             self._batcher = Batcher(
                 self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
@@ -149,10 +160,11 @@ class TranslationService:
             reasons.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - e.g. a missing library: translation off, chat on
             reasons.append(f"{type(exc).__name__}: {exc}")
+            self._load_failed = True
         return reasons
 
-    def _set_status(self, enabled: bool, reason: str | None, pairs: list[str]) -> None:
-        self._st = _Status(enabled, reason, pairs)
+    def _set_status(self, enabled: bool, reason: str | None, pairs: list[str], code: str | None) -> None:
+        self._st = _Status(enabled, reason, pairs, code)
         if not enabled:
             log.warning("translation off: %s", reason)
         elif reason:
@@ -170,24 +182,25 @@ class TranslationService:
                 await asyncio.wait_for(self._redis.aclose(), 2.0)
             except (Exception, TimeoutError):  # noqa: BLE001 - shutting down anyway
                 log.warning("translation: Redis connection not closed cleanly")
-        self._st = _Status(False, "closed", [])
+        self._st = _Status(False, "closed", [], CLOSED)
 
     @property
     def status(self) -> dict:
-        """{"enabled", "available", "mode", "backend", "reason", "pairs", "message"}.
+        """{"enabled", "available", "mode", "backend", "reason", "code", "pairs", "message", "deadline_s"}.
         ``enabled``: translation is configured and set up (models loaded, or workers mode
         reaching Redis); ``available``: translations can be made now (false in workers mode
         while no worker is alive: every request then answers "unavailable" at once);
-        ``backend``: the one that runs (in workers mode, the live workers' backends);
+        ``code``: why not (one of :data:`STATUS_CODES`, for clients to localise; None while
+        every pair works); ``backend``: the one that runs (in workers mode, the live workers' backends);
         ``message`` is the sentence to show users, e.g. "translation off: model ... is not
         downloaded" or "translation unavailable: no translation worker alive"."""
         st = self._st
-        reason, backend, available = st.reason, self.backend_name, st.enabled
+        reason, backend, available, code = st.reason, self.backend_name, st.enabled, st.code
         if st.enabled and self._client is not None:
             workers = self._client.alive
             backend = ",".join(sorted({str(w.get("backend")) for w in workers})) or "none"
             if not workers:
-                available, reason = False, "no translation worker alive"
+                available, reason, code = False, "no translation worker alive", NO_WORKER
         if available:
             message = "translation on" + (f" (partly: {reason})" if reason else "")
         elif st.enabled:
@@ -200,6 +213,7 @@ class TranslationService:
             "mode": self.config.mode,
             "backend": backend,
             "reason": reason,
+            "code": code,
             "pairs": list(st.pairs),
             "message": message,
             "deadline_s": self.config.wait_s,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatserver.admin_figures import Series, cluster_point, merge_rooms
-from chatserver.room_stats import RoomStats, quantile
+from chatserver.room_stats import RoomStats, merge_histograms, quantile
 
 
 class Clock:
@@ -56,10 +56,10 @@ def test_merge_across_nodes_max_messages_sum_deliveries():
     hist = [0.0] * 11
     slow = list(hist)
     slow[6] = 10  # ~2 s
-    a = {"id": "a", "connections": 3, "figures": {"published_per_s": 2, "deliveries_per_s": 10, "latency": hist},
+    a = {"id": "a", "connections": 3, "figures": {"published_per_s": 2, "deliveries_per_s": 10, "published_latency": hist},
          "top_rooms": [{"room": "x", "messages_per_s": 2.0, "deliveries_per_s": 10.0,
                         "translation_failures_per_s": 0.0, "latency": hist}]}
-    b = {"id": "b", "connections": 4, "figures": {"published_per_s": 1, "deliveries_per_s": 5, "latency": slow},
+    b = {"id": "b", "connections": 4, "figures": {"published_per_s": 1, "deliveries_per_s": 5, "published_latency": slow},
          "top_rooms": [{"room": "x", "messages_per_s": 1.5, "deliveries_per_s": 5.0,
                         "translation_failures_per_s": 0.5, "latency": slow}]}
     x = merge_rooms([a, b])["x"]
@@ -77,3 +77,38 @@ def test_series_keeps_one_point_per_step_and_is_bounded():
     assert len(series.points) == 5
     gaps = [b["t"] - a["t"] for a, b in zip(series.points, list(series.points)[1:])]
     assert all(g >= 4 for g in gaps), gaps
+
+
+def test_cluster_latency_counts_each_translation_once():
+    """A's translations are delivered on A and B, B's only on B: fan-out sees A's twice."""
+    a, b = RoomStats(), RoomStats()
+    for i in range(10):  # published by A in 0.3 s, delivered on both nodes
+        message, translation = {"type": "message", "id": f"a{i}", "ts": 0.0}, \
+            {"type": "translation", "message_id": f"a{i}", "ts": 300.0}
+        for node in (a, b):
+            node.on_fanout("x", message, 1)
+            node.on_fanout("x", translation, 1)
+        a.on_translation_published(message, translation)
+    for i in range(12):  # published by B in 2 s, delivered on B only
+        message, translation = {"type": "message", "id": f"b{i}", "ts": 0.0}, \
+            {"type": "translation", "message_id": f"b{i}", "ts": 2000.0}
+        b.on_fanout("x", message, 1)
+        b.on_fanout("x", translation, 1)
+        b.on_translation_published(message, translation)
+    records = [{"id": n, "figures": s.node_figures()} for n, s in (("a", a), ("b", b))]
+    assert sum(records[0]["figures"]["published_latency"]) + sum(records[1]["figures"]["published_latency"]) == 22
+    point = cluster_point(records, 1.0)
+    # Counted at fan-out (20 fast against 12 slow) the median would be 0.5 s; once each, 2 s.
+    assert quantile(merge_histograms(r["figures"]["latency"] for r in records), 0.5) == 0.5
+    assert point["translation_p50_s"] == 2.0 and point["translation_p99_s"] == 2.0
+
+
+def test_published_latency_decays_like_the_rest():
+    clock = Clock()
+    stats = RoomStats(clock=clock, window=1.0)
+    stats.on_translation_published({"ts": 0.0}, {"ts": 100.0})
+    assert sum(stats.node_figures()["published_latency"]) == 1
+    for step in range(1, 20):
+        clock.t = float(step)
+        stats.tick()
+    assert sum(stats.node_figures()["published_latency"]) == 0

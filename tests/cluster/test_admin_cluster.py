@@ -114,7 +114,8 @@ async def test_global_ban_on_a_holds_on_b(pair):
     a, b = pair
     user_token, user_id = token("Spammer")
     ws, _ = await open_ws(b, user_token)
-    await join(ws, f"adm-{uuid.uuid4().hex[:6]}")
+    room = f"adm-{uuid.uuid4().hex[:6]}"
+    await join(ws, room)
 
     status, result = a.post("/api/admin/bans", {"user_id": user_id, "reason": "spam", "expires_in": 600},
                             token=ADMIN)
@@ -127,11 +128,28 @@ async def test_global_ban_on_a_holds_on_b(pair):
     again, refused = await open_ws(b, user_token)
     assert refused["type"] == "error" and refused["code"] == "banned", refused
     assert (await closed_with(again))[0] == 4403
+    # So is every HTTP call the user acts through, on B too; public reads stay open.
+    for method, path, body in _user_calls(room):
+        status, answer = b.request(method, path, body, token=user_token)
+        assert status == 403 and answer["error"]["code"] == "banned", (method, path, answer)
+        assert "spam" in answer["error"]["message"], answer
+    assert b.get(f"/api/rooms/{room}")[0] == 200 and b.get("/api/rooms")[0] == 200
     assert [x["user_id"] for x in b.get("/api/admin/bans", token=ADMIN)[1]["bans"]] == [user_id]
     assert b.request("DELETE", f"/api/admin/bans/{user_id}", token=ADMIN)[1]["lifted"] is True
     back, welcome = await open_ws(a, user_token)
     assert welcome["type"] == "welcome"
     await back.close()
+    await until(lambda: a.post("/api/ws-ticket", {}, token=user_token)[0] == 201, timeout=5,
+                what="the lifted ban no longer refusing HTTP on A", interval=0.1)
+    assert b.post("/api/ws-ticket", {}, token=user_token)[0] == 201
+
+
+def _user_calls(room: str) -> list[tuple[str, str, dict | None]]:
+    return [("POST", "/api/ws-ticket", {}), ("POST", "/api/rooms", {"name": f"{room}-x"}),
+            ("POST", f"/api/rooms/{room}/reports", {"offset": 1}),
+            ("POST", f"/api/rooms/{room}/moderation", {"action": "slow", "params": {"seconds": 5}}),
+            ("GET", f"/api/rooms/{room}/review", None), ("GET", f"/api/rooms/{room}/audit", None),
+            ("POST", f"/api/rooms/{room}/review/h-1/approve", {})]
 
 
 async def test_close_room_on_a_empties_it_on_b(pair):

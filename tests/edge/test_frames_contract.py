@@ -112,3 +112,26 @@ def test_every_documented_client_frame_has_a_spec_and_a_handler():
     section = text.split("## Client frames", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)
     assert documented == list(p.CLIENT_FRAMES) == list(HANDLERS)
+
+
+def _welcome_translation_doc() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    return text.split("- `welcome`, the first frame", 1)[1].split("\n- `joined`", 1)[0]
+
+
+async def test_welcome_translation_carries_the_documented_fields_and_reason_codes():
+    """welcome.translation is the translator's status: its fields and every reason ``code``
+    are the ones docs/protocol.md's welcome entry lists (clients localise the codes)."""
+    from translator.service import DISABLED, STATUS_CODES, TranslationService, TranslatorConfig
+
+    doc = _welcome_translation_doc()
+    listed = set(re.findall(r"`([a-z_0-9]+)`", doc.split("`translation` {", 1)[1].split("}", 1)[0]))
+    service = TranslationService(TranslatorConfig(mode="off"))
+    await service.start()
+    status = service.status
+    assert set(status) == listed, (set(status) ^ listed)
+    assert status["enabled"] is False and status["code"] == DISABLED
+    for code in STATUS_CODES:
+        assert f"`{code}`" in doc, f"reason code {code} not documented in the welcome entry"
+    await service.close()
+    assert service.status["code"] == "closed"

@@ -327,3 +327,15 @@ async def test_a_message_with_no_translation_is_quoted_with_none(node):
     pinned = await li.request({"type": "moderate", "room": "stage", "action": "pin",
                                "params": {"offset": ack["offset"]}}, "moderated")
     assert pinned["result"]["pin"]["translations"] == {}
+
+
+async def test_each_published_translation_is_timed_once_for_the_cluster_figures(node):
+    """The admin's cluster latency counts the translations this node published (issue 16)."""
+    ann = await node.joined("Ann", "lobby", "en")
+    await node.joined("Li", "lobby", "zh")
+    await ann.request({"type": "send", "room": "lobby", "text": "hello"}, "ack")
+    stats = node.bridge.admin.stats
+    await until(lambda: sum(stats.published_latency) >= 1, timeout=3, what="the translation timed")
+    await ann.settle()
+    assert sum(stats.published_latency) == 1
+    assert sum(node.bridge.admin.stats.node_figures()["published_latency"]) == 1

@@ -102,6 +102,7 @@ async def test_one_missing_direction_leaves_the_other_working(tiny_models, tmp_p
     svc = TranslationService(cfg)
     await svc.start()
     assert svc.status["enabled"] and svc.status["pairs"] == ["en-zh"] and "absent" in svc.status["reason"]
+    assert svc.status["code"] == "no_model"
     assert (await svc.translate("hello", "en", "zh")).text == "你好"
     tr = await svc.translate("你好", "zh", "en")
     assert not tr.ok and "no model for zh->en" in tr.error
@@ -113,7 +114,7 @@ async def test_mode_off():
     await svc.start()
     # "auto" names the backend that would run: CTranslate2, which is installed here.
     assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "ctranslate2",
-                          "reason": "disabled by configuration", "pairs": [],
+                          "reason": "disabled by configuration", "code": "disabled", "pairs": [],
                           "message": "translation off: disabled by configuration", "deadline_s": 5.0}
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"
 

@@ -89,6 +89,7 @@ async def test_no_worker_alive_is_said_at_once_and_in_the_status(redis_server, r
     await server.start()
     assert server.status["enabled"] is True and server.status["available"] is False
     assert server.status["message"] == "translation unavailable: no translation worker alive"
+    assert server.status["code"] == "no_worker" and server.status["enabled"] is True
     t0 = time.monotonic()
     tr = await asyncio.wait_for(server.translate("hello", "en", "zh"), 5)
     assert tr.ok is False and tr.error == "translation unavailable: no translation worker alive"

@@ -242,9 +242,24 @@ def test_phone_long_press_compact_mode_and_the_small_bugs(start_server, pages):
     host.click("#tab-members")
     row = host.locator(".member-list .member", has_text="小明")
     row.locator("summary").click()
-    row.locator("button.menu-item", has_text="Kick").click()
+    # Kick asks first, like ban: cancelling does nothing, confirming sends the optional reason.
+    row.locator("button.menu-item", has_text="Kick…").click()
+    dialog = host.locator("dialog.host-dialog")
+    expect(dialog.locator("h2")).to_have_text("Kick 小明 from this room?")
+    expect(row.locator("details.member-menu")).not_to_have_attribute("open", "")
+    dialog.locator("button", has_text="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(phone.locator(".conn")).to_have_attribute("data-state", "live")
+    expect(host.locator(".member-list .member", has_text="小明")).to_have_count(1)
+    row.locator("summary").click()
+    row.locator("button.menu-item", has_text="Kick…").click()
+    expect(dialog.locator("textarea")).to_be_focused()
+    dialog.locator("textarea").fill("too loud")
+    shot(host, "kick-confirm")
+    dialog.locator("button[type=submit]").click()
     expect(phone.locator(".ended-text")).to_have_text("你已被管理员移出本房间。")
-    expect(phone.locator(".ended-detail")).to_have_count(0)
+    expect(phone.locator(".ended-detail")).to_have_text("原因：too loud")
+    expect(host.locator(".notice[data-code=did_kick]")).to_contain_text("小明 was kicked.")
 
 
 def test_a_newcomer_without_rooms_is_told_where_to_go(start_server, pages):

@@ -106,8 +106,14 @@ def test_english_and_chinese_users_exchange_messages(start_server, pages):
     expect(message(ming, "line one\nline two")).to_have_count(1)
 
     # This server runs without translation: a banner says so, and no "translating…" marker waits.
-    expect(ann.locator(".banners .banner-info")).to_contain_text("Translation is off")
-    expect(ming.locator(".banners .banner-info")).to_contain_text("翻译已关闭")
+    # Its reason comes as a code each page localises, with the server's English for unknown codes.
+    expect(ann.locator(".banners .banner-info")).to_have_text("Translation is off: it is turned off on this server")
+    expect(ming.locator(".banners .banner-info")).to_have_text("翻译已关闭：本服务器未开启翻译")
+    assert ming.evaluate("""() => import('/static/js/i18n.js').then(m => [
+        m.translationReason({code: 'no_worker', reason: 'no translation worker alive'}),
+        m.translationReason({code: 'from_a_newer_server', reason: 'English detail'}),
+        m.translationReason({reason: 'no code at all'})])""") == [
+        "没有正在运行的翻译工作进程", "English detail", "no code at all"]
     expect(ming.locator(".tr-pending")).to_have_count(0)
 
     # Every control has an accessible name; there is a live region for new messages.

@@ -1,5 +1,7 @@
 // Every string the admin console shows, in English and Chinese. Data from the server never
-// goes through here; everything is set with textContent.
+// goes through here; everything is set with textContent. setLang / lang / t: i18n-core.js.
+
+import { makeI18n } from "./i18n-core.js";
 
 const STRINGS = {
   en: {
@@ -92,19 +94,4 @@ const STRINGS = {
   },
 };
 
-let current = "en";
-
-export function setLang(lang) {
-  current = STRINGS[lang] ? lang : "en";
-  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-}
-
-export function lang() {
-  return current;
-}
-
-export function t(key, vars) {
-  let text = (STRINGS[current] && STRINGS[current][key]) || STRINGS.en[key] || key;
-  if (vars) for (const [k, v] of Object.entries(vars)) text = text.split(`{${k}}`).join(String(v));
-  return text;
-}
+export const { setLang, lang, t } = makeI18n(STRINGS);

@@ -1,5 +1,5 @@
-// Modal dialogs for host actions: timeout (presets or custom, optional reason), ban (a
-// confirmation with an optional reason) and a plain confirmation. Each resolves with what
+// Modal dialogs for host actions: timeout (presets or custom, optional reason), ban and kick
+// (a confirmation with an optional reason) and a plain confirmation. Each resolves with what
 // was chosen, or null when cancelled (Escape, Cancel, the backdrop's close).
 
 import { h, nextId } from "./dom.js";
@@ -91,6 +91,16 @@ export function askBan(name) {
   return formDialog({
     title: t("confirm_ban", { name }), body: [h("p", { class: "muted" }, t("ban_explain")), ...reason.el],
     submitLabel: t("ban"), danger: true, read: () => ({ reason: reason.input.value.trim() }),
+  });
+}
+
+/** "Kick {name} from this room?" with an optional reason (they may join again). */
+export function askKick(name) {
+  const reason = reasonField();
+  reason.input.setAttribute("autofocus", "");
+  return formDialog({
+    title: t("confirm_kick", { name }), body: [h("p", { class: "muted" }, t("kick_explain")), ...reason.el],
+    submitLabel: t("kick"), danger: true, read: () => ({ reason: reason.input.value.trim() }),
   });
 }
 

@@ -1,5 +1,8 @@
 // Every string the interface shows, in English and Chinese. User data never goes through here.
 // t(key, vars) fills {name} placeholders; the result is always set with textContent.
+// setLang / lang / t come from i18n-core.js, shared with the admin console.
+
+import { makeI18n } from "./i18n-core.js";
 
 const STRINGS = {
   en: {
@@ -44,6 +47,15 @@ const STRINGS = {
     state_reconnecting_in: "Reconnecting in {s}s…",
     state_offline: "Disconnected",
     translation_off: "Translation is off: {reason}",
+    // welcome.translation.code (docs/protocol.md); unknown codes show the server's own reason
+    tr_reason_disabled: "it is turned off on this server",
+    tr_reason_no_model: "a translation model is not installed on this server",
+    tr_reason_load_failed: "the translation engine could not start",
+    tr_reason_no_redis: "translation workers are not set up on this server",
+    tr_reason_redis_unreachable: "the server cannot reach its translation workers",
+    tr_reason_no_worker: "no translation worker is running",
+    tr_reason_not_started: "it has not started yet",
+    tr_reason_closed: "the server is shutting down",
     history_reset: "Earlier messages above are no longer on the server; the room's history was reset.",
     history_gap: "Some earlier messages could not be recovered.",
     // Messages
@@ -125,6 +137,7 @@ const STRINGS = {
     make_mod: "Make moderator",
     remove_mod: "Remove moderator",
     confirm_ban: "Ban {name} from this room?",
+    confirm_kick: "Kick {name} from this room?",
     // Notices
     err_rate_limited: "Slow down: you can send again in {s}s.",
     err_slow_mode: "Slow mode is on: you can send again in {s}s.",
@@ -189,10 +202,12 @@ const STRINGS = {
     timeout_title: "Timeout {name}",
     err_seconds: "Choose 1 to {max} seconds.",
     ban_explain: "They are removed now and cannot come back until unbanned (Host tools → Bans).",
+    kick_explain: "They are removed now and may join again.",
     undo: "Undo",
     did_timeout: "{name} is timed out for {d}.",
     did_untimeout: "{name}'s timeout was lifted.",
     did_ban: "{name} is banned.",
+    did_kick: "{name} was kicked.",
     did_unban: "{name} is unbanned.",
     did_mod: "{name} is now a moderator.",
     did_unmod: "{name} is no longer a moderator.",
@@ -210,6 +225,7 @@ const STRINGS = {
     timeout_custom: "Timeout with a reason…",
     user_card: "User card…",
     ban_ellipsis: "Ban…",
+    kick_ellipsis: "Kick…",
     timeout_ellipsis: "Timeout…",
     card_no_recent: "Nothing said here lately.",
     untimeout: "Lift timeout",
@@ -334,6 +350,14 @@ const STRINGS = {
     state_reconnecting_in: "{s} 秒后重新连接…",
     state_offline: "已断开",
     translation_off: "翻译已关闭：{reason}",
+    tr_reason_disabled: "本服务器未开启翻译",
+    tr_reason_no_model: "本服务器未安装翻译模型",
+    tr_reason_load_failed: "翻译引擎未能启动",
+    tr_reason_no_redis: "本服务器未配置翻译工作进程",
+    tr_reason_redis_unreachable: "服务器无法连接翻译工作进程",
+    tr_reason_no_worker: "没有正在运行的翻译工作进程",
+    tr_reason_not_started: "翻译尚未启动",
+    tr_reason_closed: "服务器正在关闭",
     history_reset: "以上较早的消息已不在服务器上；房间的历史记录已重置。",
     history_gap: "部分较早的消息无法恢复。",
     messages: "消息",
@@ -412,6 +436,7 @@ const STRINGS = {
     make_mod: "设为管理员",
     remove_mod: "取消管理员",
     confirm_ban: "确定将 {name} 从本房间封禁吗？",
+    confirm_kick: "确定将 {name} 踢出本房间吗？",
     err_rate_limited: "发送太快了：{s} 秒后可再发送。",
     err_slow_mode: "慢速模式已开启：{s} 秒后可再发送。",
     err_timed_out: "你已被禁言，{s} 秒后可再发送。",
@@ -474,10 +499,12 @@ const STRINGS = {
     timeout_title: "禁言 {name}",
     err_seconds: "请选择 1 到 {max} 秒。",
     ban_explain: "对方会立即被移出，解封前不能回来（房主工具 → 封禁）。",
+    kick_explain: "对方会立即被移出，之后可以重新加入。",
     undo: "撤销",
     did_timeout: "{name} 已被禁言 {d}。",
     did_untimeout: "{name} 的禁言已解除。",
     did_ban: "{name} 已被封禁。",
+    did_kick: "{name} 已被踢出。",
     did_unban: "{name} 已解封。",
     did_mod: "{name} 现在是管理员。",
     did_unmod: "{name} 不再是管理员。",
@@ -495,6 +522,7 @@ const STRINGS = {
     timeout_custom: "禁言并填写原因…",
     user_card: "用户资料…",
     ban_ellipsis: "封禁…",
+    kick_ellipsis: "踢出…",
     timeout_ellipsis: "禁言…",
     card_no_recent: "最近没有在这里发言。",
     untimeout: "解除禁言",
@@ -582,25 +610,19 @@ const STRINGS = {
   },
 };
 
-let current = "en";
+export const { setLang, lang, t } = makeI18n(STRINGS, {
+  onSetLang() {
+    const skip = document.querySelector(".skip-link"); // the one string index.html has
+    if (skip) skip.textContent = t("skip");
+  },
+});
 
-export function setLang(lang) {
-  current = STRINGS[lang] ? lang : "en";
-  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-  const skip = document.querySelector(".skip-link"); // the one string index.html has
-  if (skip) skip.textContent = t("skip");
-}
-
-export function lang() {
-  return current;
-}
-
-export function t(key, vars) {
-  let s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  if (vars) {
-    s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
-  }
-  return s;
+/** Why translation is off or unavailable (a welcome's ``translation``), in the page's language:
+ * its ``code`` localised, or the server's English ``reason`` for a code this page does not know. */
+export function translationReason(translation) {
+  const key = translation && translation.code ? `tr_reason_${translation.code}` : null;
+  if (key && (key in STRINGS.en)) return t(key);
+  return (translation && translation.reason) || "—";
 }
 
 export function keys(lang) {

@@ -148,7 +148,7 @@ export class MemberList {
       on: { click: () => { details.open = false; quiet(run()); } } }, label);
     const buttons = [
       item(t("timeout_ellipsis"), () => mod.timeout(m, null)),
-      item(t("kick"), () => this.ctx.moderate("kick", { user_id: m.id, name: m.name || "" })),
+      item(t("kick_ellipsis"), () => mod.kick(m)),
       item(t("ban_ellipsis"), () => mod.ban(m), true),
     ];
     if (RANK[role] >= RANK.owner) {

@@ -6,7 +6,7 @@
 
 import { t } from "./i18n.js";
 import { RANK, isHost } from "./roles.js";
-import { askTimeout, askBan, confirmDialog, fmtDuration } from "./dialogs.js";
+import { askTimeout, askBan, askKick, confirmDialog, fmtDuration } from "./dialogs.js";
 
 const UNDO_MS = 10_000;
 
@@ -68,6 +68,16 @@ export class ModActions {
     }
     return this.run("ban", this.named(user, reason ? { reason } : {}), t("did_ban", { name: user.name || user.id }),
       () => this.unban(user, false));
+  }
+
+  /** reason null: confirm (with a reason) first. No undo: a kicked member may simply rejoin. */
+  async kick(user, reason = null) {
+    if (reason === null) {
+      const picked = await askKick(user.name || user.id);
+      if (!picked) return null;
+      reason = picked.reason;
+    }
+    return this.run("kick", this.named(user, reason ? { reason } : {}), t("did_kick", { name: user.name || user.id }));
   }
 
   unban(user, say = true) {

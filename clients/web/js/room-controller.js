@@ -3,7 +3,7 @@
 // and keeps the room's state: our role, its settings and pin, whether we were removed.
 
 import { h, clear, icon } from "./dom.js";
-import { t, setLang } from "./i18n.js";
+import { t, setLang, translationReason } from "./i18n.js";
 import { saveIdentity, newGuest } from "./api.js";
 import { Connection } from "./conn.js";
 import { rememberUiLang, displayMode, setDisplayMode, MODES, chineseScript, setChineseScript } from "./prefs.js";
@@ -194,8 +194,9 @@ export class RoomController {
     const off = this.translation.enabled === false;
     const down = !off && this.translation.available === false; // e.g. no translation worker alive
     banner.hidden = !off && !down;
-    if (off) banner.textContent = t("translation_off", { reason: this.translation.reason || "—" });
-    else if (down) banner.textContent = t("translation_unavailable_now", { reason: this.translation.reason || "—" });
+    const reason = translationReason(this.translation);
+    if (off) banner.textContent = t("translation_off", { reason });
+    else if (down) banner.textContent = t("translation_unavailable_now", { reason });
   }
 
   onJoined(frame, info) {
