@@ -150,7 +150,8 @@ class MemoryBroker(Broker):
             return
         try:
             result = handler(room, event)
-            if asyncio.iscoroutine(result):
+            # (None first: iscoroutine(None) is an ABC check, once per event and subscriber)
+            if result is not None and asyncio.iscoroutine(result):
                 await result
         except Exception:  # a subscriber's bug must not fail the publisher
             log.exception("room %s: subscriber failed on event", room)
