@@ -36,7 +36,8 @@ CLOSE_GOING_AWAY = 1001
 # How long a connection closed for not reading gets to take its close frame.
 ABORT_AFTER = 2.0
 # Client messages a connection may have waiting for the application before its socket stops
-# being read (so at most this many times the message size limit, plus one read, per connection).
+# being read; reading also stops once they hold the frame size limit in bytes, so what waits
+# stays under about two frames' worth, as when reading paused after every message.
 READ_AHEAD = 16
 
 
@@ -185,6 +186,7 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = LeanQueue()  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
+        self._queued_bytes = 0  # of the client messages in ``queue`` (read-ahead bound)
         #: Called once when the connection is gone (chatserver.connguard counts it until then).
         self.on_lost: Callable[[], None] | None = None
 
@@ -233,7 +235,7 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
             return  # past `websocket.close`: discarded, as uvicorn does
         if self.curr_msg_data_type == "text":
             try:
-                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode(), "size": len(data)})
             except UnicodeDecodeError:
                 log.debug("%s: closing with 1007: a text frame was not valid UTF-8",
                           getattr(self, "client", None))
@@ -241,14 +243,18 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.handle_parser_exception()
                 return
         else:
-            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
-        if not self.read_paused and self.queue.qsize() >= READ_AHEAD:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data, "size": len(data)})
+        self._queued_bytes += len(data)
+        if not self.read_paused and (self.queue.qsize() >= READ_AHEAD
+                                     or self._queued_bytes >= self.config.ws_max_size):
             self.read_paused = True
             self.transport.pause_reading()
 
     async def receive(self):  # type: ignore[override]
         message = await self.queue.get()
-        if self.read_paused and self.queue.qsize() <= READ_AHEAD // 2:
+        self._queued_bytes -= message.get("size", 0)
+        if self.read_paused and self.queue.qsize() <= READ_AHEAD // 2 \
+                and self._queued_bytes < self.config.ws_max_size:
             self.read_paused = False
             self.transport.resume_reading()
         return message
