@@ -60,7 +60,7 @@ def start_recording(pid: int, path: Path) -> subprocess.Popen | None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-                             "--output", str(path), "--nonblocking"],
+                             "--output", str(path), "--nonblocking", "--gil"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # py-spy attaches
     return proc

@@ -35,10 +35,11 @@ EAGER_FLUSH_BYTES = 32 * 1024
 class SharedFrame:
     """One encoded server frame, shared by every recipient that speaks its codec."""
 
-    __slots__ = ("payload", "_wire")
+    __slots__ = ("payload", "size", "_wire")
 
     def __init__(self, payload: str | bytes) -> None:
         self.payload = payload
+        self.size = len(payload)  # read once per recipient: an attribute, not a call
         self._wire: bytes | None = None
 
     @property
@@ -56,7 +57,7 @@ class SharedFrame:
         return self._wire
 
     def __len__(self) -> int:
-        return len(self.payload)
+        return self.size
 
 
 class Sink(Protocol):
@@ -99,7 +100,7 @@ class Outbound:
         if self._pending is None:
             self._pending = []
         self._pending.append(frame)
-        self._pending_bytes += len(frame)
+        self._pending_bytes += frame.size
         # A single frame on an idle connection is never "too slow", however large (a joined
         # frame with a long recovery); a backlog is.
         if len(self._pending) > 1 and (
@@ -125,10 +126,6 @@ class Outbound:
         self._pending = None
         self._pending_bytes = 0
         self._on_overflow()
-
-    def scheduled_flush(self) -> None:
-        self._scheduled = False
-        self.flush()
 
     def flush(self) -> None:
         """Write everything pending, if the transport takes writes now."""
@@ -172,23 +169,26 @@ class Flusher:
     def _flush_all(self) -> None:
         dirty, self._dirty = self._dirty, []
         for outbound in dirty:
-            outbound.scheduled_flush()
+            outbound._scheduled = False
+            outbound.flush()
 
 
 class DirectSink:
     """Writes ready-made frame bytes to the connection's transport (no ASGI round trip)."""
 
+    __slots__ = ("_raw", "writable", "buffered")
+
     def __init__(self, raw: Any) -> None:
         self._raw = raw  # chatserver.wsprotocol.RawConnection
-
-    def writable(self) -> bool:
-        return self._raw.writable()
-
-    def buffered(self) -> int:
-        return self._raw.buffered()
+        # The connection's own methods, not wrappers: these run once per recipient.
+        self.writable = raw.writable
+        self.buffered = raw.buffered
 
     def write(self, frames: list[SharedFrame]) -> None:
-        self._raw.write(b"".join(frame.wire() for frame in frames))
+        if len(frames) == 1:  # most flushes: one frame
+            self._raw.write(frames[0].wire())
+        else:
+            self._raw.write(b"".join([frame.wire() for frame in frames]))
 
     def abort(self, code: int, reason: str) -> None:
         self._raw.abort(code, reason)

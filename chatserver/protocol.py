@@ -225,10 +225,14 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
     raise AssertionError(field_kind)
 
 
+# One encoder for every frame (json.dumps with options builds a new one per call).
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def encode(frame: dict[str, Any], codec: str) -> str | bytes:
     """Encode a server frame: JSON as text, msgpack as bytes."""
     if codec == JSON:
-        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return _encode_json(frame)
     if codec == MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)
     raise ValueError(f"unknown codec {codec!r}")

@@ -22,6 +22,8 @@ _TRAILING = re.compile(r"[.,!?;:)\]}'\"，。！？；：、）》」』]+$")
 
 def mentions(text: str) -> list[str]:
     """The names mentioned as ``@name`` in ``text``, in order, each once (ignoring case)."""
+    if "@" not in text:  # most lines (this runs for every message sent)
+        return []
     out: list[str] = []
     seen: set[str] = set()
     for match in _MENTION.finditer(text):

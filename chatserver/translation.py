@@ -49,6 +49,8 @@ class Translator(Protocol):
 
     @property
     def status(self) -> dict: ...
+    @property
+    def enabled(self) -> bool: ...  # status["enabled"], read once per message
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation: ...
@@ -158,7 +160,7 @@ class RoomTranslations:
     def enabled(self) -> bool:
         """Translation is configured and working or expected to (a workers-mode outage is
         enabled but unavailable: every request answers at once)."""
-        return bool(self.translator.status.get("enabled"))
+        return bool(self.translator.enabled)
 
     @staticmethod
     def targets(source: str) -> list[str]:

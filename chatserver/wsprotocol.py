@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 # How long a connection closed for not reading gets to take its close frame.
 ABORT_AFTER = 2.0
+# Client messages a connection may have waiting for the application before its socket stops
+# being read; reading also stops once they hold the frame size limit in bytes, so what waits
+# stays under about two frames' worth, as when reading paused after every message.
+READ_AHEAD = 16
 
 
 class LeanEvent:
@@ -182,6 +186,7 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = LeanQueue()  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
+        self._queued_bytes = 0  # of the client messages in ``queue`` (read-ahead bound)
         #: Called once when the connection is gone (chatserver.connguard counts it until then).
         self.on_lost: Callable[[], None] | None = None
 
@@ -218,22 +223,41 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         self.response = None  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
-        """A text message that is not UTF-8 closes the connection with 1007 as uvicorn does,
-        but logs one DEBUG line instead of an ERROR with a traceback: any client can send
-        such frames, and must not be able to fill the logs."""
-        if self.curr_msg_data_type == "text" and not self.close_sent:
-            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        """Queue one client message for the application (decoded once). The socket stops
+        being read when :data:`READ_AHEAD` messages wait, not after every message as uvicorn
+        does: pausing and resuming cost two ``epoll_ctl`` calls and ~6% of a node's CPU per
+        message in 500 rooms x 10. A text message that is not UTF-8 closes the connection
+        with 1007 as uvicorn does, but logs one DEBUG line instead of an ERROR with a
+        traceback: any client can send such frames, and must not be able to fill the logs."""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # past `websocket.close`: discarded, as uvicorn does
+        if self.curr_msg_data_type == "text":
             try:
-                data.decode()
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode(), "size": len(data)})
             except UnicodeDecodeError:
-                self.frames = []
                 log.debug("%s: closing with 1007: a text frame was not valid UTF-8",
                           getattr(self, "client", None))
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return
-            self.frames = [data]
-        super().send_receive_event_to_app()
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data, "size": len(data)})
+        self._queued_bytes += len(data)
+        if not self.read_paused and (self.queue.qsize() >= READ_AHEAD
+                                     or self._queued_bytes >= self.config.ws_max_size):
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def receive(self):  # type: ignore[override]
+        message = await self.queue.get()
+        self._queued_bytes -= message.get("size", 0)
+        if self.read_paused and self.queue.qsize() <= READ_AHEAD // 2 \
+                and self._queued_bytes < self.config.ws_max_size:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
 
     def resume_writing(self) -> None:
         super().resume_writing()

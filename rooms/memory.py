@@ -41,6 +41,22 @@ from rooms.engine import (
 log = logging.getLogger(__name__)
 
 
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a stored value, as a round trip through Redis would give a fresh one.
+    Values are JSON-like: dicts and lists are copied by hand (``copy.deepcopy`` was a fifth
+    of a message's moderation check, which reads several of them), anything else deeply."""
+    if isinstance(value, _ATOMIC):
+        return value
+    if type(value) is dict:
+        return {k: v if isinstance(v, _ATOMIC) else _copied(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if isinstance(v, _ATOMIC) else _copied(v) for v in value]
+    return copy.deepcopy(value)
+
+
 @dataclass
 class _RoomStream:
     epoch: str
@@ -151,7 +167,8 @@ class MemoryBroker(Broker):
             return
         try:
             result = handler(room, event)
-            if asyncio.iscoroutine(result):
+            # (None first: iscoroutine(None) is an ABC check, once per event and subscriber)
+            if result is not None and asyncio.iscoroutine(result):
                 await result
         except Exception:  # a subscriber's bug must not fail the publisher
             log.exception("room %s: subscriber failed on event", room)
@@ -280,11 +297,15 @@ class MemoryStateStore(StateStore):
 
     async def get(self, scope, ns, key):
         entry = self._entry(scope, ns, key)
-        return None if entry is None else copy.deepcopy(entry[0])
+        return None if entry is None else _copied(entry[0])
+
+    async def get_many(self, scope, reads):
+        entries = [self._entry(scope, ns, key) for ns, key in reads]
+        return [None if entry is None else _copied(entry[0]) for entry in entries]
 
     async def set(self, scope, ns, key, value, *, ttl=None):
         expires = None if ttl is None else self._clock() + ttl
-        self._data.setdefault((scope, ns), {})[key] = (copy.deepcopy(value), expires)
+        self._data.setdefault((scope, ns), {})[key] = (_copied(value), expires)
 
     async def add(self, scope, ns, key, value, *, ttl=None):
         if self._entry(scope, ns, key) is not None:
@@ -299,7 +320,7 @@ class MemoryStateStore(StateStore):
         return True
 
     async def items(self, scope, ns):
-        return {k: copy.deepcopy(v) for k, (v, _) in self._live(scope, ns).items()}
+        return {k: _copied(v) for k, (v, _) in self._live(scope, ns).items()}
 
     async def take_token(self, key, *, rate, burst, cost=1.0):
         now = self._clock()
@@ -317,12 +338,12 @@ class MemoryStateStore(StateStore):
     async def log_append(self, scope, log, entry, *, maxlen):
         entries = self._logs.setdefault((scope, log), deque(maxlen=maxlen))
         entry_id = str(next(self._log_ids))
-        entries.append({**copy.deepcopy(entry), "id": entry_id})
+        entries.append({**_copied(entry), "id": entry_id})
         return entry_id
 
     async def log_read(self, scope, log, *, limit=100):
         entries = self._logs.get((scope, log), ())
-        return [copy.deepcopy(e) for e in reversed(entries)][:limit]
+        return [_copied(e) for e in reversed(entries)][:limit]
 
     def sweep(self) -> None:
         """Drop expired entries (and emptied namespaces) and buckets that are full again."""
@@ -356,7 +377,7 @@ class MemoryRoomDirectory(RoomDirectory):
     def _put(self, name: str, meta: dict[str, Any], expires: float | None) -> None:
         if name not in self._rooms:
             bisect.insort(self._names, name)
-        self._rooms[name] = (copy.deepcopy(meta), expires)
+        self._rooms[name] = (_copied(meta), expires)
 
     async def add(self, name, meta, *, ttl=None):
         if self._live(name) is not None:
@@ -367,14 +388,14 @@ class MemoryRoomDirectory(RoomDirectory):
     async def touch(self, name, meta, ttl):
         entry = self._live(name)
         if entry is not None and entry[1] is None:
-            return copy.deepcopy(entry[0])
+            return _copied(entry[0])
         kept = entry[0] if entry is not None else meta
         self._put(name, kept, self._clock() + ttl)
-        return copy.deepcopy(kept)
+        return _copied(kept)
 
     async def get(self, name):
         entry = self._live(name)
-        return None if entry is None else copy.deepcopy(entry[0])
+        return None if entry is None else _copied(entry[0])
 
     async def page(self, *, after, limit):
         limit = max(1, min(limit, PAGE_MAX))
@@ -383,7 +404,7 @@ class MemoryRoomDirectory(RoomDirectory):
         while i < len(self._names) and len(out) < limit:
             entry = self._live(self._names[i])
             if entry is not None:
-                out.append(copy.deepcopy(entry[0]))
+                out.append(_copied(entry[0]))
             i += 1
         more = any(self._live(n) is not None for n in itertools.islice(self._names, i, i + PURGE_BATCH))
         return out, more

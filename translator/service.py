@@ -220,6 +220,11 @@ class TranslationService:
         }
 
     @property
+    def enabled(self) -> bool:
+        """``status()["enabled"]`` without building the rest (it is read for every message)."""
+        return self._st.enabled
+
+    @property
     def backend_name(self) -> str:
         """The backend that runs (inline), else the one configured ("auto" resolved)."""
         return getattr(self._backend, "name", None) or resolve_backend(self.config.backend)

@@ -60,8 +60,20 @@ _SOFT_BREAK = re.compile(r"(?<=[,，、;；:：])\s*|\s+")
 MAX_UNIT_CHARS = 300
 
 
+# What every protected span but a number needs somewhere in the text (each alternative is a
+# prefix or part of one in _PROTECTED). Without any, only numbers can match, and the number
+# pattern alone finds them ~10x faster than the whole alternation, which is tried at every
+# position (most chat lines: detection runs on every message sent).
+_SPAN_HINT_RE = re.compile(
+    rf"`|@|#|://|www\.|\.(?:{_TLDS})\b|[^\x00-\x7f]"
+    r"|(?<!\S)(?:[:;=8][-'^]?[)(DPpO/\\|\]\[3*]|<3|[xX]D|\^|T_T|QAQ)"
+)
+
+
 def strip_protected(text: str) -> str:
     """The text with every protected span and number replaced by a space."""
+    if _SPAN_HINT_RE.search(text) is None:
+        return _NUMBER_RE.sub(" ", text)
     return _PROTECTED_NUM_RE.sub(" ", text)
 
 

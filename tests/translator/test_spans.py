@@ -107,3 +107,18 @@ def test_identity_translation_round_trips(text):
     assert out.split() == " ".join(text.split()).split() or "".join(out.split()) == "".join(text.split())
     for span in protected_spans(text):
         assert span in out
+
+
+def test_strip_protected_fast_path_agrees_with_the_full_pattern():
+    # strip_protected skips the whole alternation when no span but a number can be present;
+    # on texts built from every span's trigger characters it must give the same result.
+    import random
+
+    from translator.spans import _PROTECTED_NUM_RE, strip_protected
+    pieces = ["com", "co", "www", ".", "://", "http", "@", "#", "x", "D", "XD", "T_T", "QAQ", ":",
+              ")", "8", "3", "<", "^", "_", " ", "\n", "a", "1", "2.5", "-", "+", "%", "/", "`",
+              "é", "😀", "ftp"]
+    rng = random.Random(7)
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert strip_protected(text) == _PROTECTED_NUM_RE.sub(" ", text), text

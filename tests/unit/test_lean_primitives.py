@@ -59,3 +59,58 @@ async def test_event_set_clear_wait():
     assert e._waiters is None
     e.set()
     assert await e.wait() is True
+
+
+class _Transport:
+    def __init__(self):
+        self.paused = False
+        self.pauses = 0
+
+    def pause_reading(self):
+        self.paused, self.pauses = True, self.pauses + 1
+
+    def resume_reading(self):
+        self.paused = False
+
+
+def _reader(max_size: int):
+    """The read-ahead part of our protocol, without a socket (uvicorn's constructor needs one)."""
+    from types import SimpleNamespace
+
+    from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
+    p = object.__new__(LiveBridgeWebSocketProtocol)
+    p.queue, p.read_paused, p.close_sent, p._queued_bytes = LeanQueue(), False, False, 0
+    p.transport, p.config = _Transport(), SimpleNamespace(ws_max_size=max_size)
+    p.curr_msg_data_type = "text"
+    return p
+
+
+def _arrive(p, data: bytes):
+    p.frames = [data]
+    p.send_receive_event_to_app()
+
+
+async def test_reading_pauses_after_read_ahead_messages_not_after_each():
+    from chatserver.wsprotocol import READ_AHEAD
+    p = _reader(65536)
+    for i in range(READ_AHEAD - 1):
+        _arrive(p, b'{"type":"ping"}')
+    assert not p.transport.paused and p.transport.pauses == 0
+    _arrive(p, b'{"type":"ping"}')
+    assert p.transport.paused
+    messages = [await p.receive() for _ in range(READ_AHEAD // 2)]
+    assert messages[0] == {"type": "websocket.receive", "text": '{"type":"ping"}', "size": 15}
+    assert not p.transport.paused  # drained to half: reading again
+    while p.queue.qsize():
+        await p.receive()
+    assert p._queued_bytes == 0
+
+
+async def test_reading_pauses_once_the_waiting_messages_hold_a_frames_worth_of_bytes():
+    p = _reader(1000)
+    _arrive(p, b"x" * 600)
+    assert not p.transport.paused
+    _arrive(p, b"x" * 600)
+    assert p.transport.paused  # two messages, but 1,200 bytes wait
+    await p.receive()
+    assert not p.transport.paused and p._queued_bytes == 600
