@@ -416,8 +416,11 @@ async def test_the_event_loop_never_waits_for_the_database(make_store):
     stop = True
     await task
     assert (await store.position("r")).offset == 5000
-    # The loop kept turning while the database worked (generous: the machine has 2 cores).
-    assert max(gaps) < 0.25, max(gaps)
+    # The loop kept turning while the database worked. A loop that waited for the database
+    # would stall at every commit and page (dozens of times); on a loaded 2-core machine the
+    # OS may still take the thread off its core once or twice, which is not the code's doing.
+    stalls = sorted(g for g in gaps if g >= 0.25)
+    assert len(stalls) <= max(2, len(gaps) // 100), (len(gaps), stalls)
 
 
 # Many nodes (PostgreSQL) ----------------------------------------------------------------------
