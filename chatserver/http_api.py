@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from chatserver import errors as E
 from chatserver.auth import AuthError, User, clean_lang, clean_name
+from chatserver.connguard import address_key
 from chatserver.errors import ChatError
 from chatserver.openapi import OPENAPI
 from chatserver.protocol import parse_json_float, valid_room
@@ -70,11 +71,7 @@ def client_address(request: Request) -> str:
                 break
     if address is None:
         return peer or "unknown"
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    return address_key(str(address))
 
 
 async def _address_limit(request: Request, what: str, rate: float, burst: float, message: str) -> None:
