@@ -87,10 +87,17 @@ class RedisClusterServers:
                 online += info.count("state=online")  # the master counts it (WAIT does then)
         return min(linked, online)
 
-    def replica_caught_up(self, master_port: int) -> bool:
-        """Whether a replica of the master on ``master_port`` has acked all it was sent."""
+    def master_offset(self, master_port: int) -> int:
+        """The replication offset the master on ``master_port`` has reached."""
         info = self.cli(master_port, "info", "replication")
-        master = int(re.search(r"master_repl_offset:(\d+)", info).group(1))
+        return int(re.search(r"master_repl_offset:(\d+)", info).group(1))
+
+    def replica_caught_up(self, master_port: int, offset: int | None = None) -> bool:
+        """Whether a replica of the master on ``master_port`` has acked ``offset`` (default:
+        all it was sent). While writes go on, pass the master's offset of the moment that
+        matters: "all" moves on with every write, and replicas ack about once a second."""
+        info = self.cli(master_port, "info", "replication")
+        master = int(re.search(r"master_repl_offset:(\d+)", info).group(1)) if offset is None else offset
         return any(int(m) >= master for m in re.findall(r"slave\d+:.*?offset=(\d+)", info))
 
     def role(self, port: int) -> str:
