@@ -282,7 +282,9 @@ async def room_messages(request: Request) -> Response:
     chat = _bridge(request).chat
     room = _room_name(request)
     await chat.room(room)
-    before = _int_param(request, "before", minimum=1)
+    # Offsets are 64-bit (as the WebSocket frames bound them); a before past any offset
+    # there can be is the newest page, and must not reach the store as a bigger integer.
+    before = _int_param(request, "before", minimum=1, maximum=2**63 - 1)
     limit = _int_param(request, "limit", minimum=1, maximum=100) or 50
     return JSONResponse(await chat.history(room, before=before, limit=limit))
 
