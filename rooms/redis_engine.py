@@ -246,6 +246,12 @@ class RedisBroker(Broker):
                 int(arg), int(limit), epoch or ""]
 
     async def _read(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
+        """(position, trimmed, mode used, events) of one HISTORY read."""
+        out = await self._read_raw(room, mode, arg, limit, epoch)
+        return self.history_result(out, None).position, int(out[2]), _text(out[3]), \
+            [json.loads(p) for p in out[4:] if p is not None]
+
+    async def _read_raw(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
         e = self.engine
         args = self.history_args(mode, arg, limit, epoch)
         with e.guard():
@@ -272,13 +278,13 @@ class RedisBroker(Broker):
 
     async def history(self, room, *, since=None, epoch=None, before=None, limit=50):
         if since is not None:
-            return self.history_result(await self._read(room, "since", since, limit, epoch), since)
+            return self.history_result(await self._read_raw(room, "since", since, limit, epoch), since)
         if before is not None:
-            return self.history_result(await self._read(room, "before", before, limit, None), None)
-        return self.history_result(await self._read(room, "tail", 0, limit, None), None)
+            return self.history_result(await self._read_raw(room, "before", before, limit, None), None)
+        return self.history_result(await self._read_raw(room, "tail", 0, limit, None), None)
 
     async def position(self, room):
-        return self.history_result(await self._read(room, "tail", 0, 0, None), None).position
+        return self.history_result(await self._read_raw(room, "tail", 0, 0, None), None).position
 
     async def get_event(self, room, offset):
         entry_id = f"{int(offset)}-0"
