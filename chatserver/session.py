@@ -33,6 +33,7 @@ from rooms.hub import Hub
 log = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 2.0  # seconds between typing events one connection may cause
+_MEMBER_LISTS = p.EncodedOnce()  # the joined frames' member list, encoded once per snapshot
 
 
 class Session:
@@ -169,11 +170,13 @@ class Session:
                     await self.chat.exit(room, membership.member())
             raise
         view = joined.view
-        self.send(frames.with_ref(frames.joined(
+        reply = frames.with_ref(frames.joined(
             room=room, title=joined.meta.get("title", room), role=joined.role, history=history,
             recovered=history.recovered if since is not None else True,
             events=self.for_reader(events), members=view.members, member_count=view.member_count,
-            settings=joined.settings), frame.ref))
+            settings=joined.settings), frame.ref)
+        # A big room's list is one snapshot for every joiner within a second: encoded once.
+        self.push(SharedFrame(p.encode_with(reply, self.codec, "members", reply.pop("members"), _MEMBER_LISTS)))
         membership.go_live(history.position.offset, history.position.epoch)
         self.complete_translations(room, missing)
         self.metrics.rooms.set(len(self.hub.rooms()))
