@@ -127,12 +127,22 @@ class ArchivedBroker(Broker):
 
     async def history(self, room, *, since=None, epoch=None, before=None, limit=50):
         live = await self.inner.history(room, since=since, epoch=epoch, before=before, limit=limit)
+        return await self.complete(room, live, since=since, epoch=epoch, before=before, limit=limit)
+
+    async def complete(self, room: str, live: HistoryResult, *, since: int | None = None,
+                       epoch: str | None = None, before: int | None = None, limit: int = 50) -> HistoryResult:
+        """The history read ``live`` from the engine's window (with these arguments), gone on
+        in the archive where the window does not reach back far enough."""
         if since is not None:
             return live if live.recovered else await self._recover(room, since, epoch, limit, live)
         if len(live.events) >= limit:
             return live
         cutoff = live.events[0]["offset"] if live.events else before
         if cutoff is not None and cutoff <= 1:
+            return live
+        if not live.events and live.position.offset == 0:
+            # Nothing was ever published in the room (an archived room opens the engine at the
+            # archive's offset): no archive read for every joiner of a new room.
             return live
         page = await self.store.page(room, before=cutoff, limit=limit - len(live.events))
         return HistoryResult(page.events + live.events, live.position)

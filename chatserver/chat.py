@@ -14,6 +14,7 @@ are moderated against the target language's terms and published with their own o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from chatserver.protocol import valid_room
 from chatserver.replies import mentions, quote
 from chatserver.room_catalog import RoomCatalog, RoomLimits
 from chatserver.translation import Outcome, RoomTranslations, detect, no_translation, translation_key
+from moderation.model import AdmissionReads
 from rooms.engine import Engine, EngineError, Event, HistoryResult, Member, PublishResult
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,28 @@ class Admission:
     meta: dict[str, Any]
     role: str
     settings: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPlan:
+    """A join that passed the checks made before it touches the room: the room's metadata,
+    the state reads moderation decides it from, and the joiner's address."""
+
+    meta: dict[str, Any]
+    reads: AdmissionReads
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A join made: the room's metadata, the member's role, the room's settings, the history
+    the joiner starts from and the room's people as it sees them."""
+
+    meta: dict[str, Any]
+    role: str
+    settings: dict[str, Any]
+    history: HistoryResult
+    view: RoomView
 
 
 class ChatService:
@@ -126,6 +150,52 @@ class ChatService:
         role, settings = await self.moderation.admission(room, user, address=address)
         return Admission(meta, role, settings)
 
+    async def prepare_join(self, room: str, user: User, *, address: str = "") -> JoinPlan:
+        """What may refuse a join before it touches the room (closed, not found, creation
+        limits), and the state reads that decide the rest (made with the join's other work)."""
+        if self.admission_check is not None:
+            await self.admission_check(room, user)
+        meta = await self.ensure_room(room, user=user, address=address)
+        return JoinPlan(meta, self.moderation.admission_reads(user, address=address), address)
+
+    async def join(self, room: str, user: User, plan: JoinPlan, member_of: Callable[[str], Member], *,
+                   since: int | None, epoch: str | None, limit: int) -> Joined:
+        """Admit, read history and record the member (``member_of(role)``) in one engine call
+        (one round trip on Redis), or refuse (``banned``) with nothing recorded. The member is
+        recorded with moderation's guess of its role when the reads that decide it are absent
+        (nearly every join); otherwise, once moderation decided, with a second call."""
+        cap = min(limit, RECOVERY_MAX_EVENTS)
+        reads = plan.reads
+        entry = await self.engine.enter(room, member_of(reads.guess), reads=reads.reads, since=since, epoch=epoch,
+                                        limit=cap + 1 if since is not None else RECENT_HISTORY,
+                                        record_unless=reads.decisive)
+        try:
+            role, settings = self.moderation.admission_of(user, entry.values, address=plan.address)
+        except ChatError:
+            if entry.arrival is not None:  # the guess was checked, so never; kept true regardless
+                with contextlib.suppress(EngineError):
+                    await self.engine.presence.remove(room, member_of(reads.guess).conn_id)
+            raise
+        member = member_of(role)
+        try:
+            history = entry.history
+            if since is not None:
+                history = await self._bounded(room, history, cap)
+            arrival = entry.arrival if entry.arrival is not None else await self.engine.presence.add(room, member)
+        except BaseException:
+            if entry.arrival is not None:
+                with contextlib.suppress(EngineError):
+                    await self.engine.presence.remove(room, member.conn_id)
+            raise
+        view = await self.presence.entered(room, member, arrival)
+        return Joined(plan.meta, role, settings, history, view)
+
+    async def _bounded(self, room: str, result: HistoryResult, cap: int) -> HistoryResult:
+        if len(result.events) <= cap and _text_bytes(result.events) <= RECOVERY_MAX_BYTES:
+            return result
+        recent = await self.engine.broker.history(room, limit=RECENT_HISTORY)
+        return HistoryResult(_within_bytes(recent.events, RECOVERY_MAX_BYTES), recent.position, recovered=False)
+
     async def catch_up(self, room: str, *, since: int | None, epoch: str | None, limit: int) -> HistoryResult:
         """What a joining connection reads: everything after ``since``, or the recent events.
 
@@ -136,11 +206,7 @@ class ChatService:
         if since is not None:
             cap = min(limit, RECOVERY_MAX_EVENTS)
             result = await self.engine.broker.history(room, since=since, epoch=epoch, limit=cap + 1)
-            if len(result.events) <= cap and _text_bytes(result.events) <= RECOVERY_MAX_BYTES:
-                return result
-            recent = await self.engine.broker.history(room, limit=RECENT_HISTORY)
-            return HistoryResult(_within_bytes(recent.events, RECOVERY_MAX_BYTES), recent.position,
-                                 recovered=False)
+            return await self._bounded(room, result, cap)
         return await self.engine.broker.history(room, limit=RECENT_HISTORY)
 
     async def enter(self, room: str, member: Member) -> RoomView:

@@ -105,6 +105,14 @@ class DurableState(StateStore):
     def _known(self, scope: str) -> bool:
         return not self.volatile and self._marked.get(scope, 0.0) > time.monotonic()
 
+    def needs_marker(self, scope: str, reads: list[tuple[str, str]]) -> bool:
+        """Whether reads of ``scope`` must fetch its marker alongside (see :meth:`get_many`)."""
+        return bool(scope) and not self._known(scope) and any(ns in CACHED for ns, _ in reads)
+
+    async def reload(self, scope: str) -> None:
+        """A read found no marker: refill the scope from the store."""
+        await self._load(scope)
+
     async def _ensure_loaded(self, scope: str) -> None:
         if self._known(scope):
             return

@@ -65,6 +65,11 @@ class Membership:
                       # for a ban that holds the address (moderation.address_bans); never shown
                       extra={"address": s.address} if s.address else {})
 
+    def member_as(self, role: str) -> Member:
+        """What presence records of this membership once its role is ``role`` (which it takes)."""
+        self.role = role
+        return self.member()
+
     def deliver(self, room: str, event: Event, encoded: Encoded) -> None:
         if self._pending is not None:
             self._pending.append((event, encoded))

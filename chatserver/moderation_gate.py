@@ -15,6 +15,7 @@ from typing import Any
 from chatserver.auth import User
 from chatserver.errors import ChatError
 from moderation import Actor, Decision, Moderation, ModerationError
+from moderation.model import AdmissionReads
 from rooms.engine import Engine
 
 
@@ -57,7 +58,19 @@ class ModerationGate:
     async def admission(self, room: str, user: User, *, address: str = "") -> tuple[str, dict[str, Any]]:
         """The user's role in the room and the room's settings, or a ``banned`` refusal (of the
         user, or of ``address`` when a ban holds it)."""
-        role, decision, settings = await self.moderation.admission(room, actor_of(user, address))
+        return self._admitted(await self.moderation.admission(room, actor_of(user, address)))
+
+    def admission_reads(self, user: User, *, address: str = "") -> AdmissionReads:
+        """The state reads that decide the user's join, to be made with the join's other work."""
+        return self.moderation.admission_reads(actor_of(user, address))
+
+    def admission_of(self, user: User, values: list[Any], *, address: str = "") -> tuple[str, dict[str, Any]]:
+        """:meth:`admission` from the values of :meth:`admission_reads`' reads."""
+        return self._admitted(self.moderation.admission_of(actor_of(user, address), values))
+
+    @staticmethod
+    def _admitted(admission: tuple[str, Decision, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        role, decision, settings = admission
         if decision.action == "reject":
             raise ChatError.from_moderation(decision.code or "banned", decision.message or "you may not join",
                                             status=403)

@@ -34,7 +34,7 @@ from typing import Any
 from chatserver import errors as E
 from chatserver import frames
 from chatserver.errors import ChatError
-from rooms.engine import Broker, EngineError, Member, Presence
+from rooms.engine import Arrival, Broker, EngineError, Member, Presence
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,10 @@ class RoomPresence:
     async def enter(self, room: str, member: Member) -> RoomView:
         """Record the member; the room's people as the joiner sees them. The user's arrival
         is announced with the next diff when this is their first connection."""
-        arrival = await self._presence.add(room, member)
+        return await self.entered(room, member, await self._presence.add(room, member))
+
+    async def entered(self, room: str, member: Member, arrival: Arrival) -> RoomView:
+        """As :meth:`enter` for a member the engine recorded already (``arrival``)."""
         count = self._sizes[room] = arrival.users
         if arrival.first:
             self._joined(room, member)

@@ -238,6 +238,39 @@ def encode(frame: dict[str, Any], codec: str) -> str | bytes:
     raise ValueError(f"unknown codec {codec!r}")
 
 
+class EncodedOnce:
+    """A value encoded once per codec and reused for as long as the same object is given (a
+    big room's member list snapshot, which every joiner within a second gets). Holds the
+    object, so its identity is not reused while cached."""
+
+    __slots__ = ("_value", "_encoded")
+
+    def __init__(self) -> None:
+        self._value: Any = None
+        self._encoded: dict[str, str | bytes] = {}
+
+    def get(self, value: Any, codec: str) -> str | bytes:
+        if value is not self._value:
+            self._value, self._encoded = value, {}
+        encoded = self._encoded.get(codec)
+        if encoded is None:
+            encoded = self._encoded[codec] = encode(value, codec)
+        return encoded
+
+
+def encode_with(frame: dict[str, Any], codec: str, name: str, value: Any, once: EncodedOnce) -> str | bytes:
+    """``frame`` with the field ``name`` (not in it) set to ``value`` as its last field,
+    encoded: the value's encoding comes from ``once``. Decodes as ``{**frame, name: value}``."""
+    if codec == JSON:
+        head = _encode_json(frame)
+        sep = "," if len(frame) else ""
+        return f"{head[:-1]}{sep}{_encode_json(name)}:{once.get(value, codec)}}}"
+    if codec == MSGPACK and len(frame) < 15:  # a fixmap header (at most 15 fields) counts them
+        head = msgpack.packb(frame, use_bin_type=True)
+        return bytes([0x80 | (len(frame) + 1)]) + head[1:] + msgpack.packb(name) + once.get(value, codec)
+    return encode({**frame, name: value}, codec)
+
+
 def choose_subprotocol(offered: list[str]) -> str | None:
     """The first offered subprotocol we speak; JSON when none was offered; None if no match."""
     if not offered:

@@ -33,6 +33,7 @@ from rooms.hub import Hub
 log = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 2.0  # seconds between typing events one connection may cause
+_MEMBER_LISTS = p.EncodedOnce()  # the joined frames' member list, encoded once per snapshot
 
 
 class Session:
@@ -149,31 +150,33 @@ class Session:
         if len(self.rooms) >= self.settings.max_rooms_per_connection:
             raise ChatError(E.TOO_MANY_ROOMS,
                             f"a connection may be in at most {self.settings.max_rooms_per_connection} rooms")
-        admission = await self.chat.admit(room, self.user, address=self.address)
-        membership = Membership(self, room, admission.role)
+        plan = await self.chat.prepare_join(room, self.user, address=self.address)
+        membership = Membership(self, room, plan.reads.guess)
         self.rooms[room] = membership
         since = frame.get("since")
-        entered = False
+        joined = None
         try:
-            await self.hub.join(room, membership)
-            history = await self.chat.catch_up(room, since=since, epoch=frame.get("epoch"),
-                                               limit=self.settings.history_size)
-            view = await self.chat.enter(room, membership.member())
-            entered = True
+            await self.hub.join(room, membership)  # subscribed before history is read
+            joined = await self.chat.join(room, self.user, plan, membership.member_as, since=since,
+                                          epoch=frame.get("epoch"), limit=self.settings.history_size)
+            history = joined.history
             events, missing = await self.chat.reader_translations(room, history.events, self.read_lang)
         except BaseException:
             # Not joined after all: nothing may keep holding live events for this membership.
             self.rooms.pop(room, None)
             await self.hub.leave(room, membership)
-            if entered:
+            if joined is not None:
                 with contextlib.suppress(EngineError):
                     await self.chat.exit(room, membership.member())
             raise
-        self.send(frames.with_ref(frames.joined(
-            room=room, title=admission.meta.get("title", room), role=admission.role, history=history,
+        view = joined.view
+        reply = frames.with_ref(frames.joined(
+            room=room, title=joined.meta.get("title", room), role=joined.role, history=history,
             recovered=history.recovered if since is not None else True,
             events=self.for_reader(events), members=view.members, member_count=view.member_count,
-            settings=admission.settings), frame.ref))
+            settings=joined.settings), frame.ref)
+        # A big room's list is one snapshot for every joiner within a second: encoded once.
+        self.push(SharedFrame(p.encode_with(reply, self.codec, "members", reply.pop("members"), _MEMBER_LISTS)))
         membership.go_live(history.position.offset, history.position.epoch)
         self.complete_translations(room, missing)
         self.metrics.rooms.set(len(self.hub.rooms()))

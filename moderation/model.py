@@ -70,6 +70,18 @@ class Decision:
         return cls("reject", text, code, message, retry_after)
 
 
+@dataclass(frozen=True, slots=True)
+class AdmissionReads:
+    """The room state that decides a join (``reads``, ``(namespace, key)`` pairs read in one
+    round trip), and the outcome when the reads at the indices ``decisive`` are all absent:
+    the join allowed with the role ``guess``. A caller may act on the guess before it has the
+    values (record the member) as long as it checks the guess held."""
+
+    reads: list[tuple[str, str]]
+    decisive: tuple[int, ...]
+    guess: str
+
+
 class ModerationError(Exception):
     """An action refused: ``code`` is "forbidden", "not_found", "invalid" or "rate_limited"."""
 

@@ -46,6 +46,7 @@ from moderation.model import (
     NS_SETTINGS,
     NS_TERMS,
     Actor,
+    AdmissionReads,
     Decision,
     ModerationError,
     _author_id,
@@ -172,11 +173,23 @@ class Moderation(HostActions):
         """What a join needs, in one round trip to the room's state: the actor's role, whether
         they may join (``check_join``; admins are not held by bans), and the room's settings
         (``room_settings``)."""
-        is_admin = self.is_admin(actor)
+        return self.admission_of(actor, await self.state.get_many(room, self.admission_reads(actor).reads))
+
+    def admission_reads(self, actor: Actor) -> AdmissionReads:
+        """The reads :meth:`admission_of` decides from (a caller may read them together with
+        other work of the join), and which of them can change the outcome from the guess."""
         reads = [(NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_SETTINGS, "room"), (NS_SETTINGS, "pin")]
         if actor.address:  # a ban may hold the address too (moderation.address_bans)
             reads.append((NS_BANNED_ADDRESSES, actor.address))
-        entry, ban, settings, pin, *address_ban = await self.state.get_many(room, reads)
+        if self.is_admin(actor):
+            return AdmissionReads(reads, (), R.ADMIN)
+        guess = R.MEMBER if actor.role_hint == R.MEMBER else R.GUEST
+        return AdmissionReads(reads, (0, 1, 4) if actor.address else (0, 1), guess)
+
+    def admission_of(self, actor: Actor, values: list[Any]) -> tuple[str, Decision, dict[str, Any]]:
+        """:meth:`admission` from the values of :meth:`admission_reads`' reads."""
+        is_admin = self.is_admin(actor)
+        entry, ban, settings, pin, *address_ban = values
         if is_admin:
             ban = None
             role = R.ADMIN

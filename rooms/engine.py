@@ -231,6 +231,16 @@ class Presence(abc.ABC):
         """Member count of every room that has members."""
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What :meth:`Engine.enter` found: the state ``values`` read (in the order asked), the
+    room's ``history``, and the member's ``arrival`` (None when it was not recorded)."""
+
+    values: list[Any]
+    history: HistoryResult
+    arrival: Arrival | None
+
+
 class StateStore(abc.ABC):
     """Small shared state, grouped by scope (a room name, or "" for global) and namespace.
 
@@ -298,6 +308,23 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    async def enter(self, room: str, member: Member, *, reads: list[tuple[str, str]],
+                    since: int | None = None, epoch: str | None = None, limit: int = 50,
+                    record_unless: tuple[int, ...] = (), record_if: tuple[int, ...] = ()) -> Entry:
+        """A join's engine work at once (one round trip on Redis): the room's state ``reads``
+        (as :meth:`StateStore.get_many` of scope ``room``), its history (as
+        :meth:`Broker.history` with ``since``/``epoch``, or the newest ``limit`` events), and
+        ``member`` recorded (as :meth:`Presence.add`) only when none of the reads at the
+        indices ``record_unless`` has a value and all of those at ``record_if`` have one.
+        Otherwise ``arrival`` is None and nothing was recorded: the caller's guess of those
+        reads was wrong, and it decides again with the values. On Redis the reads, the
+        history and the record are one script, so no write comes between them."""
+        values = await self.state.get_many(room, reads)
+        history = await self.broker.history(room, since=since, epoch=epoch, limit=limit)
+        if any(values[i] is not None for i in record_unless) or any(values[i] is None for i in record_if):
+            return Entry(values, history, None)
+        return Entry(values, history, await self.presence.add(room, member))
 
     def health(self) -> dict[str, Any]:
         """{"status": "ok" | "degraded", ...} for /healthz."""

@@ -64,6 +64,7 @@ from rooms.engine import (
 )
 from rooms.redis_batch import CommandBatcher
 from rooms.redis_pubsub import PubSubConnection
+from rooms import redis_join
 from rooms.redis_directory import SCRIPTS as DIRECTORY_SCRIPTS, RedisRoomDirectory
 from rooms.redis_state import RedisPresence, RedisStateStore
 
@@ -200,7 +201,7 @@ class RedisBroker(Broker):
         with e.guard():
             duplicate, payload = await e.script("publish", keys, args)
         if duplicate == 2:  # unopened: go on from the origin's position
-            await self._open(room)
+            await self.open(room)
             args[1] = secrets.token_hex(4)
             with e.guard():
                 duplicate, payload = await e.script("publish", keys, args)
@@ -230,7 +231,7 @@ class RedisBroker(Broker):
 
     # Reads ---------------------------------------------------------------------------------
 
-    async def _open(self, room: str) -> None:
+    async def open(self, room: str) -> None:
         """An unopened room (no meta in Redis) goes on from :attr:`origin`'s position."""
         position = await self.origin(room) if self.origin is not None else None
         if position is not None and position.offset > 0:
@@ -239,37 +240,51 @@ class RedisBroker(Broker):
                 await e.script("open", [K.meta(room), K.stream(room)],
                                [position.epoch, int(position.offset), e.history_ttl_ms])
 
-    async def _read(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
-        e = self.engine
-        args = ["" if self.origin is not None else secrets.token_hex(4), e.history_ttl_ms, mode,
+    def history_args(self, mode: str, arg: int, limit: int, epoch: str | None) -> list[Any]:
+        """The HISTORY script's arguments (also the JOIN script's history part)."""
+        return ["" if self.origin is not None else secrets.token_hex(4), self.engine.history_ttl_ms, mode,
                 int(arg), int(limit), epoch or ""]
+
+    async def _read(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
+        """(position, trimmed, mode used, events) of one HISTORY read."""
+        out = await self._read_raw(room, mode, arg, limit, epoch)
+        return self.history_result(out, None).position, int(out[2]), _text(out[3]), \
+            [json.loads(p) for p in out[4:] if p is not None]
+
+    async def _read_raw(self, room: str, mode: str, arg: int, limit: int, epoch: str | None):
+        e = self.engine
+        args = self.history_args(mode, arg, limit, epoch)
         with e.guard():
             out = await e.script("history", [K.meta(room), K.stream(room)], args)
         if _text(out[3]) == "unopened":
-            await self._open(room)
+            await self.open(room)
             args[0] = secrets.token_hex(4)
             with e.guard():
                 out = await e.script("history", [K.meta(room), K.stream(room)], args)
+        return out
+
+    @staticmethod
+    def history_result(out: list[Any], since: int | None) -> HistoryResult:
+        """A HISTORY reply as the result of a read with (or without) ``since``."""
         position = StreamPosition(int(out[1]), _text(out[0]))
-        return position, int(out[2]), _text(out[3]), [json.loads(p) for p in out[4:] if p is not None]
+        events = [json.loads(p) for p in out[4:] if p is not None]
+        if since is None:
+            return HistoryResult(events, position)
+        if _text(out[3]) == "gone":
+            return HistoryResult(events, position, recovered=False)
+        if since > position.offset:
+            return HistoryResult([], position, recovered=False)
+        return HistoryResult(events, position, recovered=since >= int(out[2]))
 
     async def history(self, room, *, since=None, epoch=None, before=None, limit=50):
         if since is not None:
-            position, trimmed, mode, events = await self._read(room, "since", since, limit, epoch)
-            if mode == "gone":
-                return HistoryResult(events, position, recovered=False)
-            if since > position.offset:
-                return HistoryResult([], position, recovered=False)
-            return HistoryResult(events, position, recovered=since >= trimmed)
+            return self.history_result(await self._read_raw(room, "since", since, limit, epoch), since)
         if before is not None:
-            position, _, _, events = await self._read(room, "before", before, limit, None)
-        else:
-            position, _, _, events = await self._read(room, "tail", 0, limit, None)
-        return HistoryResult(events, position)
+            return self.history_result(await self._read_raw(room, "before", before, limit, None), None)
+        return self.history_result(await self._read_raw(room, "tail", 0, limit, None), None)
 
     async def position(self, room):
-        position, _, _, _ = await self._read(room, "tail", 0, 0, None)
-        return position
+        return self.history_result(await self._read_raw(room, "tail", 0, 0, None), None).position
 
     async def get_event(self, room, offset):
         entry_id = f"{int(offset)}-0"
@@ -483,6 +498,11 @@ class RedisEngine(Engine):
             return await self.redis.evalsha(self._shas[name], len(keys), *keys, *args)
         except rex.NoScriptError:
             return await self.redis.eval(_SCRIPTS[name], len(keys), *keys, *args)
+
+    async def enter(self, room, member, *, reads, since=None, epoch=None, limit=50, record_unless=(),
+                    record_if=()):
+        return await redis_join.enter(self, room, member, reads=reads, since=since, epoch=epoch, limit=limit,
+                                      record_unless=tuple(record_unless), record_if=tuple(record_if))
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -980,6 +1000,7 @@ _SCRIPTS = {
     "state_items": S.STATE_ITEMS,
     "take_token": S.TAKE_TOKEN,
     "presence_add": S.PRESENCE_ADD,
+    "join": S.JOIN,
     "presence_remove": S.PRESENCE_REMOVE,
     **DIRECTORY_SCRIPTS,
 }

@@ -103,41 +103,46 @@ if idem then redis.call('SET', idem, payload, 'PX', tonumber(ARGV[5])) end
 return {0, payload}
 """
 
-# KEYS: meta, stream
-# ARGV: new epoch ('' : mode used 'unopened' if the room has no meta), history ttl ms, mode ('since' | 'before' | 'tail'), arg (since/before
-#       offset), limit, client epoch ('' none)
-# Returns {epoch, offset, trimmed, mode used, payload...}; mode used is 'gone' when the
-# client's epoch is not the room's (the payloads are then the newest `limit`).
-HISTORY = _ROOM_HELPERS + r"""
-local meta, stream = KEYS[1], KEYS[2]
-local ttl_ms = tonumber(ARGV[2])
-if ARGV[1] == '' and redis.call('EXISTS', meta) == 0 then return {'', 0, 0, 'unopened'} end
-local epoch = ensure_room(meta, stream, ARGV[1], ttl_ms)
-expire_old(meta, stream, ttl_ms)
-local m = redis.call('HMGET', meta, 'offset', 'trimmed')
-local offset, trimmed = tonumber(m[1]), tonumber(m[2])
-local mode, arg, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {epoch, offset, trimmed, mode}
-if limit <= 0 then return out end
-local entries = {}
-if mode == 'since' and ARGV[6] ~= '' and ARGV[6] ~= epoch then
-  mode = 'tail'
-  out[4] = 'gone'
-end
-if mode == 'since' then
-  if arg < offset then
-    entries = redis.call('XRANGE', stream, (arg + 1) .. '-0', '+', 'COUNT', limit)
+# A history read as a function (HISTORY and JOIN): new epoch ('' : mode used 'unopened' if the
+# room has no meta), history ttl ms, mode ('since' | 'before' | 'tail'), arg (since/before
+# offset), limit, client epoch ('' none). Returns {epoch, offset, trimmed, mode used,
+# payload...}; mode used is 'gone' when the client's epoch is not the room's (the payloads are
+# then the newest `limit`).
+_HISTORY_READ = r"""
+local function read_history(meta, stream, new_epoch, ttl_ms, mode, arg, limit, client_epoch)
+  if new_epoch == '' and redis.call('EXISTS', meta) == 0 then return {'', 0, 0, 'unopened'} end
+  local epoch = ensure_room(meta, stream, new_epoch, ttl_ms)
+  expire_old(meta, stream, ttl_ms)
+  local m = redis.call('HMGET', meta, 'offset', 'trimmed')
+  local offset, trimmed = tonumber(m[1]), tonumber(m[2])
+  local out = {epoch, offset, trimmed, mode}
+  if limit <= 0 then return out end
+  local entries = {}
+  if mode == 'since' and client_epoch ~= '' and client_epoch ~= epoch then
+    mode = 'tail'
+    out[4] = 'gone'
   end
-  for _, entry in ipairs(entries) do table.insert(out, field(entry, 'e')) end
+  if mode == 'since' then
+    if arg < offset then
+      entries = redis.call('XRANGE', stream, (arg + 1) .. '-0', '+', 'COUNT', limit)
+    end
+    for _, entry in ipairs(entries) do table.insert(out, field(entry, 'e')) end
+    return out
+  end
+  if mode == 'before' then
+    if arg > 1 then entries = redis.call('XREVRANGE', stream, tostring(arg - 1), '-', 'COUNT', limit) end
+  else
+    entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+  end
+  for i = #entries, 1, -1 do table.insert(out, field(entries[i], 'e')) end
   return out
 end
-if mode == 'before' then
-  if arg > 1 then entries = redis.call('XREVRANGE', stream, tostring(arg - 1), '-', 'COUNT', limit) end
-else
-  entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
-end
-for i = #entries, 1, -1 do table.insert(out, field(entries[i], 'e')) end
-return out
+"""
+
+# KEYS: meta, stream; ARGV: as read_history's after the keys.
+HISTORY = _ROOM_HELPERS + _HISTORY_READ + r"""
+return read_history(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]),
+                    tonumber(ARGV[5]), ARGV[6])
 """
 
 # KEYS: meta, stream; ARGV: epoch, offset, history ttl ms. An unopened room (no meta) goes on
@@ -270,6 +275,44 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local first = 0
 if existed == 0 and redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then first = 1 end
 return {first, redis.call('HLEN', KEYS[2])}
+"""
+
+# A join's engine work in one script (Engine.enter): the room's state reads, its history and
+# the member recorded, unless a read the caller guessed absent has a value.
+# KEYS: n state hashes, meta, stream, presence, users
+# ARGV: n, the 1-based indices of the reads that must be absent for the record (',1,2,' ;
+#       ',' none), those that must be present, the n fields, read_history's 6 arguments,
+#       conn id, member JSON, user id.
+# Returns {{value JSON or false per read}, history as read_history's, {first, users} or false
+# (not recorded: a read was not as the caller guessed, or the room was unopened)}.
+JOIN = _ROOM_HELPERS + _HISTORY_READ + r"""
+local n = tonumber(ARGV[1])
+local unless, need = ARGV[2], ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local values, record = {}, true
+for i = 1, n do
+  local raw = redis.call('HGET', KEYS[i], ARGV[3 + i])
+  local exp = raw and tonumber(string.match(raw, '^(%d+)|'))
+  local mark = ',' .. i .. ','
+  if raw and (exp == 0 or exp > now) then
+    values[i] = string.sub(raw, string.find(raw, '|', 1, true) + 1)
+    if string.find(unless, mark, 1, true) then record = false end
+  else
+    values[i] = false
+    if string.find(need, mark, 1, true) then record = false end
+  end
+end
+local a = 3 + n
+local history = read_history(KEYS[n + 1], KEYS[n + 2], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3],
+                             tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), ARGV[a + 6])
+if not record or history[4] == 'unopened' then return {values, history, false} end
+local presence, users = KEYS[n + 3], KEYS[n + 4]
+local existed = redis.call('HEXISTS', presence, ARGV[a + 7])
+redis.call('HSET', presence, ARGV[a + 7], ARGV[a + 8])
+local first = 0
+if existed == 0 and redis.call('HINCRBY', users, ARGV[a + 9], 1) == 1 then first = 1 end
+return {values, history, {first, redis.call('HLEN', users)}}
 """
 
 # KEYS: presence, users; ARGV: conn id. Returns {removed member JSON or false, 1 when it was

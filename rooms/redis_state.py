@@ -31,6 +31,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms import redis_keys as K
@@ -50,7 +51,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _member_json(member: Member, node: str) -> str:
+def member_json(member: Member, node: str) -> str:
     return _dumps({"conn_id": member.conn_id, "user_id": member.user_id, "name": member.name,
                    "lang": member.lang, "role": member.role, "node": member.node or node,
                    "extra": member.extra})
@@ -67,9 +68,56 @@ def _entry(room: str, conn_id: str) -> str:
     return _dumps([room, conn_id])
 
 
+class SetAdds:
+    """Set members added in one turn of the event loop go to Redis as one ``SADD`` per key:
+    a join storm's node-index writes are one command per turn, not two per join. Every
+    caller awaits the write that carries its member (its error too, as an EngineError)."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        self._queued: dict[str, set[str]] = {}
+        self._done: asyncio.Future | None = None
+        self._tasks: set[asyncio.Task] = set()
+        #: SADD commands sent and members they carried (for tests and metrics).
+        self.writes = 0
+        self.members = 0
+
+    async def add(self, *items: tuple[str, str]) -> None:
+        """Add each ``(key, member)``; returns once the write that carries them is done."""
+        if self._done is None:
+            loop = asyncio.get_running_loop()
+            self._done = loop.create_future()
+            loop.call_soon(self._send)
+        for key, member in items:
+            self._queued.setdefault(key, set()).add(member)
+        await asyncio.shield(self._done)  # a caller given up on must not cancel the others' write
+
+    def _send(self) -> None:
+        queued, done = self._queued, self._done
+        self._queued, self._done = {}, None
+        task = asyncio.get_running_loop().create_task(self._write(queued, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, queued: dict[str, set[str]], done: asyncio.Future) -> None:
+        self.writes += len(queued)
+        self.members += sum(len(m) for m in queued.values())
+        try:
+            with self.link.guard():
+                await asyncio.gather(*(self.link.command("SADD", key, *members) for key, members in queued.items()))
+        except BaseException as exc:
+            done.set_exception(exc if isinstance(exc, Exception) else EngineUnavailable(repr(exc)))
+            done.exception()  # retrieved here: a write nobody waits for any more is not an error
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            done.set_result(None)
+
+
 class RedisPresence(Presence):
     def __init__(self, link: RedisLink) -> None:
         self.link = link
+        self._index_adds = SetAdds(link)
         # This node's own members: reasserted after a Redis outage, and the truth when
         # cleaning up entries that a failed remove() left behind.
         self._local: dict[str, dict[str, Member]] = {}
@@ -88,10 +136,24 @@ class RedisPresence(Presence):
         return self.link.redis
 
     async def add(self, room, member):
-        self._local.setdefault(room, {})[member.conn_id] = member
+        return await self.add_with(room, member, lambda: self._record(room, member))
+
+    async def add_with(self, room: str, member: Member,
+                       record: Callable[[], Awaitable[Arrival | None]]) -> Arrival | None:
+        """Record ``member`` with ``record`` (this presence's own script, or one that also does
+        other work of a join), which answers None when it did not record it; with this node's
+        bookkeeping (its own members, the node's member list) around it."""
+        local = self._local.setdefault(room, {})
+        local[member.conn_id] = member
         self._adding += 1
         try:
-            arrival = await self._record(room, member)
+            arrival = await record()
+            if arrival is None:
+                if local.get(member.conn_id) is member:
+                    del local[member.conn_id]
+                    if not local and self._local.get(room) is local:
+                        del self._local[room]
+                return None
             await self._index(room, member.conn_id)
         finally:
             self._adding -= 1
@@ -101,7 +163,7 @@ class RedisPresence(Presence):
         with self.link.guard():
             first, users = await self.link.script(
                 "presence_add", [K.presence(room), K.presence_users(room)],
-                [member.conn_id, _member_json(member, self.link.node_id), member.user_id])
+                [member.conn_id, member_json(member, self.link.node_id), member.user_id])
         return Arrival(bool(first), int(users))
 
     async def _drop(self, room: str, conn_id: str) -> tuple[Member | None, bool]:
@@ -114,10 +176,9 @@ class RedisPresence(Presence):
     async def _index(self, room: str, conn_id: str) -> None:
         """The node's member list and the room index: on other shards, so best effort."""
         try:
-            with self.link.guard():  # both share one write with other joins' commands
-                await asyncio.gather(
-                    self.link.command("SADD", K.node_members(self.link.node_id), _entry(room, conn_id)),
-                    self.link.command("SADD", K.PRESENCE_ROOMS, room))
+            # One SADD per key per loop turn for every join of that turn (SetAdds).
+            await self._index_adds.add((K.node_members(self.link.node_id), _entry(room, conn_id)),
+                                       (K.PRESENCE_ROOMS, room))
         except EngineError as exc:
             log.debug("presence index for %s deferred: %s", room, exc)
             self._dirty = True

@@ -156,6 +156,25 @@ async def test_role_change_reaches_the_member_and_everyone_s_list(node):
     assert {m.user_id: m.role for m in members}[ann.user.id] == "moderator"
 
 
+async def test_a_join_records_a_host_with_its_role_and_a_banned_user_not_at_all(node):
+    # Engine.enter records the guessed role only when the reads it rests on are absent: a
+    # moderator rejoining is recorded as moderator, a banned user's join records nothing.
+    owner = await node.host("stage")
+    ann = await node.joined("Ann", "stage")
+    bob = await node.joined("Bob", "stage")
+    for action, user in (("add_moderator", ann.user), ("ban", bob.user)):
+        await owner.request({"type": "moderate", "room": "stage", "action": action,
+                             "params": {"user_id": user.id}}, "moderated")
+    await bob.expect("left", reason="banned")
+    await ann.request({"type": "leave", "room": "stage"}, "left")
+    joined = await ann.request({"type": "join", "room": "stage"}, "joined")
+    assert joined["role"] == "moderator"
+    assert {m["id"]: m["role"] for m in joined["members"]}[ann.user.id] == "moderator"
+    assert (await bob.error({"type": "join", "room": "stage"}))["code"] == "banned"
+    members = await node.bridge.engine.presence.members("stage")
+    assert {m.user_id: m.role for m in members} == {owner.user.id: "owner", ann.user.id: "moderator"}
+
+
 async def test_timeout_tells_the_member_and_refuses_their_messages(node):
     owner = await node.host("stage")
     ann = await node.joined("Ann", "stage")

@@ -359,3 +359,70 @@ async def test_a_read_of_a_lost_room_opens_it_at_its_origin(make_engine):
     position = await engine.broker.position("r")
     assert (position.offset, position.epoch) == (7, "arch2")
     assert (await engine.broker.publish("r", msg("x"))).offset == 8
+
+
+async def test_enter_reads_state_and_history_and_records_the_member(make_engine):
+    """A join's engine work at once: the state reads in order, the history (the newest, or
+    after ``since``), and the member recorded with what presence.add would say."""
+    engine = await make_engine()
+    published = await publish_n(engine, "r", 5)
+    epoch = published[0].epoch
+    await engine.state.set("r", "settings", "room", {"slow_mode": 2})
+    ann = Member("c1", "u1", "Ann", "en", node=engine.node_id)
+    entry = await engine.enter("r", ann, reads=[("roles", "u1"), ("settings", "room")], limit=3,
+                               record_unless=(0,))
+    assert entry.values == [None, {"slow_mode": 2}]
+    assert [e["offset"] for e in entry.history.events] == [3, 4, 5]
+    assert entry.history.position == StreamPosition(5, epoch) and entry.history.recovered
+    assert entry.arrival == Arrival(True, 1)
+    assert await engine.presence.members("r") == [ann]
+    # a second tab of the same user, recovering after offset 3; no reads at all
+    tab = Member("c2", "u1", "Ann", "en", node=engine.node_id)
+    entry = await engine.enter("r", tab, reads=[], since=3, epoch=epoch, limit=10)
+    assert entry.values == [] and entry.arrival == Arrival(False, 1)
+    assert [e["offset"] for e in entry.history.events] == [4, 5] and entry.history.recovered
+    # a since of another epoch is not recovered, and says so
+    gone = await engine.enter("r", Member("c3", "u2", "Bo", "zh", node=engine.node_id), reads=[],
+                              since=2, epoch="other-epoch", limit=10)
+    assert not gone.history.recovered and gone.arrival == Arrival(True, 2)
+    assert await engine.presence.user_count("r") == 2
+
+
+async def test_enter_records_nobody_when_a_guessed_read_is_not_as_guessed(make_engine):
+    """``record_unless`` reads must be absent and ``record_if`` reads present, or nothing is
+    recorded (arrival None) while the values and history are still read."""
+    engine = await make_engine()
+    await engine.state.set("r", "bans", "u1", {"reason": "spam"})
+    await engine.state.set("r", "durable", "loaded", True)
+    await engine.state.set("r", "bans", "old", {"reason": "x"}, ttl=0.05)
+    pest = Member("c1", "u1", "Pest", "en", node=engine.node_id)
+    entry = await engine.enter("r", pest, reads=[("roles", "u1"), ("bans", "u1")], record_unless=(0, 1))
+    assert entry.values == [None, {"reason": "spam"}] and entry.arrival is None
+    assert entry.history.events == [] and entry.history.position.offset == 0
+    assert await engine.presence.members("r") == [] and await engine.presence.user_count("r") == 0
+    ann = Member("c2", "u2", "Ann", "en", node=engine.node_id)
+    missing = await engine.enter("r", ann, reads=[("durable", "missing")], record_if=(0,))
+    assert missing.values == [None] and missing.arrival is None
+    assert await engine.presence.members("r") == []
+    kept = await engine.enter("r", ann, reads=[("bans", "u2"), ("durable", "loaded")],
+                              record_unless=(0,), record_if=(1,))
+    assert kept.values == [None, True] and kept.arrival == Arrival(True, 1)
+    await asyncio.sleep(0.1)  # the TTL is what is tested; nothing to wait on but the clock
+    expired = await engine.enter("r", Member("c3", "old", "Old", "en", node=engine.node_id),
+                                 reads=[("bans", "old")], record_unless=(0,))
+    assert expired.values == [None] and expired.arrival == Arrival(True, 2)
+    assert sorted(m.conn_id for m in await engine.presence.members("r")) == ["c2", "c3"]
+
+
+async def test_enter_opens_a_lost_room_at_its_origin(make_engine):
+    engine = await make_engine()
+
+    async def origin(room):
+        return StreamPosition(41, "arch1")
+
+    engine.broker.origin = origin
+    ann = Member("c1", "u1", "Ann", "en", node=engine.node_id)
+    entry = await engine.enter("lost", ann, reads=[("roles", "u1")], record_unless=(0,))
+    assert entry.history.position == StreamPosition(41, "arch1") and entry.history.events == []
+    assert entry.arrival == Arrival(True, 1)
+    assert (await engine.broker.publish("lost", msg("next"))).offset == 42

@@ -330,3 +330,25 @@ async def test_a_heartbeat_during_joins_in_flight_is_not_taken_for_a_sweep(clean
     assert await a.presence._beat() is False
     await a.redis.srem(K.node_members("a"), _entry("r", "c2"))
     assert await a.presence._beat() is True  # an entry really gone is still noticed
+
+
+async def test_a_join_is_one_script_and_concurrent_joins_share_one_index_write(clean_redis, nodes):
+    # A join storm on one node: each join's reads, history and record are one command, and the
+    # node-index entries of all the joins of one loop turn go out as one SADD per key.
+    (a,) = await nodes(clean_redis.url, "a")
+    # the script cached in Redis (a first EVALSHA falls back to EVAL) and index writes settled
+    await a.enter("warm", Member("c0", "u0", "Zed", "en", node="a"), reads=[])
+    sent_before, adds = a.batcher.commands, a.presence._index_adds
+    writes_before = adds.writes
+    members = [Member(f"c{i}", f"u{i}", f"U{i}", "en", node="a") for i in range(1, 41)]
+    entries = await asyncio.gather(*(a.enter("r", m, reads=[("roles", m.user_id), ("bans", m.user_id)],
+                                             record_unless=(0, 1)) for m in members))
+    assert sorted(e.arrival.users for e in entries) == list(range(1, 41))
+    assert all(e.arrival.first for e in entries)
+    assert adds.writes - writes_before == 2  # the node's member list and the room index, once each
+    assert a.batcher.commands - sent_before == 40 + 2
+    listed = await a.redis.smembers(K.node_members("a"))
+    assert {json.loads(raw)[1] for raw in listed} == {"c0", *(m.conn_id for m in members)}
+    assert b"r" in await a.redis.smembers(K.PRESENCE_ROOMS)
+    assert sorted(m.conn_id for m in await a.presence.members("r")) == sorted(m.conn_id for m in members)
+    assert await a.presence._beat() is False  # every index entry is there

@@ -135,3 +135,19 @@ def test_a_whole_number_written_as_a_float_is_an_integer():
     frame = p.decode('{"type": "history", "room": "lobby", "before": 5.0, "limit": 2e1}', p.JSON)
     assert frame["before"] == 5 and frame["limit"] == 20
     assert code_of('{"type": "history", "room": "lobby", "before": 5.5}') == E.INVALID_FRAME
+
+
+@pytest.mark.parametrize("codec", [p.JSON, p.MSGPACK])
+def test_encode_with_adds_a_field_encoded_once_per_value(codec):
+    members = [{"id": "u1", "name": "安 Ann", "lang": "zh", "role": "guest"}]
+    once = p.EncodedOnce()
+    decoded = (lambda data: json.loads(data)) if codec == p.JSON else (lambda data: msgpack.unpackb(data))
+    first = p.encode_with({"type": "joined", "room": "r", "ref": 7}, codec, "members", members, once)
+    assert decoded(first) == {"type": "joined", "room": "r", "ref": 7, "members": members}
+    cached = once.get(members, codec)
+    assert once.get(members, codec) is cached  # the same list object: not encoded again
+    assert decoded(p.encode_with({}, codec, "members", members, once)) == {"members": members}
+    other = [{"id": "u2", "name": "Bo", "lang": "en", "role": "owner"}]
+    assert decoded(p.encode_with({"type": "joined"}, codec, "members", other, once))["members"] == other
+    wide = {f"k{i}": i for i in range(20)}  # past msgpack's fixmap: encoded whole
+    assert decoded(p.encode_with(wide, codec, "members", members, once)) == {**wide, "members": members}
