@@ -235,7 +235,8 @@ class SocketIOAdapter(Adapter):
         return payload.startswith(b"44")
 
 
-ADAPTERS = {"livebridge": LiveBridgeAdapter, "livebridge-nostore": LiveBridgeAdapter, "raw": RawAdapter,
+ADAPTERS = {"livebridge": LiveBridgeAdapter, "livebridge-nostore": LiveBridgeAdapter,
+            "livebridge-compared": LiveBridgeAdapter, "raw": RawAdapter,
             "socketio": SocketIOAdapter}
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import procs
 from benchmarks.loadgen import SLOW_CONSUMER, worker_main
-from benchmarks.sysinfo import CoreMeter, CpuMeter, machine, pinning_plan, raise_nofile, rss_bytes
+from benchmarks.sysinfo import CoreMeter, CpuMeter, descendants, machine, pinning_plan, raise_nofile, rss_bytes
 
 try:
     from tqdm import tqdm
@@ -57,6 +57,9 @@ class FanoutConfig:
     # Every LiveBridge connection its own user (a token signed with the nodes' secret), as in a
     # real room; otherwise one guest user per generator process (the peers have no users).
     distinct_users: bool = False
+    # Another checkout of LiveBridge (a worktree of the base): its node runs as the server
+    # "livebridge-compared", beside this checkout's, in the same run.
+    compare_root: str = ""
 
     def validate(self) -> None:
         for s in self.servers:
@@ -64,6 +67,10 @@ class FanoutConfig:
                 raise ValueError(f"unknown server {s!r}: one of {', '.join(procs.SERVERS)}")
         if self.nodes < 1 or self.rooms < 1 or self.workers < 1 or self.duration <= 0:
             raise ValueError("nodes, rooms, workers and duration must be positive")
+        if "livebridge-compared" in self.servers and not self.compare_root:
+            raise ValueError("the server livebridge-compared needs --compare-root")
+        if self.compare_root and not (Path(self.compare_root) / "chatserver" / "cli.py").is_file():
+            raise ValueError(f"--compare-root {self.compare_root}: not a LiveBridge checkout")
         if any(m < 1 for m in self.members) or self.senders < 0:
             raise ValueError("members must be >= 1 and senders >= 0")
         if any(m < self.senders for m in self.members):
@@ -129,8 +136,9 @@ class Run:
             self.secret = secrets.token_hex(24)
             extra = [f"--secret={self.secret}", "--allow-guests"]
         for node in range(cfg.nodes):
+            root = Path(cfg.compare_root) if self.server == "livebridge-compared" else None
             self.nodes.append(procs.start_server(self.server, cpus=self.server_cpus,
-                                                 redis_url=redis_url, node=node, extra=extra))
+                                                 redis_url=redis_url, node=node, extra=extra, root=root))
         if self.server.startswith("livebridge"):
             from benchmarks.adapters import livebridge_setup_rooms
 
@@ -290,7 +298,7 @@ class Run:
                 break
         if profiler is not None:
             result["profile"] = self.stop_profiler(profiler)
-        if self.server == "livebridge":  # the durable store's write rate and commit lag
+        if self.server in ("livebridge", "livebridge-compared"):  # the store's write rate and commit lag
             try:
                 result["store"] = procs.http_json(f"http://127.0.0.1:{self.nodes[0].port}/healthz").get("store")
             except Exception as exc:  # noqa: BLE001 - a 503 while commits fail is a result too
@@ -320,7 +328,10 @@ class Run:
 
         while time.time() < start_at:
             time.sleep(0.01)
-        meter = CpuMeter(server_pids + gen_pids + ([self.redis.pid] if self.redis else []))
+        # a node's child processes (the archive writer) are the server's CPU too
+        children = {p: descendants(p) for p in server_pids}
+        child_pids = [c for cs in children.values() for c in cs]
+        meter = CpuMeter(server_pids + child_pids + gen_pids + ([self.redis.pid] if self.redis else []))
         cores = CoreMeter()
         sent_msgs = self._gather("sent", timeout=cfg.duration + 30, on_progress=on_progress)
         cpu = meter.read()  # over the sending window
@@ -374,6 +385,8 @@ class Run:
             "drain_lag_s": round(lag, 3) if lag is not None else None,
             **percentiles(lat),
             "server_cpu": [round(cpu[p], 3) for p in server_pids],
+            # of each node's child processes (LiveBridge's archive writer), not in server_cpu
+            "server_child_cpu": [round(sum(cpu[c] for c in children[p]), 3) for p in server_pids],
             "redis_cpu": round(cpu[self.redis.pid], 3) if self.redis else None,
             "generator_cpu": round(sum(cpu[p] for p in gen_pids), 3),
             "core_busy": core_busy,

@@ -23,7 +23,8 @@ from benchmarks.sysinfo import pin
 ROOT = Path(__file__).resolve().parent.parent
 # "livebridge-nostore": LiveBridge with its durable store off (--no-store), to measure what the
 # store costs in the same run.
-SERVERS = ("livebridge", "livebridge-nostore", "socketio", "raw")
+# "livebridge-compared": LiveBridge from another checkout (``root``, --compare-root).
+SERVERS = ("livebridge", "livebridge-nostore", "livebridge-compared", "socketio", "raw")
 
 
 def free_port() -> int:
@@ -133,7 +134,7 @@ def start_server(kind: str, *, cpus: set[int] | None, redis_url: str | None = No
     server from another checkout (to compare two versions side by side)."""
     port = free_port()
     py = sys.executable
-    if kind in ("livebridge", "livebridge-nostore"):
+    if kind.startswith("livebridge"):
         if kind == "livebridge-nostore":
             extra = [*(extra or []), "--no-store"]
         argv = [py, "-m", "chatserver.cli", "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -91,21 +91,23 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                          f"{_fmt(x['livebridge_peak_deliveries_per_s'])} | {_fmt(x['livebridge_over_peer'], 2)}x |")
     lines += ["", "## Steps", "",
               "| server | members | msg/s/room | sent | delivered/expected | deliveries/s | p50 | p95 | p99 | max (ms) "
-              "| server CPU | redis CPU | generator CPU | other load | RSS MB | disconnects | sustained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| server CPU | child CPU | redis CPU | generator CPU | other load | RSS MB | disconnects | sustained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         for s in r.get("steps", []):
             lines.append(
                 f"| {r['server']} | {r['members_per_room']:,} | {s['rate_per_room']:g} | {s['messages_sent']:,} | "
                 f"{s['delivered']:,}/{s['expected_deliveries']:,} | {_fmt(s['deliveries_per_s'])} | "
                 f"{_fmt(s['p50_ms'])} | {_fmt(s['p95_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} | "
-                f"{_fmt(s['server_cpu'], 2)} | {_fmt(s['redis_cpu'], 2)} | {_fmt(s['generator_cpu'], 2)} | "
+                f"{_fmt(s['server_cpu'], 2)} | {_fmt(s.get('server_child_cpu'), 2)} | {_fmt(s['redis_cpu'], 2)} | "
+                f"{_fmt(s['generator_cpu'], 2)} | "
                 f"{_fmt(s.get('other_load'), 2)} | "
                 f"{_fmt(s['rss_mb'])} | {s['disconnects']} | {'yes' if s['sustained'] else 'no'} |")
     lines += ["", "'Peak limited by' says which process was busiest at the peak step: 'generator' means the "
               "load generator's core(s) were nearly full, so the server's ceiling was not reached and its CPU "
               "per delivery is the figure to compare.", "",
-              "CPU is in cores (1.00 = one core busy) over the sending window; 'other load' is what "
+              "CPU is in cores (1.00 = one core busy) over the sending window; 'child CPU' is the nodes' "
+              "child processes' (LiveBridge's archive writer), counted in CPU per delivery; 'other load' is what "
               "the machine's cores did besides this benchmark's processes (other jobs: noise). "
               "KB per connection = (node RSS after connecting and joining - RSS before) / connections.", ""]
     for r in report["runs"]:
@@ -203,11 +205,13 @@ def translate_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[st
 
 
 def _cpu_per_delivery(step: dict) -> float | None:
-    """Server (and Redis) CPU µs per delivery in a step."""
+    """Server CPU µs per delivery in a step: the nodes, their child processes (the archive
+    writer) and Redis."""
     rate = step.get("deliveries_per_s")
     if not rate:
         return None
-    cpu = sum(step.get("server_cpu") or []) + (step.get("redis_cpu") or 0.0)
+    cpu = (sum(step.get("server_cpu") or []) + sum(step.get("server_child_cpu") or [])
+           + (step.get("redis_cpu") or 0.0))
     return cpu * 1e6 / rate
 
 

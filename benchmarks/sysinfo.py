@@ -26,6 +26,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children...), from /proc.
+
+    A LiveBridge node runs helpers as child processes (the SQLite archive's writer): their
+    CPU is the server's too, and /proc counts it in a parent's own ticks only once the child
+    has exited and been waited for.
+    """
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        ppid = int(data[data.rindex(b")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size (VmRSS) of a process, in bytes, or 0 if it is gone."""
     try:

@@ -57,6 +57,9 @@ def _fanout_options(parser: argparse.ArgumentParser, preset: bool) -> None:
                         help="run every rate step even after the server saturates")
     parser.add_argument("--profile", default=d, metavar="DIR",
                         help="record node 0 with py-spy during the steps into DIR (needs py-spy)")
+    parser.add_argument("--compare-root", default=d, metavar="DIR",
+                        help="another LiveBridge checkout (a worktree of the base): the server "
+                             "livebridge-compared runs its node, in the same run")
     _common(parser)
 
 

@@ -133,7 +133,7 @@ def _parse(data: str | bytes, codec: str) -> Any:
         if not isinstance(data, str):
             raise _refuse(BAD_FRAME, "JSON frames must be text frames")
         try:
-            return json.loads(data, parse_float=parse_json_float)
+            return _decode_json(data)
         except (ValueError, RecursionError):
             raise _refuse(BAD_FRAME, "frame is not valid JSON") from None
     if codec == MSGPACK:
@@ -154,6 +154,10 @@ def parse_json_float(text: str) -> float | int:
     if value.is_integer() and abs(value) < 2**63:
         return int(value)
     return value
+
+
+# One decoder for every frame (json.loads with an option builds a new one per call).
+_decode_json = json.JSONDecoder(parse_float=parse_json_float).decode
 
 
 def _valid_ref(ref: Any) -> bool:
@@ -225,8 +229,27 @@ def _check_field(kind: str, name: str, field_kind: str, value: Any, limits: Limi
     raise AssertionError(field_kind)
 
 
-# One encoder for every frame (json.dumps with options builds a new one per call).
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+def _json_encoder() -> Any:
+    """``str`` of a frame as compact JSON (not ASCII-escaped, no NaN): one C encoder made once
+    and called directly (``JSONEncoder.encode`` builds one per call). Frames are trees of
+    dicts and lists built here, never cyclic, so it skips the cycle check."""
+    try:
+        from _json import encode_basestring, make_encoder
+    except ImportError:  # no C accelerator: the pure-Python encoder
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    encoder = make_encoder(None, fallback.default, encode_basestring, None, ":", ",", False, False, False)
+    join = "".join
+
+    def encode(obj: Any) -> str:
+        if isinstance(obj, str):
+            return encode_basestring(obj)
+        return join(encoder(obj, 0))
+
+    return encode
+
+
+_encode_json = _json_encoder()
 
 
 def encode(frame: dict[str, Any], codec: str) -> str | bytes:

@@ -437,6 +437,10 @@ class Store(abc.ABC):
 # Shared helpers ------------------------------------------------------------------------------
 
 
+# One encoder for every archived event (json.dumps with options builds a new one per call).
+_encode_event = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def encode_event(room: str, offset: int, epoch: str, event: Event, max_bytes: int) -> ArchiveRecord:
     """Check and encode one event for the archive (in the caller, so a bad event fails its own
     append, not its batch)."""
@@ -446,7 +450,7 @@ def encode_event(room: str, offset: int, epoch: str, event: Event, max_bytes: in
         raise ValueError("an archived event is a JSON object")
     stored = {**event, "offset": offset, "epoch": epoch}
     try:
-        text = json.dumps(stored, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _encode_event(stored)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"event is not JSON: {exc}") from None
     try:

@@ -7,9 +7,16 @@ reached every member, latencies positive); the figures themselves are not judged
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from benchmarks.sysinfo import descendants
 from chatserver.cli import main
 
 TINY = ["--duration", "1", "--drain", "3", "--workers", "1", "--no-progress"]
@@ -55,6 +62,35 @@ def test_smallrooms_tiny_msgpack(tmp_path):
     report = run_cli(tmp_path, "fanout", "--servers", "livebridge", "--members", "4",
                      "--codec", "msgpack", "--rates", "4", *TINY)
     assert report["runs"][0]["steps"][0]["delivered"] == report["runs"][0]["steps"][0]["expected_deliveries"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_smallrooms_compare_root(tmp_path):
+    """Another checkout's node runs beside this one's; the archive writer's CPU is counted."""
+    root = Path(__file__).resolve().parents[2]
+    report = run_cli(tmp_path, "smallrooms", "--servers", "livebridge,livebridge-compared", "--rooms", "2",
+                     "--members", "3", "--senders", "3", "--rates", "3", "--compare-root", str(root), *TINY)
+    check_fanout(report, {"livebridge", "livebridge-compared"})
+    for run in report["runs"]:
+        assert run["store"]["appended"] > 0, run["store"]  # both nodes ran the durable store
+        assert all(c >= 0 for c in run["steps"][0]["server_child_cpu"])
+    assert main(["bench", "smallrooms", "--servers", "livebridge-compared", "--out", str(tmp_path)]) == 2
+
+
+def test_descendants_finds_grandchildren():
+    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); time.sleep(30)"
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10
+        while not descendants(parent.pid):
+            assert time.monotonic() < deadline, "the child never appeared"
+            time.sleep(0.05)
+        assert len(descendants(parent.pid)) == 1 and descendants(os.getpid()) != []
+    finally:
+        for pid in descendants(parent.pid):
+            os.kill(pid, signal.SIGTERM)
+        parent.terminate()
+        parent.wait()
 
 
 @pytest.mark.timeout(60)
