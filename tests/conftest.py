@@ -1,10 +1,16 @@
-"""Fixtures shared by every test package: real redis-servers and real server processes."""
+"""Fixtures shared by every test package: real redis-servers, a Redis Cluster, a PostgreSQL
+cluster and real server processes.
+
+The session-scoped servers are defined here, once: a fixture imported into two packages'
+conftests is two fixtures, and each would start its own server."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.harness import RedisServer, ServerProcess
+from tests.rooms.redis_cluster import RedisClusterServers
+from tests.store.pg import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +49,21 @@ def server():
     process = ServerProcess().start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """3 masters + 3 replicas, as docs/deploy.md recommends: a write's ack waits (WAIT) for a
+    replica, which here confirms in a millisecond; with no replica every engine's first
+    write to a shard would wait out the WAIT timeout (2 x 250 ms) instead."""
+    cluster = RedisClusterServers(replicas=1).start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's own PostgreSQL cluster (stopped and removed at the end)."""
+    server = PostgresServer().start()
+    yield server
+    server.close()
