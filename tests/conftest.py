@@ -6,6 +6,8 @@ conftests is two fixtures, and each would start its own server."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.harness import RedisServer, ServerProcess
@@ -67,3 +69,14 @@ def postgres_server():
     server = PostgresServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One model cache directory for the session (``cache_dir``, ``--model-cache-dir``). A
+    fresh directory costs a CTranslate2 conversion of both tiny models (a subprocess that
+    imports torch and transformers: ~6 s); here the first test that needs them converts and
+    every later one loads. The conversion is written to a temporary sibling and renamed
+    into place, so concurrent first users are safe. The tests of conversion itself
+    (tests/translator/test_marian_backends.py, `models convert`) keep directories of their own."""
+    return tmp_path_factory.mktemp("model-cache")

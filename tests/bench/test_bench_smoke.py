@@ -107,13 +107,13 @@ def test_joinstorm_tiny(tmp_path):
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("backend", ["ctranslate2", "transformers"])
-def test_translate_mixed_long_and_short_tiny(tmp_path, backend):
+def test_translate_mixed_long_and_short_tiny(tmp_path, model_cache, backend):
     from tests.tinymodel import ensure_tiny_models
 
     models = ensure_tiny_models()
     report = run_cli(tmp_path, "translate", "--scenario", "mixed", "--backend", backend,
                      "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
-                     "--model-cache-dir", str(tmp_path / "models"), "--seconds", "2", "--rate", "5",
+                     "--model-cache-dir", str(model_cache), "--seconds", "2", "--rate", "5",
                      "--long-chars", "400")
     assert report["kind"] == "translate-mixed" and report["translator"]["backend"] == backend
     for phase in ("short_only", "mixed"):
