@@ -19,7 +19,10 @@ import pytest
 from benchmarks.sysinfo import descendants
 from chatserver.cli import main
 
-TINY = ["--duration", "1", "--drain", "3", "--workers", "1", "--no-progress"]
+# A step of 0.5 s: each sender's first message is due within one interval (1 / its rate) of
+# the step's start, so every rate below gives each sender an interval under 0.5 s and every
+# step sends something (the checks need messages_sent > 0 in every step of every run).
+TINY = ["--duration", "0.5", "--drain", "3", "--workers", "1", "--no-progress"]
 
 
 def run_cli(tmp_path, *args: str) -> dict:
@@ -57,7 +60,7 @@ def test_bigroom_tiny(tmp_path):
 @pytest.mark.timeout(60)
 def test_smallrooms_tiny_msgpack(tmp_path):
     report = run_cli(tmp_path, "smallrooms", "--servers", "livebridge,raw", "--rooms", "3",
-                     "--members", "3", "--senders", "3", "--rates", "3", *TINY)
+                     "--members", "3", "--senders", "3", "--rates", "9", *TINY)
     check_fanout(report, {"livebridge", "raw"})
     report = run_cli(tmp_path, "fanout", "--servers", "livebridge", "--members", "4",
                      "--codec", "msgpack", "--rates", "4", *TINY)
@@ -96,7 +99,7 @@ def test_descendants_finds_grandchildren():
 @pytest.mark.timeout(60)
 def test_storm_and_redis_tiny(tmp_path):
     report = run_cli(tmp_path, "storm", "--servers", "livebridge", "--rooms", "2", "--members", "10",
-                     "--connect-rate", "100", "--idle", "0.3", "--rates", "2", *TINY)
+                     "--connect-rate", "100", "--idle", "0.3", "--rates", "4", *TINY)
     assert {r["server"] for r in report["runs"]} == {"livebridge"}
     for run in report["runs"]:
         assert run["steps"][0]["delivered"] == run["steps"][0]["expected_deliveries"] > 0
@@ -143,13 +146,13 @@ def test_joinstorm_tiny(tmp_path):
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("backend", ["ctranslate2", "transformers"])
-def test_translate_mixed_long_and_short_tiny(tmp_path, backend):
+def test_translate_mixed_long_and_short_tiny(tmp_path, model_cache, backend):
     from tests.tinymodel import ensure_tiny_models
 
     models = ensure_tiny_models()
     report = run_cli(tmp_path, "translate", "--scenario", "mixed", "--backend", backend,
                      "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
-                     "--model-cache-dir", str(tmp_path / "models"), "--seconds", "2", "--rate", "5",
+                     "--model-cache-dir", str(model_cache), "--seconds", "2", "--rate", "5",
                      "--long-chars", "400")
     assert report["kind"] == "translate-mixed" and report["translator"]["backend"] == backend
     for phase in ("short_only", "mixed"):

@@ -10,8 +10,6 @@ import pytest
 
 from clients.client import LiveBridgeClient
 from tests.harness import ServerProcess
-from tests.rooms.conftest import redis_cluster  # noqa: F401  (session fixture, shared)
-from tests.store.conftest import postgres_server  # noqa: F401  (session fixture, shared)
 
 SECRET = "cluster-test-secret-" + secrets.token_hex(8)
 # Short presence heartbeats so a dead node's members leave within ~2 s in tests.

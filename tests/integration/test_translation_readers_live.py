@@ -14,13 +14,13 @@ from tests.tinymodel import ensure_tiny_models
 
 
 @pytest.fixture(scope="module", params=["transformers", "ctranslate2"])
-def server(request, tmp_path_factory):
+def server(request, model_cache):
     from tests.harness import ServerProcess
 
     models = ensure_tiny_models()
     srv = ServerProcess("--translation", "inline", "--translation-backend", request.param,
                         "--model-en-zh", str(models["en-zh"]), "--model-zh-en", str(models["zh-en"]),
-                        "--model-cache-dir", str(tmp_path_factory.mktemp("models"))).start(timeout=120)
+                        "--model-cache-dir", str(model_cache)).start(timeout=120)
     srv.backend = request.param
     yield srv
     srv.stop()

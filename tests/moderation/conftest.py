@@ -23,7 +23,6 @@ from moderation.ratelimit import Limits
 from moderation.service import Actor, Moderation
 from rooms.memory import MemoryEngine
 from rooms.redis_engine import RedisEngine
-from tests.rooms.conftest import redis_cluster  # noqa: F401  (session fixture)
 
 ROOM = "lobby"
 FAST = Limits(user_rate=100, user_burst=100, conn_rate=100, conn_burst=100,
@@ -49,8 +48,7 @@ async def _redis_pair(request):
 
 async def _redis_cluster_pair(request):
     cluster = request.getfixturevalue("redis_cluster")
-    for port in cluster.ports:
-        cluster.cli(port, "FLUSHALL")
+    cluster.flush()
     return _redis_engines(cluster.url)
 
 

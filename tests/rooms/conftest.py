@@ -7,17 +7,9 @@ import pytest
 
 from rooms.memory import MemoryEngine
 from rooms.redis_engine import RedisEngine
-from tests.rooms.redis_cluster import RedisClusterServers
 from tests.harness import until  # noqa: F401  (re-exported for the tests here)
 
 
-
-
-@pytest.fixture(scope="session")
-def redis_cluster():
-    cluster = RedisClusterServers().start()
-    yield cluster
-    cluster.close()
 
 
 @pytest.fixture(params=["memory", "redis", "redis-cluster"])
@@ -30,8 +22,7 @@ async def make_engine(request):
         url = server.url
     elif request.param == "redis-cluster":
         cluster = request.getfixturevalue("redis_cluster")
-        for port in cluster.ports:
-            cluster.cli(port, "FLUSHALL")
+        cluster.flush()
         url = cluster.url
 
     async def make(node_id: str = "a", **kwargs):

@@ -58,7 +58,10 @@ class RedisClusterServers:
                  "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
                  "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
                  "--cluster-node-timeout", str(self.node_timeout_ms),
-                 "--cluster-require-full-coverage", "no"],
+                 "--cluster-require-full-coverage", "no",
+                 # A replica's first sync starts at once, not after the default 5 s wait for
+                 # more replicas to share the transfer (tests wait for every replica's link).
+                 "--repl-diskless-sync-delay", "0"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append(proc)
         for port, proc in zip(self.ports, self.procs):
@@ -74,6 +77,17 @@ class RedisClusterServers:
                 return self
             time.sleep(0.1)
         raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
+
+    def flush(self) -> None:
+        """FLUSHALL on every live master (replicas refuse writes and follow their master)."""
+        import redis
+
+        for port, proc in zip(self.ports, self.procs):
+            if proc.poll() is not None:
+                continue
+            with redis.Redis(port=port, socket_timeout=5) as client:
+                if client.execute_command("ROLE")[0] == b"master":
+                    client.flushall()
 
     def _replicas_up(self) -> int:
         """How many nodes are replicas with their link to the master up. Right after

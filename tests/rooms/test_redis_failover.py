@@ -144,8 +144,7 @@ async def engines():
 
 
 async def test_killed_pubsub_connections_are_resubscribed_within_a_second(redis_cluster, engines):
-    for port in redis_cluster.ports:
-        redis_cluster.cli(port, "FLUSHALL")
+    redis_cluster.flush()
     a, b = await engines(redis_cluster.url, "a", "b")
     by_port = rooms_on_every_shard(redis_cluster, per_shard=3)
     rooms = [r for rs in by_port.values() for r in rs]

@@ -9,7 +9,9 @@ the list comes a page at a time (at most 100, by cursor) from an index, never a 
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
+import http.client
 import json
 import threading
 import time
@@ -94,12 +96,33 @@ def test_empty_ownerless_rooms_expire(engine, start_server, fresh_redis):
 ROOMS = 5000
 
 
+def create_rooms(node: ServerProcess, token: str, names: list[str], connections: int = 4) -> None:
+    """POST /api/rooms for every name, from a few keep-alive connections at once (the list is
+    in name order, whatever order they were made in). One at a time, each on a new
+    connection, the test also waited out every round trip: 5000 rooms took ~20 s, now ~16 s,
+    which is the node's own work (~4 ms of CPU per created room)."""
+    def create(share: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+        try:
+            for name in share:
+                conn.request("POST", "/api/rooms", json.dumps({"name": name}),
+                             {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                body = response.read()
+                assert response.status == 201, (name, response.status, body)
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        for done in [pool.submit(create, names[i::connections]) for i in range(connections)]:
+            done.result()
+
+
 def test_the_room_list_is_paged_and_costs_the_page(start_server, fresh_redis):
     node = start_server("--redis-url", fresh_redis.url)
     r = redis.Redis(port=fresh_redis.port, decode_responses=True)
     token = node.token("Maker")
-    for i in range(ROOMS):
-        assert node.post("/api/rooms", {"name": f"r{i:05d}"}, token=token)[0] == 201
+    create_rooms(node, token, [f"r{i:05d}" for i in range(ROOMS)])
     seen, after = [], None
     while True:
         status, page = node.get("/api/rooms?limit=100" + (f"&after={after}" if after else ""))

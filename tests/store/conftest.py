@@ -8,20 +8,11 @@ import itertools
 
 import pytest
 
-from tests.store.pg import PostgresServer
 from tests.harness import until  # noqa: F401  (re-exported for the tests here)
 
 _databases = itertools.count(1)
 
 
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    """The session's own PostgreSQL cluster (stopped and removed at the end)."""
-    server = PostgresServer().start()
-    yield server
-    server.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -24,11 +24,11 @@ ZH_EN = {"你好": "hello", "早上好": "good morning", "明天见": "see you t
 
 
 @pytest.fixture(scope="module", params=["transformers", "ctranslate2"])
-def backend(request, tiny_models, tmp_path_factory):
+def backend(request, tiny_models, model_cache):
     if request.param == "transformers":
         b = TransformersBackend()
     else:
-        b = CTranslate2Backend(ct2_dir=tmp_path_factory.mktemp("ct2"))
+        b = CTranslate2Backend(ct2_dir=model_cache / "ct2")
     b.load_pair("en", "zh", str(tiny_models["en-zh"]))
     b.load_pair("zh", "en", str(tiny_models["zh-en"]))
     return b

@@ -27,9 +27,9 @@ def tiny_config(tiny_models, tmp_path, **kw):
 
 
 @pytest.fixture(params=["ctranslate2", "transformers"])
-async def service(request, tiny_models, tmp_path_factory):
+async def service(request, tiny_models, model_cache):
     metrics = Metrics()
-    svc = TranslationService(tiny_config(tiny_models, tmp_path_factory.getbasetemp() / "svc", backend=request.param),
+    svc = TranslationService(tiny_config(tiny_models, model_cache, backend=request.param),
                              metrics=metrics)
     await svc.start()
     yield svc
@@ -96,8 +96,8 @@ async def test_offline_models_degrade_to_translation_off(tmp_path):
     await svc.close()
 
 
-async def test_one_missing_direction_leaves_the_other_working(tiny_models, tmp_path):
-    cfg = tiny_config(tiny_models, tmp_path, backend="ctranslate2")
+async def test_one_missing_direction_leaves_the_other_working(tiny_models, model_cache, tmp_path):
+    cfg = tiny_config(tiny_models, model_cache, backend="ctranslate2")
     cfg.model_zh_en = str(tmp_path / "absent")
     svc = TranslationService(cfg)
     await svc.start()
@@ -119,8 +119,8 @@ async def test_mode_off():
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"
 
 
-async def test_redis_cache_is_shared_between_service_instances(tiny_models, tmp_path, redis_client):
-    cfg = tiny_config(tiny_models, tmp_path, backend="ctranslate2")
+async def test_redis_cache_is_shared_between_service_instances(tiny_models, model_cache, redis_client):
+    cfg = tiny_config(tiny_models, model_cache, backend="ctranslate2")
     a = TranslationService(cfg, redis=redis_client)
     await a.start()
     assert (await a.translate("happy birthday", "en", "zh")).text == "生日快乐"

@@ -63,8 +63,8 @@ async def wait_for(cond, timeout=60.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_inline_worker_round_trip(tiny_models, tmp_path, redis_server, redis_client):
-    cfg = worker_config(tiny_models, tmp_path)
+async def test_inline_worker_round_trip(tiny_models, model_cache, redis_server, redis_client):
+    cfg = worker_config(tiny_models, model_cache)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(redis_server.url, cfg, consumer="w1", stop=stop, block_ms=100))
     server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, worker_timeout_s=30))
@@ -114,8 +114,9 @@ async def test_worker_without_models_refuses_to_start(redis_server, tmp_path):
         await run_worker(redis_server.url, cfg, consumer="broken")
 
 
-async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, tmp_path, redis_server, redis_client):
-    cfg = worker_config(tiny_models, tmp_path)
+async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, model_cache, tmp_path, redis_server,
+                                                              redis_client):
+    cfg = worker_config(tiny_models, model_cache)
     marker = tmp_path / "taken"
     dead = spawn_worker(redis_server.url, cfg, "doomed", idle_ms=600_000, hang=True, marker=marker)
     survivor = None
@@ -157,8 +158,8 @@ async def test_job_of_a_killed_worker_is_reclaimed_by_another(tiny_models, tmp_p
 
 
 async def test_a_worker_killed_with_jobs_in_hand_loses_none_and_they_are_taken_over_at_once(
-        tiny_models, tmp_path, redis_server, redis_client):
-    cfg = worker_config(tiny_models, tmp_path)
+        tiny_models, model_cache, tmp_path, redis_server, redis_client):
+    cfg = worker_config(tiny_models, model_cache)
     dead = spawn_worker(redis_server.url, cfg, "doomed", idle_ms=600_000, hang=True, marker=tmp_path / "taken")
     survivor = None
     server = TranslationService(TranslatorConfig(mode="workers", redis_url=redis_server.url, worker_timeout_s=60))
@@ -187,9 +188,9 @@ async def test_a_worker_killed_with_jobs_in_hand_loses_none_and_they_are_taken_o
                 p.wait(10)
 
 
-async def test_a_job_that_keeps_killing_workers_goes_to_the_dead_letters(tiny_models, tmp_path, redis_server,
+async def test_a_job_that_keeps_killing_workers_goes_to_the_dead_letters(tiny_models, model_cache, redis_server,
                                                                           redis_client):
-    cfg = worker_config(tiny_models, tmp_path)
+    cfg = worker_config(tiny_models, model_cache)
     stream, group = stream_key(cfg), group_name(cfg)
     await redis_client.xgroup_create(stream, group, id="0", mkstream=True)
     replies = redis_client.pubsub()
