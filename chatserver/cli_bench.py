@@ -137,7 +137,8 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
                                                    ("message_share", args.message_share),
                                                    ("similar_lengths", args.similar_lengths),
                                                    ("deadline_s", args.deadline), ("threads", args.threads),
-                                                   ("max_backlog", args.max_backlog)) if v is not None})
+                                                   ("max_backlog", args.max_backlog), ("slots", args.slots),
+                                                   ("bulk_batch", args.bulk_batch)) if v is not None})
     fields = set(MixedConfig.__dataclass_fields__)
     cfg = MixedConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
 
@@ -150,7 +151,9 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
         about = {"backend": status["backend"], "pairs": status["pairs"],
                  "models": "opus-mt-en-zh architecture, random weights" if args.full_size else models,
                  "max_batch": config.max_batch, "message_share": config.message_share, "similar_lengths": config.similar_lengths, "max_wait_ms": config.max_wait_ms,
-                 "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off"}
+                 "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off",
+                 **({"slots": config.model_slots, "bulk_batch": config.bulk_batch, "long_chars": config.long_chars,
+                     "max_deadline_s": config.max_deadline_s} if hasattr(config, "model_slots") else {})}
 
         async def translate(text, source, target):
             r = await service.translate(text, source, target)
@@ -242,5 +245,8 @@ def register(commands) -> None:
     mixed.add_argument("--max-wait-ms", type=float, default=None, help="the translator's batch wait (5)")
     mixed.add_argument("--max-backlog", type=int, default=None, help="the translator's backlog in messages (256)")
     mixed.add_argument("--deadline", type=float, default=None, help="the translator's deadline, seconds (5)")
+    mixed.add_argument("--slots", type=int, default=None, help="model calls at once on the node (0: one per core)")
+    mixed.add_argument("--bulk-batch", type=int, default=None,
+                       help="sentences per model call in the bulk lane (long messages, background work; 8)")
     _common(translate)
     translate.set_defaults(run=_run_translate)

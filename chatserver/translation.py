@@ -154,7 +154,17 @@ class RoomTranslations:
     @property
     def attempt_window(self) -> float:
         """Seconds after which an attempt has surely ended: the deadline plus a margin."""
-        return self.deadline + min(1.0, self.deadline / 2)
+        return self.window_for(self.deadline)
+
+    @staticmethod
+    def window_for(deadline: float) -> float:
+        return deadline + min(1.0, deadline / 2)
+
+    def deadline_for(self, text: str) -> float:
+        """This message's deadline: longer for a long message (``TranslatorConfig.deadline_for``)."""
+        config = getattr(self.translator, "config", None)
+        fn = getattr(config, "wait_for", None)
+        return float(fn(text)) if fn is not None else self.deadline
 
     @property
     def enabled(self) -> bool:
@@ -191,13 +201,14 @@ class RoomTranslations:
 
     async def translate_one(self, text: str, source: str, target: str, *, live: bool = True) -> Outcome:
         """One translation, within the deadline; never raises for translation problems."""
+        deadline = self.deadline_for(text)
         try:
             # The translator keeps its own deadline; this one only guards against one that does not.
             r = await asyncio.wait_for(self.translator.translate(text, source, target,
                                                                      priority="live" if live else "background"),
-                                       self.attempt_window)
+                                       self.window_for(deadline))
         except TimeoutError:
-            return Outcome(target, None, f"translation unavailable: deadline ({self.deadline:g} s) passed", True)
+            return Outcome(target, None, f"translation unavailable: deadline ({deadline:.3g} s) passed", True)
         if r.ok and r.text:
             return Outcome(target, r.text)
         reason = r.error or "translation unavailable"

@@ -67,7 +67,7 @@ async def test_more_than_max_batch_is_split_and_pairs_never_mix():
     await b.close()
 
 
-async def test_runs_off_the_event_loop_in_one_thread_per_pair():
+async def test_runs_off_the_event_loop_in_the_batchers_worker_threads():
     fake = FakeBackend(delay=0.2)
     b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=100)
     ticks = 0
@@ -82,7 +82,7 @@ async def test_runs_off_the_event_loop_in_one_thread_per_pair():
     await asyncio.gather(*(b.submit(str(i), "en", "zh") for i in range(3)))
     t.cancel()
     assert ticks >= 5  # the loop kept running while the "model" slept 0.2 s
-    assert fake.threads and all(n.startswith("translate-en-zh") for n in fake.threads)
+    assert fake.threads and all(n.startswith("translate") for n in fake.threads)
     assert threading.current_thread().name not in fake.threads
     await b.close()
 
@@ -220,7 +220,74 @@ async def test_live_requests_go_before_background_ones():
     await asyncio.sleep(0)
     fake.release.set()
     await asyncio.gather(first, live, *background)
-    assert fake.calls[1][0] == ["live", "bg0"]
+    # Background work is in the bulk lane: never in a live batch, and after the live one.
+    assert [c[0] for c in fake.calls[1:]] == [["live"], ["bg0", "bg1"], ["bg2"]]
+    await b.close()
+
+
+class GatedBackend:
+    """Each call blocks until its texts' gate opens (pure logic: the test says when)."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.started = threading.Condition()
+
+    def gate(self, text: str) -> threading.Event:
+        return self.gates.setdefault(text, threading.Event())
+
+    def __call__(self, texts, source, target):
+        with self.started:
+            self.calls.append(list(texts))
+            self.started.notify_all()
+        for t in texts:
+            self.gate(t).wait(10)
+        return [f"{target}:{t}" for t in texts]
+
+    async def until_called(self, n: int) -> None:
+        def wait():
+            with self.started:
+                return self.started.wait_for(lambda: len(self.calls) >= n, 10)
+        assert await asyncio.to_thread(wait), f"{n} calls expected, got {self.calls}"
+
+
+async def test_a_live_line_runs_beside_a_bulk_batch_under_way_in_another_pair_and_its_own():
+    fake = GatedBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100, slots=2, pair_slots=2, bulk_batch=2)
+    long_zh = [asyncio.ensure_future(b.submit(f"long{i}", "zh", "en", bulk=True)) for i in range(4)]
+    await fake.until_called(1)
+    assert fake.calls == [["long0", "long1"]]  # bulk batches are bulk_batch long
+    live_en = asyncio.ensure_future(b.submit("hi", "en", "zh"))
+    await fake.until_called(2)  # the second slot, while the bulk batch is still under way
+    assert fake.calls[1] == ["hi"]
+    fake.gate("hi").set()
+    assert await live_en == "zh:hi"
+    live_zh = asyncio.ensure_future(b.submit("你好", "zh", "en"))  # same pair as the bulk batch
+    await fake.until_called(3)
+    assert fake.calls[2] == ["你好"]
+    fake.gate("你好").set()
+    assert await live_zh == "en:你好"
+    for i in range(4):
+        fake.gate(f"long{i}").set()
+    assert await asyncio.gather(*long_zh) == [f"en:long{i}" for i in range(4)]
+    assert fake.calls[3] == ["long2", "long3"]  # one bulk batch at a time
+    await b.close()
+
+
+async def test_one_slot_runs_one_call_at_a_time_and_live_before_bulk():
+    fake = GatedBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100, slots=1, bulk_batch=1)
+    bulk = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", bulk=True)) for i in range(3)]
+    await fake.until_called(1)
+    live = [asyncio.ensure_future(b.submit("hi", "zh", "en")), asyncio.ensure_future(b.submit("yo", "en", "zh"))]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(fake.calls) == 1  # the one slot is taken
+    for t in ("hi", "yo", "long0", "long1", "long2"):
+        fake.gate(t).set()
+    await asyncio.gather(*bulk, *live)
+    assert sorted(map(tuple, fake.calls[1:3])) == [("hi",), ("yo",)]  # both live lines before more bulk
+    assert fake.calls[3:] == [["long1"], ["long2"]]
     await b.close()
 
 

@@ -115,7 +115,8 @@ async def test_mode_off():
     # "auto" names the backend that would run: CTranslate2, which is installed here.
     assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "ctranslate2",
                           "reason": "disabled by configuration", "code": "disabled", "pairs": [],
-                          "message": "translation off: disabled by configuration", "deadline_s": 5.0}
+                          "message": "translation off: disabled by configuration", "deadline_s": 5.0,
+                          "long_chars": 300, "max_deadline_s": 60.0}
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"
 
 
