@@ -326,6 +326,10 @@ class TranslationService:
         for i, (unit, out) in enumerate(zip(plan.units, outputs)):
             if spans.numbers_in(unit) != spans.numbers_in(out):
                 sub = spans.plan(unit, target, protect_numbers=True)
+                if sub.units == [unit]:
+                    # No number to cut out (the model made one up): the same text would come
+                    # back the same (greedy decoding), after a second model call for nothing.
+                    continue
                 sub_out, sub_cached = await self._units(sub.units, source, target, job)
                 outputs[i] = sub.render(sub_out)
                 cached = cached and sub_cached
