@@ -2,10 +2,13 @@
 
 Promise: ``await batcher.submit(text, source, target)`` returns the translation of ``text``
 produced by one call ``fn(texts, source, target)`` together with other requests for the same
-pair.  A batch is flushed when it holds ``max_batch`` texts or when its oldest request has
-waited ``max_wait_ms``, whichever comes first; while the model is busy, requests keep queueing
-and go in the next batch as soon as it is free.  ``fn`` runs in one worker thread per pair, so
-the event loop never blocks and one model is never entered from two threads.
+pair.  A batch is ready when it holds ``max_batch`` texts (``bulk_batch`` in the bulk lane)
+or when its oldest request has waited ``max_wait_ms``, whichever comes first; while the slots
+are busy, requests keep queueing and go in the next batch.  ``fn`` runs on ``slots`` worker
+threads for the whole node, never on the event loop, and at most ``pair_slots`` calls at once
+on one pair's model; :class:`translator.scheduler.Scheduler` picks which ready batch starts:
+the live lane first across every pair, the bulk lane (``submit(..., bulk=True)`` and background
+requests) on at most ``slots - 1`` slots and never while live work waits.
 
 Fairness: each request may name its ``group`` (the message it belongs to) and its
 ``priority`` (``LIVE`` = 0, a reader is waiting; ``BACKGROUND`` = 1, nobody is yet).  A batch
