@@ -101,7 +101,9 @@ class PrometheusHooks:
 # Settings fields of translation tuning -> TranslatorConfig fields (serve and translate-worker).
 TUNING = {"translation_deadline": "deadline_s", "translation_max_batch": "max_batch",
           "translation_max_wait_ms": "max_wait_ms", "translation_max_backlog": "max_backlog",
-          "translation_threads": "threads", "translation_cache_size": "cache_size"}
+          "translation_threads": "threads", "translation_cache_size": "cache_size",
+          "translation_max_deadline": "max_deadline_s", "translation_long_chars": "long_chars",
+          "translation_slots": "slots", "translation_bulk_batch": "bulk_batch"}
 
 
 def translator_config(settings: Any) -> TranslatorConfig:
