@@ -271,20 +271,30 @@ class LongGate(FakeBackend):
         return [f"<{t}>" for t in texts]
 
 
-async def test_a_long_message_in_flight_does_not_hold_a_short_line_and_gets_its_longer_deadline():
+async def test_a_long_message_in_flight_does_not_hold_a_short_line_and_gets_its_longer_deadline(monkeypatch):
     fake = LongGate()
     fake.gate.clear()
     cfg = TranslatorConfig(slots=2, long_chars=50, deadline_s=0.5, max_deadline_s=30.0, max_wait_ms=1)
     svc = TranslationService(cfg, backend=fake)
     await svc.start()
-    paste = " ".join(f"Long sentence {i} here." for i in range(10))  # about 230 characters
+    # The deadline each message's translation really runs under (the timeout the service gives
+    # asyncio.wait_for around its pipeline): checked as a value, not by waiting past 0.5 s.
+    deadlines: list[float] = []
+    wait_for = asyncio.wait_for
+
+    def spy(aw, timeout):
+        if getattr(aw, "__qualname__", "") == "TranslationService.translate_inline":
+            deadlines.append(timeout)
+        return wait_for(aw, timeout)
+
+    monkeypatch.setattr(asyncio, "wait_for", spy)
+    paste = " ".join(f"Long sentence {i} here." for i in range(10))  # 219 characters
     long = asyncio.create_task(svc.translate(paste, "en", "zh"))
-    short = await asyncio.wait_for(svc.translate("hi there", "en", "zh"), 10)  # a hang guard, not a timer
+    short = await wait_for(svc.translate("hi there", "en", "zh"), 10)  # a hang guard, not a timer
     assert short.ok and short.text == "<hi there>"
-    assert not long.done()
-    # Past the short deadline (0.5 s) the long message is still being translated: its own is longer.
-    await asyncio.sleep(0.6)
-    assert not long.done()
+    assert not long.done()  # the short line did not wait for the long message held in the model
+    assert sorted(deadlines) == [0.5, pytest.approx(0.5 * len(paste) / 50)]  # the short line's, the paste's
+    assert max(deadlines) > 4 * 0.5  # the paste's (219 characters: 2.19 s) is far past the base 0.5 s
     fake.gate.set()
     tr = await long
     assert tr.ok and tr.text.startswith("<Long sentence 0 here.>")
