@@ -217,7 +217,9 @@ def register(commands) -> None:
     translate.add_argument("--input-tokens", type=int, default=None, help="input length (tokens)")
     translate.add_argument("--naive-beams", type=int, default=None, help="beam size of the naive baseline (model default 4)")
     translate.add_argument("--beams", type=int, default=None, help="beam size of the batched runs (server default 1)")
-    translate.add_argument("--threads", type=int, default=None, help="torch threads")
+    translate.add_argument("--threads", type=int, default=None,
+                           help="sweep: torch threads; mixed: the translator's --translation-threads "
+                                "(0: CTranslate2 runs each call on 1 thread, --slots calls side by side)")
     translate.add_argument("--tiny", action="store_true", default=None,
                            help="a tiny model of the same shape family (for smoke tests), not opus-mt size")
     translate.add_argument("--time-limit", type=float, default=None, help="seconds per measurement at most")

@@ -112,7 +112,9 @@ class Settings:
         0, "model calls at once on the node, short lines and bulk work together (0: one per core this "
         "process may use); bulk work takes at most one less (at least 1)")
     translation_bulk_batch: int = _opt(8, "sentences per model call in the bulk lane (long messages, background work)")
-    translation_threads: int = _opt(0, "intra-op threads per model (0: the library's default)")
+    translation_threads: int = _opt(
+        0, "intra-op threads per model call (0: CTranslate2 runs each call on 1 thread, --translation-slots "
+        "calls side by side, where 0 used to mean the library's default; transformers: torch's default)")
     translation_cache_size: int = _opt(10000, "translated sentences kept in memory")
 
     @property

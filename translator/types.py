@@ -28,7 +28,7 @@ class TranslatorConfig:
     cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
     beam_size: int = 1
     no_repeat_ngram_size: int = 4
-    threads: int = 0  # intra-op threads per model call; 0 = auto (CTranslate2: 1)
+    threads: int = 0  # intra-op threads per model call; 0 = auto (CTranslate2: 1, with slots calls side by side)
     slots: int = 0  # model calls at once on the node (live and bulk together); 0 = one per core
     max_batch: int = 16
     bulk_batch: int = 8  # sentences per model call in the bulk lane (long messages, background work)

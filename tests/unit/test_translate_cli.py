@@ -5,6 +5,7 @@ and deadline cap included, on both commands); `livebridge models prepare` errors
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 
@@ -121,3 +122,13 @@ def test_models_prepare_names_a_missing_model_directory(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "livebridge models prepare:" in done.stderr and "nope" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_threads_help_says_what_0_means_now_on_both_commands():
+    # threads=0 changed meaning with the scheduler (CTranslate2: 1 thread per call, slots calls at once).
+    fields = {f.name: f for f in dataclasses.fields(config.Settings)}
+    assert "1 thread" in fields["translation_threads"].metadata["help"]
+    assert "--translation-slots" in fields["translation_threads"].metadata["help"]
+    for argv in (["serve", "--help"], ["translate-worker", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "chatserver.cli", *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "each call on 1 thread" in " ".join(done.stdout.split())
