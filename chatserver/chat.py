@@ -444,7 +444,8 @@ class ChatService:
         return await asyncio.shield(task)
 
     async def _fill(self, room: str, message: Event, lang: str) -> Event | None:
-        grace = self.translations.attempt_window + FILL_GRACE
+        t = self.translations
+        grace = t.window_for(t.deadline_for(message.get("text", ""))) + FILL_GRACE  # longer for a long one
         wait = message.get("ts", 0) / 1000 + grace - time.time()
         if wait > 0:
             # Its publish-time translation may still be on its way (from any node).

@@ -140,7 +140,8 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
                                                    ("message_share", args.message_share),
                                                    ("similar_lengths", args.similar_lengths),
                                                    ("deadline_s", args.deadline), ("threads", args.threads),
-                                                   ("max_backlog", args.max_backlog)) if v is not None})
+                                                   ("max_backlog", args.max_backlog), ("slots", args.slots),
+                                                   ("bulk_batch", args.bulk_batch)) if v is not None})
     fields = set(MixedConfig.__dataclass_fields__)
     cfg = MixedConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
 
@@ -153,7 +154,9 @@ def _run_translate_mixed(args: argparse.Namespace) -> int:
         about = {"backend": status["backend"], "pairs": status["pairs"],
                  "models": "opus-mt-en-zh architecture, random weights" if args.full_size else models,
                  "max_batch": config.max_batch, "message_share": config.message_share, "similar_lengths": config.similar_lengths, "max_wait_ms": config.max_wait_ms,
-                 "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off"}
+                 "deadline_s": config.deadline_s, "threads": config.threads, "cache": "off",
+                 **({"slots": config.model_slots, "bulk_batch": config.bulk_batch, "long_chars": config.long_chars,
+                     "max_deadline_s": config.max_deadline_s} if hasattr(config, "model_slots") else {})}
 
         async def translate(text, source, target):
             r = await service.translate(text, source, target)
@@ -217,7 +220,9 @@ def register(commands) -> None:
     translate.add_argument("--input-tokens", type=int, default=None, help="input length (tokens)")
     translate.add_argument("--naive-beams", type=int, default=None, help="beam size of the naive baseline (model default 4)")
     translate.add_argument("--beams", type=int, default=None, help="beam size of the batched runs (server default 1)")
-    translate.add_argument("--threads", type=int, default=None, help="torch threads")
+    translate.add_argument("--threads", type=int, default=None,
+                           help="sweep: torch threads; mixed: the translator's --translation-threads "
+                                "(0: CTranslate2 runs each call on 1 thread, --slots calls side by side)")
     translate.add_argument("--tiny", action="store_true", default=None,
                            help="a tiny model of the same shape family (for smoke tests), not opus-mt size")
     translate.add_argument("--time-limit", type=float, default=None, help="seconds per measurement at most")
@@ -245,5 +250,8 @@ def register(commands) -> None:
     mixed.add_argument("--max-wait-ms", type=float, default=None, help="the translator's batch wait (5)")
     mixed.add_argument("--max-backlog", type=int, default=None, help="the translator's backlog in messages (256)")
     mixed.add_argument("--deadline", type=float, default=None, help="the translator's deadline, seconds (5)")
+    mixed.add_argument("--slots", type=int, default=None, help="model calls at once on the node (0: one per core)")
+    mixed.add_argument("--bulk-batch", type=int, default=None,
+                       help="sentences per model call in the bulk lane (long messages, background work; 8)")
     _common(translate)
     translate.set_defaults(run=_run_translate)

@@ -26,6 +26,10 @@ WORKER_SETTINGS = {
     "translation_max_batch": [],
     "translation_max_wait_ms": [],
     "translation_max_backlog": [],
+    "translation_max_deadline": [],
+    "translation_long_chars": [],
+    "translation_slots": [],
+    "translation_bulk_batch": [],
     "translation_threads": [],
     "translation_cache_size": [],
 }

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 
+# Model calls at once on a node at most (each is a thread and, with CTranslate2, a replica sharing the weights).
+MAX_TRANSLATION_SLOTS = 64
+
+
 def _opt(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
@@ -98,7 +102,19 @@ class Settings:
     translation_max_batch: int = _opt(16, "sentences per model call at the most")
     translation_max_wait_ms: float = _opt(5.0, "milliseconds a batch waits for more sentences")
     translation_max_backlog: int = _opt(256, "messages being translated or waiting, past which new ones are shed")
-    translation_threads: int = _opt(0, "intra-op threads per model (0: the library's default)")
+    translation_max_deadline: float = _opt(
+        60.0, "seconds a long message's translation may take at most: a message over "
+        "--translation-long-chars characters gets --translation-deadline per that many characters, up to this")
+    translation_long_chars: int = _opt(
+        300, "characters past which a message is long: translated in the bulk lane, after every "
+        "short line, with a longer deadline")
+    translation_slots: int = _opt(
+        0, "model calls at once on the node, short lines and bulk work together (0: one per core this "
+        "process may use); bulk work takes at most one less (at least 1)")
+    translation_bulk_batch: int = _opt(8, "sentences per model call in the bulk lane (long messages, background work)")
+    translation_threads: int = _opt(
+        0, "intra-op threads per model call (0: CTranslate2 runs each call on 1 thread, --translation-slots "
+        "calls side by side, where 0 used to mean the library's default; transformers: torch's default)")
     translation_cache_size: int = _opt(10000, "translated sentences kept in memory")
 
     @property
@@ -217,6 +233,12 @@ def validate(s: Settings) -> None:
          "--translation-max-batch and --translation-max-backlog must be at least 1")
     need(s.translation_max_wait_ms >= 0 and s.translation_threads >= 0 and s.translation_cache_size >= 0,
          "--translation-max-wait-ms, --translation-threads and --translation-cache-size must not be negative")
+    need(0 <= s.translation_slots <= MAX_TRANSLATION_SLOTS,
+         f"--translation-slots must be 0-{MAX_TRANSLATION_SLOTS} (0: one per core), got {s.translation_slots}")
+    need(s.translation_bulk_batch >= 1, f"--translation-bulk-batch must be at least 1, got {s.translation_bulk_batch}")
+    need(s.translation_long_chars >= 1, f"--translation-long-chars must be at least 1, got {s.translation_long_chars}")
+    # Below --translation-deadline it only means long messages get no longer deadline than short ones.
+    need(s.translation_max_deadline > 0, f"--translation-max-deadline must be positive, got {s.translation_max_deadline:g}")
     try:
         from chatserver.hosts import parse_public_hosts
 

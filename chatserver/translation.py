@@ -101,7 +101,9 @@ class PrometheusHooks:
 # Settings fields of translation tuning -> TranslatorConfig fields (serve and translate-worker).
 TUNING = {"translation_deadline": "deadline_s", "translation_max_batch": "max_batch",
           "translation_max_wait_ms": "max_wait_ms", "translation_max_backlog": "max_backlog",
-          "translation_threads": "threads", "translation_cache_size": "cache_size"}
+          "translation_threads": "threads", "translation_cache_size": "cache_size",
+          "translation_max_deadline": "max_deadline_s", "translation_long_chars": "long_chars",
+          "translation_slots": "slots", "translation_bulk_batch": "bulk_batch"}
 
 
 def translator_config(settings: Any) -> TranslatorConfig:
@@ -154,7 +156,17 @@ class RoomTranslations:
     @property
     def attempt_window(self) -> float:
         """Seconds after which an attempt has surely ended: the deadline plus a margin."""
-        return self.deadline + min(1.0, self.deadline / 2)
+        return self.window_for(self.deadline)
+
+    @staticmethod
+    def window_for(deadline: float) -> float:
+        return deadline + min(1.0, deadline / 2)
+
+    def deadline_for(self, text: str) -> float:
+        """This message's deadline: longer for a long message (``TranslatorConfig.deadline_for``)."""
+        config = getattr(self.translator, "config", None)
+        fn = getattr(config, "wait_for", None)
+        return float(fn(text)) if fn is not None else self.deadline
 
     @property
     def enabled(self) -> bool:
@@ -191,13 +203,14 @@ class RoomTranslations:
 
     async def translate_one(self, text: str, source: str, target: str, *, live: bool = True) -> Outcome:
         """One translation, within the deadline; never raises for translation problems."""
+        deadline = self.deadline_for(text)
         try:
             # The translator keeps its own deadline; this one only guards against one that does not.
             r = await asyncio.wait_for(self.translator.translate(text, source, target,
                                                                      priority="live" if live else "background"),
-                                       self.attempt_window)
+                                       self.window_for(deadline))
         except TimeoutError:
-            return Outcome(target, None, f"translation unavailable: deadline ({self.deadline:g} s) passed", True)
+            return Outcome(target, None, f"translation unavailable: deadline ({deadline:.3g} s) passed", True)
         if r.ok and r.text:
             return Outcome(target, r.text)
         reason = r.error or "translation unavailable"

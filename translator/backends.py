@@ -72,11 +72,13 @@ class GenerationSettings:
     max_ratio: float = 2.0  # output tokens per input token, plus max_extra, capped at max_cap
     max_extra: int = 10
     max_cap: int = 256
-    threads: int = 0  # 0: library default
+    threads: int = 0  # intra-op threads per call; 0: auto (CTranslate2: 1; transformers: torch's default)
+    parallel: int = 1  # calls one model may run at once (CTranslate2 inter_threads)
 
 
 class Backend(Protocol):
     name: str
+    parallel_calls: int  # calls one pair's model may run at once, from different threads
 
     def load_pair(self, source: str, target: str, model: str) -> None: ...
 
@@ -242,6 +244,7 @@ class _MarianBackend:
     """Shared loading and bookkeeping; subclasses implement ``_load`` and ``_generate``."""
 
     name = "base"
+    parallel_calls = 1
 
     def __init__(self, settings: GenerationSettings | None = None, cache_dir: str | None = None):
         self.settings = settings or GenerationSettings()
@@ -340,10 +343,18 @@ class CTranslate2Backend(_MarianBackend):
     """Fast backend: CTranslate2 int8, converted once from the checkpoint and cached on disk.
 
     The compute backend is left to CTranslate2 (DNNL/AVX2 on AMD; forcing MKL there is 30-40x
-    slower).
+    slower). Each model runs ``settings.parallel`` calls at once (``inter_threads``, weights
+    shared) on ``settings.threads`` intra-op threads each (0: one): on this 2-core machine a
+    call on one thread was faster than on two even alone (a short en->zh line 111 vs 151 ms,
+    16 long sentences 1.3 vs 2.0 s at full size), and two one-thread calls side by side do
+    not slow each other (docs/benchmarks.md).
     """
 
     name = "ctranslate2"
+
+    @property
+    def parallel_calls(self) -> int:
+        return max(1, self.settings.parallel)
 
     def __init__(self, settings: GenerationSettings | None = None, cache_dir: str | None = None,
                  ct2_dir: str | Path | None = None, quantization: str = "int8"):
@@ -362,7 +373,7 @@ class CTranslate2Backend(_MarianBackend):
             convert_in_subprocess(model_dir, out, self.quantization)
         return ctranslate2.Translator(
             str(out), device="cpu", compute_type=self.quantization,
-            inter_threads=1, intra_threads=self.settings.threads,
+            inter_threads=self.parallel_calls, intra_threads=self.settings.threads or 1,
         )
 
     def _generate(self, tokenizer, engine, texts: list[str]) -> list[str]:

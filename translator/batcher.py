@@ -2,10 +2,13 @@
 
 Promise: ``await batcher.submit(text, source, target)`` returns the translation of ``text``
 produced by one call ``fn(texts, source, target)`` together with other requests for the same
-pair.  A batch is flushed when it holds ``max_batch`` texts or when its oldest request has
-waited ``max_wait_ms``, whichever comes first; while the model is busy, requests keep queueing
-and go in the next batch as soon as it is free.  ``fn`` runs in one worker thread per pair, so
-the event loop never blocks and one model is never entered from two threads.
+pair.  A batch is ready when it holds ``max_batch`` texts (``bulk_batch`` in the bulk lane)
+or when its oldest request has waited ``max_wait_ms``, whichever comes first; while the slots
+are busy, requests keep queueing and go in the next batch.  ``fn`` runs on ``slots`` worker
+threads for the whole node, never on the event loop, and at most ``pair_slots`` calls at once
+on one pair's model; :class:`translator.scheduler.Scheduler` picks which ready batch starts:
+the live lane first across every pair, the bulk lane (``submit(..., bulk=True)`` and background
+requests) on at most ``slots - 1`` slots and never while live work waits.
 
 Fairness: each request may name its ``group`` (the message it belongs to) and its
 ``priority`` (``LIVE`` = 0, a reader is waiting; ``BACKGROUND`` = 1, nobody is yet).  A batch
@@ -36,6 +39,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from translator.scheduler import BULK_LANE, LIVE_LANE, Key, Scheduler, Waiting
 
 BatchFn = Callable[[list[str], str, str], list[str]]
 
@@ -137,11 +142,18 @@ class Batcher:
         metrics=None,
         group_share: int | None = None,
         similar_lengths: bool = False,
+        *,
+        slots: int = 1,
+        bulk_slots: int | None = None,
+        pair_slots: int = 1,
+        bulk_batch: int | None = None,
     ):
-        if max_batch < 1 or max_backlog < 1 or (group_share is not None and group_share < 1):
-            raise ValueError("max_batch, max_backlog and group_share must be >= 1")
+        if max_batch < 1 or max_backlog < 1 or (group_share is not None and group_share < 1) \
+                or (bulk_batch is not None and bulk_batch < 1):
+            raise ValueError("max_batch, max_backlog, group_share and bulk_batch must be >= 1")
         self.fn = fn
         self.max_batch = max_batch
+        self.bulk_batch = bulk_batch or max_batch
         # At most this many sentences of one message (group) per batch: a long message then
         # runs in short batches, so a short line arriving meanwhile waits for a short batch.
         self.group_share = group_share
@@ -150,10 +162,14 @@ class Batcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_backlog = max_backlog
         self.metrics = metrics
-        self._queues: dict[tuple[str, str], _FairQueue] = {}
-        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
-        self._tasks: dict[tuple[str, str], asyncio.Task] = {}
-        self._executors: dict[tuple[str, str], ThreadPoolExecutor] = {}
+        # Which batch runs next on the node's model slots (live before bulk, across pairs).
+        self.scheduler = Scheduler(slots=slots, bulk_slots=bulk_slots, pair_slots=min(pair_slots, slots),
+                                   max_batch=max_batch, max_wait=self.max_wait)
+        self._queues: dict[Key, _FairQueue] = {}
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
+        self._executor = ThreadPoolExecutor(slots, thread_name_prefix="translate")
         self._in_flight = 0
         self._closed = False
         self.batches = 0  # number of fn calls made
@@ -164,7 +180,9 @@ class Batcher:
         return self._in_flight + sum(len(q) for q in self._queues.values())
 
     async def submit(self, text: str, source: str, target: str, *, group: object = None,
-                     priority: int = LIVE) -> str:
+                     priority: int = LIVE, bulk: bool = False) -> str:
+        """The translation of ``text``. ``bulk``: the request goes in the bulk lane (a long
+        message, or nobody reads it yet), which never holds up the live lane (``translator.scheduler``)."""
         if self._closed:
             raise BatcherClosed("translator is shutting down")
         pair = (source, target)
@@ -172,40 +190,50 @@ class Batcher:
             call_metric(self.metrics, "inc_shed", f"{source}-{target}")
             raise BacklogFull(f"translation backlog full ({self.max_backlog})")
         loop = asyncio.get_running_loop()
-        if pair not in self._tasks:
-            self._queues[pair] = _FairQueue()
-            self._wakeups[pair] = asyncio.Event()
-            self._executors[pair] = ThreadPoolExecutor(1, thread_name_prefix=f"translate-{source}-{target}")
-            self._tasks[pair] = loop.create_task(self._run(pair), name=f"batcher-{source}-{target}")
+        if self._task is None:
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._dispatch(), name="batcher")
+        key = (pair, BULK_LANE if bulk or priority else LIVE_LANE)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _FairQueue()
         fut = loop.create_future()
-        self._queues[pair].append(_Request(text, fut, loop.time()), fut if group is None else group,
-                                  BACKGROUND if priority else LIVE)
-        self._wakeups[pair].set()
+        queue.append(_Request(text, fut, loop.time()), fut if group is None else group,
+                     BACKGROUND if priority else LIVE)
+        self._wakeup.set()
         call_metric(self.metrics, "set_queue_depth", self.backlog)
         return await fut
 
-    async def _run(self, pair: tuple[str, str]) -> None:
+    async def _dispatch(self) -> None:
+        """Start every batch the scheduler admits; sleep until a request, a call's end or a
+        batching wait's end."""
         loop = asyncio.get_running_loop()
-        queue, wakeup = self._queues[pair], self._wakeups[pair]
+        wakeup = self._wakeup
         while True:
-            while not queue:
-                wakeup.clear()
-                await wakeup.wait()
-            # Wait for a full batch or until the oldest request's deadline.
-            while len(queue) < self.max_batch:
-                remaining = queue.oldest() + self.max_wait - loop.time()
-                if remaining <= 0:
-                    break
+            waiting = {k: Waiting(len(q), q.oldest()) for k, q in self._queues.items() if len(q)}
+            key, at = self.scheduler.choose(waiting, loop.time())
+            if key is None:
                 wakeup.clear()
                 try:
-                    await asyncio.wait_for(wakeup.wait(), remaining)
+                    await asyncio.wait_for(wakeup.wait(), None if at is None else max(0.0, at - loop.time()))
                 except TimeoutError:
-                    break
-            batch = [r for r in queue.take(self.max_batch, self.group_share, similar=self.similar_lengths)
+                    pass
+                continue
+            size = self.max_batch if key[1] == LIVE_LANE else self.bulk_batch
+            batch = [r for r in self._queues[key].take(size, self.group_share, similar=self.similar_lengths)
                      if not r.future.done()]  # cancelled callers
             if not batch:
                 continue
-            await self._flush(pair, batch)
+            self.scheduler.started(key)
+            task = loop.create_task(self._flush(key[0], batch))
+            self._running.add(task)
+            task.add_done_callback(lambda t, k=key: self._ended(t, k))
+
+    def _ended(self, task: asyncio.Task, key: Key) -> None:
+        self._running.discard(task)
+        self.scheduler.finished(key)
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def _flush(self, pair: tuple[str, str], batch: list[_Request]) -> None:
         loop = asyncio.get_running_loop()
@@ -213,7 +241,7 @@ class Batcher:
         self._in_flight += len(batch)
         t0 = time.perf_counter()
         try:
-            outputs = await loop.run_in_executor(self._executors[pair], self.fn, unique, *pair)
+            outputs = await loop.run_in_executor(self._executor, self.fn, unique, *pair)
             if len(outputs) != len(unique):
                 raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(unique)} inputs")
         except asyncio.CancelledError:
@@ -240,9 +268,10 @@ class Batcher:
         """Stop dispatching; pending requests fail with BatcherClosed.  A batch already running
         in a thread finishes there, but nobody waits for it."""
         self._closed = True
-        for task in self._tasks.values():
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks.values():
+        for task in tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
@@ -251,6 +280,6 @@ class Batcher:
             for r in queue.drain():
                 if not r.future.done():
                     r.future.set_exception(BatcherClosed("translator is shutting down"))
-        for ex in self._executors.values():
-            ex.shutdown(wait=False, cancel_futures=True)
-        self._tasks.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._task = None
+        self._running.clear()

@@ -123,7 +123,7 @@ class WorkerClient:
                 fut.set_result(Translation(data.get("text"), bool(data.get("ok")), data.get("error"), bool(data.get("cached"))))
 
     async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation:
-        """One message's translation by a worker, within ``config.wait_s``; at once
+        """One message's translation by a worker, within ``config.wait_for(text)``; at once
         "unavailable" when no worker is alive or the backlog (messages) is full."""
         if not self.alive:
             return Translation(None, False, NO_WORKER)
@@ -134,7 +134,7 @@ class WorkerClient:
         fut = asyncio.get_running_loop().create_future()
         self._pending[job_id] = fut
         call_metric(self.metrics, "set_queue_depth", len(self._pending))
-        timeout = self.config.wait_s
+        timeout = self.config.wait_for(text)  # longer for a long message, as inline
         try:
             await self.redis.xadd(
                 stream_key(self.config),

@@ -68,6 +68,14 @@ NO_MODEL, LOAD_FAILED, NO_WORKER, CLOSED = "no_model", "load_failed", "no_worker
 STATUS_CODES = (NOT_STARTED, DISABLED, NO_REDIS, REDIS_UNREACHABLE, NO_MODEL, LOAD_FAILED, NO_WORKER, CLOSED)
 
 
+@dataclass(eq=False)
+class _Job:
+    """One message's translation into one language: its sentences form one batcher group."""
+
+    priority: int = LIVE
+    bulk: bool = False
+
+
 @dataclass
 class _Status:
     enabled: bool = False
@@ -140,6 +148,8 @@ class TranslationService:
                 self._backend.translate_batch, cfg.max_batch, cfg.max_wait_ms,
                 max(1024, cfg.max_backlog * UNITS_PER_MESSAGE), _BatchMetrics(self.metrics),
                 group_share=cfg.message_share or None, similar_lengths=cfg.similar_lengths,
+                slots=cfg.model_slots, pair_slots=getattr(self._backend, "parallel_calls", 1),
+                bulk_batch=cfg.bulk_batch,
             )
             if self._redis is not None:
                 self._rcache = RedisCache(self._redis, cfg.redis_prefix + "cache:", cfg.redis_cache_ttl_s)
@@ -217,6 +227,10 @@ class TranslationService:
             "pairs": list(st.pairs),
             "message": message,
             "deadline_s": self.config.wait_s,
+            # A message longer than long_chars may take deadline_s per long_chars, up to this:
+            "long_chars": self.config.long_chars,
+            "max_deadline_s": self.config.max_deadline_s if self.config.worker_timeout_s is None
+            else self.config.worker_timeout_s,
         }
 
     @property
@@ -244,12 +258,17 @@ class TranslationService:
 
     # ------------------------------------------------------------ translation
 
-    async def translate(self, text: str, source: str, target: str, *, priority: str = "live") -> Translation:
-        """``text`` in ``target``, within ``config.deadline_s``. ``priority``: "live" (a reader
-        is waiting) or "background" (nobody yet: shed first, when half the backlog is in use)."""
+    async def translate(self, text: str, source: str, target: str, *, priority: str = "live",
+                        deadline_s: float | None = None) -> Translation:
+        """``text`` in ``target``, within ``config.deadline_for(text)`` (``deadline_s``: this
+        many seconds instead, e.g. what is left of a worker job's deadline). ``priority``:
+        "live" (a reader is waiting) or "background" (nobody yet: shed first, when half the
+        backlog is in use). Background work and long messages go to the bulk lane, which never
+        holds up short live lines (``translator.scheduler``)."""
         pair = f"{source}-{target}"
         t0 = time.perf_counter()
-        result = await self._translate(text, source, target, BACKGROUND if priority == "background" else LIVE)
+        result = await self._translate(text, source, target, BACKGROUND if priority == "background" else LIVE,
+                                       deadline_s)
         call_metric(self.metrics, "observe_latency", pair, time.perf_counter() - t0, result.ok)
         if not result.ok:
             reason = failure_reason(result.error)
@@ -258,7 +277,8 @@ class TranslationService:
                 call_metric(self.metrics, "inc_shed", pair)
         return result
 
-    async def _translate(self, text: str, source: str, target: str, priority: int = LIVE) -> Translation:
+    async def _translate(self, text: str, source: str, target: str, priority: int = LIVE,
+                         deadline_s: float | None = None) -> Translation:
         if source == target or not spans.needs_translation(text):
             return Translation(text, True)
         st = self._st
@@ -272,13 +292,16 @@ class TranslationService:
         limit = cfg.max_backlog if priority == LIVE else cfg.max_backlog // 2
         if self.backlog >= max(1, limit):
             return Translation(None, False, "translation unavailable: backlog full")
+        deadline = cfg.deadline_for(text) if deadline_s is None else deadline_s
+        if deadline <= 0:
+            return Translation(None, False, f"translation unavailable: deadline ({deadline:g} s) passed")
         self._messages[priority] += 1
         call_metric(self.metrics, "set_queue_depth", self.backlog)
         try:
-            return await asyncio.wait_for(self.translate_inline(text, source, target, priority=priority),
-                                          cfg.deadline_s)
+            return await asyncio.wait_for(
+                self.translate_inline(text, source, target, priority=priority, bulk=cfg.is_long(text)), deadline)
         except TimeoutError:
-            return Translation(None, False, f"translation unavailable: deadline ({cfg.deadline_s:g} s) passed")
+            return Translation(None, False, f"translation unavailable: deadline ({deadline:.3g} s) passed")
         except BacklogFull:
             return Translation(None, False, "translation unavailable: backlog full")
         except BatcherClosed:
@@ -292,31 +315,35 @@ class TranslationService:
             self._messages[priority] -= 1
             call_metric(self.metrics, "set_queue_depth", self.backlog)
 
-    async def translate_inline(self, text: str, source: str, target: str, *, priority: int = LIVE) -> Translation:
+    async def translate_inline(self, text: str, source: str, target: str, *, priority: int = LIVE,
+                               bulk: bool = False) -> Translation:
         """The inline pipeline; raises BacklogFull/TranslationFailed instead of wrapping them.
-        The message's sentences go to the batcher as one group, served fairly with others."""
-        group = object()
+        The message's sentences go to the batcher as one group, served fairly with others,
+        in the bulk lane when ``bulk`` or ``priority`` is background."""
+        job = _Job(priority, bulk)
         plan = spans.plan(text, target)
-        outputs, cached = await self._units(plan.units, source, target, group, priority)
+        outputs, cached = await self._units(plan.units, source, target, job)
         for i, (unit, out) in enumerate(zip(plan.units, outputs)):
             if spans.numbers_in(unit) != spans.numbers_in(out):
                 sub = spans.plan(unit, target, protect_numbers=True)
-                sub_out, sub_cached = await self._units(sub.units, source, target, group, priority)
+                if sub.units == [unit]:
+                    # No number to cut out (the model made one up): the same text would come
+                    # back the same (greedy decoding), after a second model call for nothing.
+                    continue
+                sub_out, sub_cached = await self._units(sub.units, source, target, job)
                 outputs[i] = sub.render(sub_out)
                 cached = cached and sub_cached
         return Translation(plan.render(outputs), True, None, cached)
 
-    async def _units(self, units: list[str], source: str, target: str, group: object = None,
-                     priority: int = LIVE) -> tuple[list[str], bool]:
-        results = await asyncio.gather(*(self._unit(u, source, target, group, priority) for u in units),
+    async def _units(self, units: list[str], source: str, target: str, job: _Job) -> tuple[list[str], bool]:
+        results = await asyncio.gather(*(self._unit(u, source, target, job) for u in units),
                                        return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r
         return [r[0] for r in results], all(r[1] for r in results)
 
-    async def _unit(self, unit: str, source: str, target: str, group: object = None,
-                    priority: int = LIVE) -> tuple[str, bool]:
+    async def _unit(self, unit: str, source: str, target: str, job: _Job) -> tuple[str, bool]:
         model = self._backend.model_ids.get((source, target), "?")
         key = cache_key(model, source, target, unit)
         hit = self._lru.get(key)
@@ -329,7 +356,7 @@ class TranslationService:
             if hit is not None:
                 self._lru.put(key, hit)
                 return hit, True
-        raw = await self._batcher.submit(unit, source, target, group=group, priority=priority)
+        raw = await self._batcher.submit(unit, source, target, group=job, priority=job.priority, bulk=job.bulk)
         out = spans.clean_output(unit, raw)
         if out is None:
             raise TranslationFailed("empty output")

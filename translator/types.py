@@ -8,6 +8,7 @@ but ``translator.backends`` (for the default model ids).  Both names are also im
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from translator.backends import DEFAULT_MODELS, GenerationSettings
@@ -27,8 +28,11 @@ class TranslatorConfig:
     cache_dir: str | None = None  # Hub cache and converted CTranslate2 models
     beam_size: int = 1
     no_repeat_ngram_size: int = 4
-    threads: int = 0  # intra-op threads per model, 0 = library default
+    threads: int = 0  # intra-op threads per model call; 0 = auto (CTranslate2: 1, with slots calls side by side)
+    slots: int = 0  # model calls at once on the node (live and bulk together); 0 = one per core
     max_batch: int = 16
+    bulk_batch: int = 8  # sentences per model call in the bulk lane (long messages, background work)
+    long_chars: int = 300  # a message longer than this goes to the bulk lane, with a longer deadline
     message_share: int = 0  # sentences of one message per model call at most; 0 = max_batch
     similar_lengths: bool = True  # batch only sentences of similar length (short lines apart from long ones)
     max_wait_ms: float = 5.0
@@ -40,6 +44,8 @@ class TranslatorConfig:
     # Per message: after this many seconds the answer is "translation unavailable: deadline"
     # (inline and workers alike); requests still queued then are dropped, not translated late.
     deadline_s: float = 5.0
+    # A message longer than long_chars gets deadline_s per long_chars characters, at most this.
+    max_deadline_s: float = 60.0
     worker_timeout_s: float | None = None  # workers mode: wait this long instead of deadline_s
     max_attempts: int = 3  # workers mode: deliveries of one job before it goes to the dead letters
     reclaim_idle_ms: int = 3000  # workers mode: a job in hand this long is taken over by another worker
@@ -50,6 +56,28 @@ class TranslatorConfig:
         """How long a caller waits for one message's translation."""
         return self.worker_timeout_s if self.worker_timeout_s is not None else self.deadline_s
 
+    @property
+    def model_slots(self) -> int:
+        """``slots`` resolved: the cores this process may use when 0."""
+        return self.slots if self.slots > 0 else cpu_count()
+
+    def is_long(self, text: str) -> bool:
+        """Does this message go to the bulk lane (when a reader waits for it)?"""
+        return len(text) > self.long_chars
+
+    def deadline_for(self, text: str) -> float:
+        """Seconds this message's translation may take: ``deadline_s``, and for a long
+        message ``deadline_s`` per ``long_chars`` characters, at most ``max_deadline_s``
+        (never less than ``deadline_s``). A 1,900-character paste: 31.7 s by default."""
+        if not self.is_long(text):
+            return self.deadline_s
+        return max(self.deadline_s, min(self.max_deadline_s, self.deadline_s * len(text) / max(1, self.long_chars)))
+
+    def wait_for(self, text: str) -> float:
+        """How long a caller waits for this message's translation (workers: ``worker_timeout_s``
+        when set, for short and long messages alike)."""
+        return self.worker_timeout_s if self.worker_timeout_s is not None else self.deadline_for(text)
+
     def models(self) -> dict[tuple[str, str], str]:
         return {("en", "zh"): self.model_en_zh, ("zh", "en"): self.model_zh_en}
 
@@ -59,8 +87,17 @@ class TranslatorConfig:
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(
-            beam_size=self.beam_size, no_repeat_ngram_size=self.no_repeat_ngram_size, threads=self.threads
+            beam_size=self.beam_size, no_repeat_ngram_size=self.no_repeat_ngram_size, threads=self.threads,
+            parallel=self.model_slots,
         )
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

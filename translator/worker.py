@@ -121,9 +121,12 @@ async def run_worker(
     async def handle(entry_id, fields) -> None:
         f = {as_str(k): as_str(v) for k, v in fields.items()}
         try:
-            if float(f.get("deadline", "inf")) >= time.time():
+            left = float(f.get("deadline", "inf")) - time.time()
+            if left >= 0:
+                # The server's deadline for this job (longer for a long message), not ours.
                 tr = await service.translate(f["text"], f["source"], f["target"],
-                                             priority=f.get("priority", "live"))
+                                             priority=f.get("priority", "live"),
+                                             deadline_s=None if left == float("inf") else left)
                 stats["done" if tr.ok else "failed"] += 1
                 if not tr.ok:
                     log.warning("job %s (%s->%s): %s", f["id"], f["source"], f["target"], tr.error)

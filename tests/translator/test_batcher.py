@@ -1,19 +1,23 @@
-"""Flush rules and shedding of the batcher, with a fake (pure-logic) batch function."""
+"""Flush rules and shedding of the batcher, with a fake (pure-logic) batch function.
+
+No test sleeps and hopes: each waits for the state it needs (a call under way in the fake,
+requests queued in the batcher) or holds the fake with an Event until it has looked.
+"""
 
 import asyncio
 import threading
-import time
 
 import pytest
 
+from tests.harness import until
 from translator.batcher import BacklogFull, Batcher, BatcherClosed
+from translator.scheduler import Waiting
 
 
 class FakeBackend:
-    def __init__(self, delay: float = 0.0, fail: bool = False):
+    def __init__(self, fail: bool = False):
         self.calls: list[tuple[list[str], str, str]] = []
         self.threads: set[str] = set()
-        self.delay = delay
         self.fail = fail
         self.release = threading.Event()
         self.release.set()
@@ -22,8 +26,6 @@ class FakeBackend:
         self.calls.append((list(texts), source, target))
         self.threads.add(threading.current_thread().name)
         self.release.wait(5)
-        if self.delay:
-            time.sleep(self.delay)
         if self.fail:
             raise RuntimeError("model exploded")
         return [f"{target}:{t}" for t in texts]
@@ -32,9 +34,8 @@ class FakeBackend:
 async def test_full_batch_flushes_without_waiting_for_the_timer():
     fake = FakeBackend()
     b = Batcher(fake, max_batch=4, max_wait_ms=10_000, max_backlog=100)
-    t0 = time.perf_counter()
+    # A hang guard far below the 10 s timer: only a full batch can answer within it.
     out = await asyncio.wait_for(asyncio.gather(*(b.submit(f"m{i}", "en", "zh") for i in range(4))), 5)
-    assert time.perf_counter() - t0 < 5  # far below the 10 s timer
     assert out == ["zh:m0", "zh:m1", "zh:m2", "zh:m3"]
     assert fake.calls == [(["m0", "m1", "m2", "m3"], "en", "zh")]
     await b.close()
@@ -67,22 +68,16 @@ async def test_more_than_max_batch_is_split_and_pairs_never_mix():
     await b.close()
 
 
-async def test_runs_off_the_event_loop_in_one_thread_per_pair():
-    fake = FakeBackend(delay=0.2)
+async def test_runs_off_the_event_loop_in_the_batchers_worker_threads():
+    fake = FakeBackend()
+    fake.release.clear()  # the "model" blocks until the event loop releases it
     b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=100)
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    t = asyncio.create_task(ticker())
-    await asyncio.gather(*(b.submit(str(i), "en", "zh") for i in range(3)))
-    t.cancel()
-    assert ticks >= 5  # the loop kept running while the "model" slept 0.2 s
-    assert fake.threads and all(n.startswith("translate-en-zh") for n in fake.threads)
+    jobs = asyncio.gather(*(b.submit(str(i), "en", "zh") for i in range(3)))
+    await until(lambda: fake.calls, what="the model call under way")
+    assert not jobs.done()  # the loop runs while the call is blocked: the call is not on it
+    fake.release.set()
+    assert await jobs == ["zh:0", "zh:1", "zh:2"]
+    assert fake.threads and all(n.startswith("translate") for n in fake.threads)
     assert threading.current_thread().name not in fake.threads
     await b.close()
 
@@ -92,10 +87,9 @@ async def test_requests_arriving_while_busy_form_the_next_batch():
     fake.release.clear()
     b = Batcher(fake, max_batch=10, max_wait_ms=1, max_backlog=100)
     first = asyncio.create_task(b.submit("first", "en", "zh"))
-    while not fake.calls:
-        await asyncio.sleep(0.005)
+    await until(lambda: fake.calls, what="the first call under way")
     rest = [asyncio.create_task(b.submit(f"r{i}", "en", "zh")) for i in range(5)]
-    await asyncio.sleep(0.05)
+    await until(lambda: b.backlog == 6, what="five requests queued behind the call")
     fake.release.set()
     await asyncio.gather(first, *rest)
     assert [c[0] for c in fake.calls] == [["first"], [f"r{i}" for i in range(5)]]
@@ -113,12 +107,10 @@ async def test_backlog_sheds_new_requests_immediately():
 
     b = Batcher(fake, max_batch=2, max_wait_ms=1, max_backlog=4, metrics=Metrics())
     held = [asyncio.create_task(b.submit(f"m{i}", "en", "zh")) for i in range(4)]
-    await asyncio.sleep(0.05)
-    assert b.backlog == 4
-    t0 = time.perf_counter()
+    await until(lambda: b.backlog == 4 and fake.calls, what="four requests in the backlog")
+    # The model is held: a request that queued would hang, so BacklogFull here is "at once".
     with pytest.raises(BacklogFull):
-        await b.submit("one too many", "en", "zh")
-    assert time.perf_counter() - t0 < 1
+        await asyncio.wait_for(b.submit("one too many", "en", "zh"), 5)
     assert shed == ["en-zh"]
     fake.release.set()
     assert await asyncio.gather(*held) == [f"zh:m{i}" for i in range(4)]
@@ -150,7 +142,7 @@ async def test_close_fails_pending_and_later_requests():
     fake = FakeBackend()
     b = Batcher(fake, max_batch=100, max_wait_ms=10_000, max_backlog=100)
     pending = asyncio.create_task(b.submit("never", "en", "zh"))
-    await asyncio.sleep(0.01)
+    await until(lambda: b.backlog == 1, what="the request queued")
     await b.close()
     with pytest.raises(BatcherClosed):
         await pending
@@ -164,10 +156,10 @@ async def test_a_long_message_shares_each_batch_with_short_ones_behind_it():
     fake.release.clear()  # hold the first batch so everything below queues behind it
     b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=1000)
     first = asyncio.ensure_future(b.submit("first", "en", "zh"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake.calls, what="the first call under way")
     long = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", group="long")) for i in range(12)]
     short = [asyncio.ensure_future(b.submit(f"short{i}", "en", "zh", group=f"s{i}")) for i in range(2)]
-    await asyncio.sleep(0)
+    await until(lambda: b.backlog == 15, what="every request queued")
     fake.release.set()
     await asyncio.gather(first, *long, *short)
     # The short messages, queued after twelve sentences of the long one, go in the next batch.
@@ -180,10 +172,10 @@ async def test_a_message_share_keeps_a_long_message_in_short_batches():
     fake.release.clear()
     b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, group_share=3)
     first = asyncio.ensure_future(b.submit("first", "en", "zh"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake.calls, what="the first call under way")
     long = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", group="long")) for i in range(7)]
     short = asyncio.ensure_future(b.submit("short", "en", "zh", group="s"))
-    await asyncio.sleep(0)
+    await until(lambda: b.backlog == 9, what="every request queued")
     fake.release.set()
     await asyncio.gather(first, *long, short)
     # At most 3 sentences of the long message per call, however much room the batch has.
@@ -197,11 +189,11 @@ async def test_similar_lengths_keep_a_short_line_out_of_a_batch_of_long_sentence
     fake.release.clear()
     b = Batcher(fake, max_batch=8, max_wait_ms=1, max_backlog=1000, similar_lengths=True)
     first = asyncio.ensure_future(b.submit("first", "en", "zh"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake.calls, what="the first call under way")
     longs = [f"long sentence {i} " + "x" * 80 for i in range(3)]
     long = [asyncio.ensure_future(b.submit(t, "en", "zh", group="long")) for t in longs]
     short = [asyncio.ensure_future(b.submit(f"hi {i}", "en", "zh", group=f"s{i}")) for i in range(2)]
-    await asyncio.sleep(0)
+    await until(lambda: b.backlog == 6, what="every request queued")
     fake.release.set()
     await asyncio.gather(first, *long, *short)
     # The short lines go alone (their batch decodes for a short line's steps), the long ones next.
@@ -214,13 +206,85 @@ async def test_live_requests_go_before_background_ones():
     fake.release.clear()
     b = Batcher(fake, max_batch=2, max_wait_ms=1, max_backlog=1000)
     first = asyncio.ensure_future(b.submit("first", "en", "zh"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake.calls, what="the first call under way")
     background = [asyncio.ensure_future(b.submit(f"bg{i}", "en", "zh", priority=1)) for i in range(3)]
     live = asyncio.ensure_future(b.submit("live", "en", "zh"))
-    await asyncio.sleep(0)
+    await until(lambda: b.backlog == 5, what="every request queued")
     fake.release.set()
     await asyncio.gather(first, live, *background)
-    assert fake.calls[1][0] == ["live", "bg0"]
+    # Background work is in the bulk lane: never in a live batch, and after the live one.
+    assert [c[0] for c in fake.calls[1:]] == [["live"], ["bg0", "bg1"], ["bg2"]]
+    await b.close()
+
+
+class GatedBackend:
+    """Each call blocks until its texts' gate opens (pure logic: the test says when)."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.started = threading.Condition()
+
+    def gate(self, text: str) -> threading.Event:
+        return self.gates.setdefault(text, threading.Event())
+
+    def __call__(self, texts, source, target):
+        with self.started:
+            self.calls.append(list(texts))
+            self.started.notify_all()
+        for t in texts:
+            self.gate(t).wait(10)
+        return [f"{target}:{t}" for t in texts]
+
+    async def until_called(self, n: int) -> None:
+        def wait():
+            with self.started:
+                return self.started.wait_for(lambda: len(self.calls) >= n, 10)
+        assert await asyncio.to_thread(wait), f"{n} calls expected, got {self.calls}"
+
+
+async def test_a_live_line_runs_beside_a_bulk_batch_under_way_in_another_pair_and_its_own():
+    fake = GatedBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100, slots=2, pair_slots=2, bulk_batch=2)
+    long_zh = [asyncio.ensure_future(b.submit(f"long{i}", "zh", "en", bulk=True)) for i in range(4)]
+    await fake.until_called(1)
+    assert fake.calls == [["long0", "long1"]]  # bulk batches are bulk_batch long
+    live_en = asyncio.ensure_future(b.submit("hi", "en", "zh"))
+    await fake.until_called(2)  # the second slot, while the bulk batch is still under way
+    assert fake.calls[1] == ["hi"]
+    fake.gate("hi").set()
+    assert await live_en == "zh:hi"
+    live_zh = asyncio.ensure_future(b.submit("你好", "zh", "en"))  # same pair as the bulk batch
+    await fake.until_called(3)
+    assert fake.calls[2] == ["你好"]
+    fake.gate("你好").set()
+    assert await live_zh == "en:你好"
+    for i in range(4):
+        fake.gate(f"long{i}").set()
+    assert await asyncio.gather(*long_zh) == [f"en:long{i}" for i in range(4)]
+    assert fake.calls[3] == ["long2", "long3"]  # one bulk batch at a time
+    await b.close()
+
+
+async def test_one_slot_runs_one_call_at_a_time_and_live_before_bulk():
+    fake = GatedBackend()
+    b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100, slots=1, bulk_batch=1)
+    peak: list[int] = []  # calls under way each time one starts
+    started = b.scheduler.started
+    b.scheduler.started = lambda key: (started(key), peak.append(b.scheduler.in_use()))
+    bulk = [asyncio.ensure_future(b.submit(f"long{i}", "en", "zh", bulk=True)) for i in range(3)]
+    await fake.until_called(1)
+    live = [asyncio.ensure_future(b.submit("hi", "zh", "en")), asyncio.ensure_future(b.submit("yo", "en", "zh"))]
+    await until(lambda: b.backlog == 5, what="both live lines queued")  # 1 in the call, 2 bulk, 2 live
+    # The dispatcher has seen them (a submit wakes it) and the scheduler says: nothing starts.
+    waiting = {k: Waiting(len(q), q.oldest()) for k, q in b._queues.items() if len(q)}
+    assert b.scheduler.in_use() == 1 and b.scheduler.choose(waiting, float("inf")) == (None, None)
+    for t in ("hi", "yo", "long0", "long1", "long2"):
+        fake.gate(t).set()
+    await asyncio.gather(*bulk, *live)
+    assert peak == [1] * 5  # never two calls at once
+    assert sorted(map(tuple, fake.calls[1:3])) == [("hi",), ("yo",)]  # both live lines before more bulk
+    assert fake.calls[3:] == [["long1"], ["long2"]]
     await b.close()
 
 
@@ -229,10 +293,10 @@ async def test_a_request_whose_caller_gave_up_is_never_translated():
     fake.release.clear()
     b = Batcher(fake, max_batch=4, max_wait_ms=1, max_backlog=100)
     first = asyncio.ensure_future(b.submit("first", "en", "zh"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake.calls, what="the first call under way")
     late = asyncio.ensure_future(b.submit("too late", "en", "zh"))
     kept = asyncio.ensure_future(b.submit("kept", "en", "zh"))
-    await asyncio.sleep(0)
+    await until(lambda: b.backlog == 3, what="every request queued")
     late.cancel()  # e.g. its deadline passed
     fake.release.set()
     assert await kept == "zh:kept" and await first == "zh:first"

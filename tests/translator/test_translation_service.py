@@ -115,7 +115,8 @@ async def test_mode_off():
     # "auto" names the backend that would run: CTranslate2, which is installed here.
     assert svc.status == {"enabled": False, "available": False, "mode": "off", "backend": "ctranslate2",
                           "reason": "disabled by configuration", "code": "disabled", "pairs": [],
-                          "message": "translation off: disabled by configuration", "deadline_s": 5.0}
+                          "message": "translation off: disabled by configuration", "deadline_s": 5.0,
+                          "long_chars": 300, "max_deadline_s": 60.0}
     assert (await svc.translate("hello", "en", "zh")).error == "translation off: disabled by configuration"
 
 
@@ -238,3 +239,63 @@ async def test_a_message_past_its_deadline_is_unavailable_and_not_translated_lat
 def test_traditional_script():
     assert to_traditional("欢迎来到房间") == "歡迎來到房間"
     assert to_traditional("hello 👋") == "hello 👋"
+
+
+async def test_a_number_the_model_made_up_costs_no_second_model_call():
+    fake = FakeBackend(output="x 7")  # invents a number the input does not have
+    svc = TranslationService(TranslatorConfig(cache_size=0), backend=fake)
+    await svc.start()
+    tr = await svc.translate("hello", "en", "zh")
+    # Re-translating without numbers would send the same text again: nothing to cut out.
+    assert tr.ok and tr.text == "x 7" and svc._batcher.batches == 1
+    await svc.close()
+
+
+def test_a_long_messages_deadline_grows_with_its_length_within_a_cap():
+    cfg = TranslatorConfig(deadline_s=5.0, long_chars=300, max_deadline_s=60.0)
+    assert not cfg.is_long("a" * 300) and cfg.is_long("a" * 301)
+    assert cfg.deadline_for("hello") == cfg.deadline_for("a" * 300) == 5.0
+    assert cfg.deadline_for("a" * 1900) == pytest.approx(5.0 * 1900 / 300)
+    assert cfg.deadline_for("a" * 100_000) == 60.0
+    assert TranslatorConfig(deadline_s=5.0, max_deadline_s=1.0).deadline_for("a" * 1900) == 5.0  # never shorter
+    assert cfg.wait_for("a" * 1900) == cfg.deadline_for("a" * 1900)
+    assert TranslatorConfig(worker_timeout_s=7.0).wait_for("a" * 1900) == 7.0
+
+
+class LongGate(FakeBackend):
+    """Holds every batch holding a sentence of the long message until the test opens the gate."""
+
+    def translate_batch(self, texts, source, target):
+        if any(t.startswith("Long") for t in texts):
+            self.gate.wait(10)
+        return [f"<{t}>" for t in texts]
+
+
+async def test_a_long_message_in_flight_does_not_hold_a_short_line_and_gets_its_longer_deadline(monkeypatch):
+    fake = LongGate()
+    fake.gate.clear()
+    cfg = TranslatorConfig(slots=2, long_chars=50, deadline_s=0.5, max_deadline_s=30.0, max_wait_ms=1)
+    svc = TranslationService(cfg, backend=fake)
+    await svc.start()
+    # The deadline each message's translation really runs under (the timeout the service gives
+    # asyncio.wait_for around its pipeline): checked as a value, not by waiting past 0.5 s.
+    deadlines: list[float] = []
+    wait_for = asyncio.wait_for
+
+    def spy(aw, timeout):
+        if getattr(aw, "__qualname__", "") == "TranslationService.translate_inline":
+            deadlines.append(timeout)
+        return wait_for(aw, timeout)
+
+    monkeypatch.setattr(asyncio, "wait_for", spy)
+    paste = " ".join(f"Long sentence {i} here." for i in range(10))  # 219 characters
+    long = asyncio.create_task(svc.translate(paste, "en", "zh"))
+    short = await wait_for(svc.translate("hi there", "en", "zh"), 10)  # a hang guard, not a timer
+    assert short.ok and short.text == "<hi there>"
+    assert not long.done()  # the short line did not wait for the long message held in the model
+    assert sorted(deadlines) == [0.5, pytest.approx(0.5 * len(paste) / 50)]  # the short line's, the paste's
+    assert max(deadlines) > 4 * 0.5  # the paste's (219 characters: 2.19 s) is far past the base 0.5 s
+    fake.gate.set()
+    tr = await long
+    assert tr.ok and tr.text.startswith("<Long sentence 0 here.>")
+    await svc.close()

@@ -79,14 +79,15 @@ export class MessageList {
       const orphan = this.orphans.get(ev.id);
       if (orphan) { this.orphans.delete(ev.id); this.applyTranslation(li, orphan); }
     }
-    if (li.classList.contains("awaiting")) this.giveUpLater(li);
+    if (li.classList.contains("awaiting")) this.giveUpLater(li, ev.text || "");
     return li;
   }
 
   /** "translating…" ends: the server answers every message within its deadline (a history
    *  reader's missing ones within two), so a line still waiting after that is unavailable. */
-  giveUpLater(li) {
-    const deadline = Number(this.ctx.translationDeadline?.() || 5);
+  giveUpLater(li, text = "") {
+    // A long message's deadline is longer (welcome.translation.long_chars / max_deadline_s).
+    const deadline = Number(this.ctx.translationDeadline?.(text) || 5);
     setTimeout(() => {
       if (!li.isConnected || !li.classList.contains("awaiting")) return;
       const old = li.querySelector(".msg-tr");

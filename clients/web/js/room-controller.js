@@ -67,7 +67,7 @@ export class RoomController {
       me: () => this.me, role: () => this.role, isMod: () => this.isMod, readLang: this.readLang,
       canTarget: (author) => this.mod.canTarget(author),
       translationOn: () => this.translation.enabled !== false,
-      translationDeadline: () => this.translation.deadline_s,
+      translationDeadline: (text) => deadlineFor(this.translation, text),
       onPin: (ev) => quiet(this.mod.pin(ev)),
       onDelete: (ev) => quiet(this.mod.del(ev)),
       onReport: (ev) => this.report(ev),
@@ -649,4 +649,16 @@ export class RoomController {
       list.updateOlder();
     }
   }
+}
+
+/** A message's translation deadline as the server computes it (docs/translation.md): the
+ *  deadline, and for a message over long_chars characters the deadline per long_chars
+ *  characters, at most max_deadline_s. */
+export function deadlineFor(translation, text) {
+  const base = Number(translation?.deadline_s) || 5;
+  const long = Number(translation?.long_chars) || 0;
+  const n = [...(text || "")].length;
+  if (!long || n <= long) return base;
+  const cap = Number(translation?.max_deadline_s) || base;
+  return Math.max(base, Math.min(cap, base * n / long));
 }
