@@ -10,8 +10,9 @@ One per node, built by :class:`chatserver.app.LiveBridge`. It promises:
 - **Actions reach every node.** Disconnect, global ban and closing a room travel over the
   engine's pub/sub (:mod:`chatserver.admin_bus`); each node acts on its own connections and
   says how many it touched. What must outlast the broadcast is written to the engine's state
-  first: a global ban (checked at every connect, and on every HTTP call made with a user's
-  token from a per-node view, so those calls cost no extra round trip) and a closed room
+  first: a global ban (checked at every connect and on every HTTP call made with a user's
+  token from a per-node view, so neither costs a round trip; at connect the engine is asked
+  instead while that view may have missed a broadcast) and a closed room
   (checked at every join from a per-node set refreshed on each heartbeat, likewise).
   The ban view is updated at once by the broadcast and re-read on a heartbeat only when the
   bans' generation (one key, changed by every ban and unban) moved.
@@ -87,6 +88,7 @@ class AdminService:
         self._bans: dict[str, dict[str, Any]] = {}  # user id -> ban: this node's view (see check_banned)
         self._bans_generation: Any = None
         self._bans_loaded = False
+        self._bans_link = -1  # the engine's pub/sub losses when the view was last checked
         self._last_published = 0.0
 
     # Lifetime ------------------------------------------------------------------------------
@@ -110,7 +112,16 @@ class AdminService:
             raise ChatError("forbidden", NOT_ADMIN, status=403)
 
     async def check_connect(self, user: User) -> None:
-        """Refuse a globally banned user at connect (admins are never held by bans)."""
+        """Refuse a globally banned user at connect (admins are never held by bans).
+
+        Answered from this node's view of the bans (no round trip) while that view is current:
+        loaded, and no pub/sub connection of the engine lost since it was last checked against
+        the engine (a ban broadcast meanwhile may have been missed). Otherwise from the engine.
+        A ban issued on another node is in this view before that node's ban call returns: the
+        call waits for every live node's answer to the broadcast (:meth:`ban`)."""
+        if self._bans_current():
+            self.check_banned(user)
+            return
         if self.is_admin(user):
             return
         try:
@@ -120,6 +131,12 @@ class AdminService:
             return
         if ban is not None:
             raise ChatError(BANNED, ban_message(ban), status=403)
+
+    def _link_losses(self) -> int:
+        return int(getattr(self.engine, "reconnects", 0) or 0)
+
+    def _bans_current(self) -> bool:
+        return self._bans_loaded and self.bus.subscribed and self._bans_link == self._link_losses()
 
     def check_banned(self, user: User) -> None:
         """Refuse a globally banned user's HTTP call (403 ``banned``), from this node's view of
@@ -197,15 +214,17 @@ class AdminService:
 
     async def _refresh_bans(self) -> None:
         """Re-read the bans when their generation moved (or is unknown: none stored yet)."""
+        link = self._link_losses()  # before the read: a loss during it leaves the view stale
         try:
             generation = await self.state.get(GLOBAL, NS_BANS_META, "generation")
             if self._bans_loaded and generation is not None and generation == self._bans_generation:
+                self._bans_link = link
                 return
             entries = await self.state.items(GLOBAL, NS_GLOBAL_BANS)
         except EngineError:
             return  # keep the last known view
         self._bans = {uid: e for uid, e in entries.items() if isinstance(e, dict)}
-        self._bans_generation, self._bans_loaded = generation, True
+        self._bans_generation, self._bans_loaded, self._bans_link = generation, True, link
 
     async def _bans_changed(self) -> None:
         await self.state.set(GLOBAL, NS_BANS_META, "generation", secrets.token_hex(8))

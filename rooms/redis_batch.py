@@ -6,8 +6,13 @@ profile of a two-node join storm showed socket writes as 40% of a node's CPU). A
 :class:`CommandBatcher` queues the commands callers issue in the same turn of the event loop
 and sends them as one non-transactional pipeline on one connection at the start of the next
 turn: each caller still awaits its own reply (or its own error), in the order it asked, and
-nothing waits longer than one loop turn for company. A pipeline is not a transaction: the
-commands of different callers interleave with other clients' as separate commands would.
+nothing waits longer than one loop turn for company, or, while :data:`MAX_IN_FLIGHT`
+pipelines are already under way, for one of them to be answered: under load the commands of
+several turns then leave together (fewer, larger pipelines: fewer writes and wake-ups on the
+node and in Redis; Redis runs one command at a time anyway, so a command waits at most one
+pipeline's round trip more), and when idle a command still leaves at the next turn. A
+pipeline is not a transaction: the commands of different callers interleave with other
+clients' as separate commands would.
 
 A command's own error (a Lua error, NOSCRIPT) goes to its caller alone; a failure of the
 connection goes to every caller of that pipeline, as it would have to each of them alone.
@@ -21,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_BATCH = 256  # commands per pipeline: bounds one reply's size and the pipeline's buffer
+MAX_IN_FLIGHT = 1  # pipelines under way at once; more commands wait for it (join storm: 10 -> 20 per pipeline)
 
 
 class CommandBatcher:
@@ -28,11 +34,14 @@ class CommandBatcher:
     ``pipeline(transaction=False)`` of a single Redis, never of a cluster: there one
     shard's failure would reach the callers of every other shard in the batch)."""
 
-    def __init__(self, pipeline: Callable[[], Any], *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, pipeline: Callable[[], Any], *, max_batch: int = MAX_BATCH,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self._pipeline = pipeline
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._queued: list[tuple[tuple[Any, ...], asyncio.Future]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._scheduled = False  # a _send is due at the next turn
         #: Pipelines sent and commands they carried (for metrics and benchmarks).
         self.pipelines = 0
         self.commands = 0
@@ -43,19 +52,27 @@ class CommandBatcher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queued.append((args, future))
-        if len(self._queued) == 1:
-            loop.call_soon(self._send)
-        elif len(self._queued) >= self._max_batch:
+        if len(self._queued) >= self._max_batch:
             self._send()
+        elif not self._scheduled and len(self._tasks) < self._max_in_flight:
+            self._scheduled = True
+            loop.call_soon(self._send)
+        # else: the next turn's _send, or the end of a pipeline under way, sends it
         return await future
 
     def _send(self) -> None:
+        self._scheduled = False
         batch, self._queued = self._queued, []
         if not batch:
             return
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if self._queued and not self._scheduled:
+            self._send()  # what queued up while the pipelines were under way
 
     async def _run(self, batch: list[tuple[tuple[Any, ...], asyncio.Future]]) -> None:
         self.pipelines += 1
@@ -83,5 +100,5 @@ class CommandBatcher:
     async def close(self) -> None:
         """Send what is queued and wait for every pipeline under way."""
         self._send()
-        if self._tasks:
+        while self._tasks:  # a pipeline that ends sends what queued meanwhile
             await asyncio.gather(*self._tasks, return_exceptions=True)

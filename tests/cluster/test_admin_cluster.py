@@ -144,6 +144,27 @@ async def test_global_ban_on_a_holds_on_b(pair):
     assert b.post("/api/ws-ticket", {}, token=user_token)[0] == 201
 
 
+async def test_a_user_banned_on_b_is_refused_at_connect_on_a_at_once(pair):
+    """A answers connects from its own view of the bans: B's ban call returns only once A has
+    taken the broadcast, so the very next connect on A is refused (no wait, no poll)."""
+    a, b = pair
+    user_token, user_id = token("Elsewhere")
+    ws, welcome = await open_ws(a, user_token)  # A has seen this user connect, unbanned
+    assert welcome["type"] == "welcome"
+    await ws.close()
+
+    status, result = b.post("/api/admin/bans", {"user_id": user_id, "reason": "raid"}, token=ADMIN)
+    assert status == 201 and "adm-a" in result["nodes"], result
+    again, refused = await open_ws(a, user_token)
+    assert refused["type"] == "error" and refused["code"] == "banned" and "raid" in refused["message"], refused
+    assert (await closed_with(again))[0] == 4403
+
+    assert a.request("DELETE", f"/api/admin/bans/{user_id}", token=ADMIN)[1]["lifted"] is True
+    back, welcome = await open_ws(b, user_token)  # and the lift on A holds on B at once too
+    assert welcome["type"] == "welcome", welcome
+    await back.close()
+
+
 def _user_calls(room: str) -> list[tuple[str, str, dict | None]]:
     return [("POST", "/api/ws-ticket", {}), ("POST", "/api/rooms", {"name": f"{room}-x"}),
             ("POST", f"/api/rooms/{room}/reports", {"offset": 1}),

@@ -45,3 +45,26 @@ async def test_the_heartbeat_rereads_bans_only_when_their_generation_moved(node)
     await state.set(GLOBAL, NS_BANS_META, "generation", "g4")
     await admin._refresh_bans()
     admin.check_banned(boss)
+
+
+async def test_connect_is_checked_from_the_view_unless_a_broadcast_may_have_been_missed(node):
+    admin, state = node.bridge.admin, node.bridge.engine.state
+    user = node.user("Missed")
+    await admin._refresh_bans()
+    assert admin._bans_current()
+    await admin.check_connect(user)  # not banned
+
+    # Another node bans the user while this node's pub/sub link is down: the broadcast is lost.
+    await state.set(GLOBAL, NS_GLOBAL_BANS, user.id, {"reason": "gap", "expires_at": None})
+    await state.set(GLOBAL, NS_BANS_META, "generation", "g-gap")
+    node.bridge.engine.reconnects = getattr(node.bridge.engine, "reconnects", 0) + 1
+    assert not admin._bans_current()
+    with pytest.raises(ChatError) as refused:  # asked of the engine until the view is re-checked
+        await admin.check_connect(user)
+    assert refused.value.code == "banned" and "gap" in refused.value.message
+
+    await admin._refresh_bans()  # the heartbeat: generation moved, re-read; the view is current again
+    assert admin._bans_current()
+    await state.delete(GLOBAL, NS_GLOBAL_BANS, user.id)  # the view alone now answers
+    with pytest.raises(ChatError):
+        await admin.check_connect(user)

@@ -66,3 +66,18 @@ async def test_a_caller_that_gives_up_does_not_disturb_the_others(client):
     assert await kept == 2  # the command of the one that gave up was sent all the same
     await batcher.close()
     assert gone.cancelled() and int(await client.get("n")) == 2
+
+
+async def test_commands_issued_while_pipelines_are_under_way_leave_together(client):
+    batcher = CommandBatcher(lambda: client.pipeline(transaction=False), max_in_flight=1)
+    first = asyncio.ensure_future(batcher.execute("INCR", "n"))
+    await asyncio.sleep(0)  # the first pipeline is under way
+    await asyncio.sleep(0)
+    later = []
+    for _ in range(3):  # three more turns, one command each, while it is
+        later.append(asyncio.ensure_future(batcher.execute("INCR", "n")))
+        await asyncio.sleep(0)
+    assert await first == 1
+    assert sorted(await asyncio.gather(*later)) == [2, 3, 4]
+    assert batcher.pipelines == 2 and batcher.commands == 4  # not four pipelines
+    await batcher.close()
