@@ -40,41 +40,60 @@ def node():
         server.stop()
 
 
-def _seed_room(node: ServerProcess) -> str:
-    """A guest token that owns ROOM, in which it has posted MESSAGES messages."""
-    token = node.token("Fuzzer")
-    status, body = node.post("/api/rooms", {"name": ROOM, "title": "fuzzed"}, token=token)
-    assert status == 201, body
+def _post_messages(node: ServerProcess, token: str, texts: list[str]) -> None:
+    """Join ROOM with ``token`` and send ``texts``, waiting for every ack."""
     with connect(f"{node.ws_url}?token={token}", subprotocols=["livebridge.v1.json"]) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
         ws.send(json.dumps({"type": "join", "room": ROOM, "ref": "j"}))
+        for i, text in enumerate(texts):
+            ws.send(json.dumps({"type": "send", "room": ROOM, "text": text, "ref": i}))
         acks = 0
-        for i in range(MESSAGES):
-            ws.send(json.dumps({"type": "send", "room": ROOM, "text": f"message {i}", "ref": i}))
         deadline = time.monotonic() + 10
-        while acks < MESSAGES and time.monotonic() < deadline:
+        while acks < len(texts) and time.monotonic() < deadline:
             frame = json.loads(ws.recv(timeout=10))
             assert frame["type"] != "error", frame
             acks += frame["type"] == "ack"
+
+
+def _seed_room(node: ServerProcess) -> tuple[str, str]:
+    """A guest token that owns ROOM, in which it has posted MESSAGES messages, and the id of an
+    open report (by the owner) on a message of another guest at offset MESSAGES + 1.
+
+    The open report is what lets ``decide`` answer 2xx whatever the clock does: the stateful
+    phase's own reports (report -> decide links) meet the report rate limit (5 at once, then
+    one per 10 s per user and room) after the earlier phases' reports, so on a fast run they
+    all answered 429 and ``decide`` never saw an item of its own (failed once in CI)."""
+    token = node.token("Fuzzer")
+    status, body = node.post("/api/rooms", {"name": ROOM, "title": "fuzzed"}, token=token)
+    assert status == 201, body
+    _post_messages(node, token, [f"message {i}" for i in range(MESSAGES)])
+    _post_messages(node, node.token("Reported"), ["a message to report"])
     status, body = node.get(f"/api/rooms/{ROOM}/messages")
-    assert status == 200 and [e["offset"] for e in body["events"]] == list(range(1, MESSAGES + 1)), body
-    return token
+    assert status == 200 and [e["offset"] for e in body["events"]] == list(range(1, MESSAGES + 2)), body
+    status, body = node.post(f"/api/rooms/{ROOM}/reports", {"offset": MESSAGES + 1, "reason": "seed"}, token=token)
+    assert status == 201 and not body["result"]["duplicate"], body
+    return token, body["result"]["id"]
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, review_item: str | None = None) -> Path:
     """Half of the generated room names and offsets are the seeded room and its messages, so
-    the fuzzing and coverage phases reach the routes' logic too, not only the stateful one."""
+    the fuzzing and coverage phases reach the routes' logic too, not only the stateful one;
+    half of the review item ids are the seeded open report."""
     offsets = ", ".join(str(i) for i in range(1, MESSAGES + 1))
     path = tmp / "schemathesis.toml"
+    items = (f'[dictionaries.items]\nvalues = ["{review_item}"]\n' if review_item else "")
+    item_param = ('"path.item" = { dictionary = "items", probability = 0.5 }\n' if review_item else "")
     path.write_text(
         "[dictionaries.rooms]\n"
         f'values = ["{ROOM}"]\n'
         "[dictionaries.offsets]\n"
         f"values = [{offsets}]\n"
+        + items +
         "[parameters]\n"
         '"path.room" = { dictionary = "rooms", probability = 0.5 }\n'
         '"body.offset" = { dictionary = "offsets", probability = 0.5 }\n'
-        '"body.params.offset" = { dictionary = "offsets", probability = 0.5 }\n')
+        '"body.params.offset" = { dictionary = "offsets", probability = 0.5 }\n'
+        + item_param)
     return path
 
 
@@ -128,14 +147,14 @@ def _statuses(events: list[dict]) -> dict[str, collections.Counter]:
 
 
 def test_schemathesis_finds_nothing(node, tmp_path):
-    token = _seed_room(node)
+    token, review_item = _seed_room(node)
     spec = node.get("/openapi.json")[1]
     # schemathesis leaves out the operation that serves the description it tests.
     operations = {f"{method.upper()} {path}" for path, item in spec["paths"].items()
                   for method in item if not re.match(ADMIN_PATHS, path)} - {"GET /openapi.json"}
 
     started = time.monotonic()
-    report, events, output = _run_schemathesis(node, token, tmp_path)
+    report, events, output = _run_schemathesis(node, token, tmp_path, config=_config(tmp_path, review_item))
     elapsed = time.monotonic() - started
     dropped_file = tmp_path / "dropped.ndjson"
     dropped = collections.Counter(
