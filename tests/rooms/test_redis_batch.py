@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 import redis.exceptions as rex
 
 from rooms.redis_batch import CommandBatcher
+from tests.harness import until
 
 
 @pytest.fixture
@@ -68,16 +69,21 @@ async def test_a_caller_that_gives_up_does_not_disturb_the_others(client):
     assert gone.cancelled() and int(await client.get("n")) == 2
 
 
-async def test_commands_issued_while_pipelines_are_under_way_leave_together(client):
-    batcher = CommandBatcher(lambda: client.pipeline(transaction=False), max_in_flight=1)
-    first = asyncio.ensure_future(batcher.execute("INCR", "n"))
-    await asyncio.sleep(0)  # the first pipeline is under way
-    await asyncio.sleep(0)
+async def test_commands_issued_while_pipelines_are_under_way_leave_together(client, redis_server):
+    # The first pipeline is held in Redis by a BLPOP until the test pushes, so the later
+    # commands are certainly issued while it is under way (no reliance on how fast Redis answers).
+    slow = aioredis.Redis.from_url(redis_server.url, socket_timeout=30, protocol=2)
+    batcher = CommandBatcher(lambda: slow.pipeline(transaction=False), max_in_flight=1)
+    first = asyncio.ensure_future(batcher.execute("BLPOP", "gate", 0))
+    await until(lambda: batcher.pipelines == 1)  # the first pipeline is sent
     later = []
-    for _ in range(3):  # three more turns, one command each, while it is
+    for _ in range(3):  # three more turns, one command each, while it is held
         later.append(asyncio.ensure_future(batcher.execute("INCR", "n")))
         await asyncio.sleep(0)
-    assert await first == 1
-    assert sorted(await asyncio.gather(*later)) == [2, 3, 4]
+    assert not first.done() and batcher.pipelines == 1
+    await client.rpush("gate", "open")
+    assert list(await first) == [b"gate", b"open"]
+    assert sorted(await asyncio.gather(*later)) == [1, 2, 3]
     assert batcher.pipelines == 2 and batcher.commands == 4  # not four pipelines
     await batcher.close()
+    await slow.aclose()
