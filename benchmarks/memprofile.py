@@ -5,7 +5,10 @@ engine, translation off) in a child process with tracemalloc on
 (``python -m chatserver.memprofile_node``, which takes heap snapshots on SIGUSR1/SIGUSR2), opens
 the connections with the benchmark's lean clients, joins each to a room, waits, and prints the
 node's Python heap and RSS growth per connection, with the allocation sites that hold it
-(grouped by line). Loopback only; the node is stopped at the end (and dies with this process).
+(grouped by line), and the objects the garbage collector tracks per connection, by type: what
+each connection adds to the scan of every full collection. ``--frames 0`` leaves tracemalloc
+off (the census alone); ``--distinct-users`` signs a token per connection, as ``bench
+--distinct-users`` does. Loopback only; the node is stopped at the end (and dies with this process).
 Like every benchmark, this imports nothing of chatserver: the node is a process.
 """
 
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -24,12 +28,15 @@ from pathlib import Path
 from benchmarks import procs
 from benchmarks.adapters import LiveBridgeAdapter
 from benchmarks.sysinfo import raise_nofile, rss_bytes
+from benchmarks.tokens import user_token
 from benchmarks.wsclient import connect
 
 
-async def _clients(port: int, n: int, rooms: int, token: str, concurrency: int, timeout: float) -> list:
+async def _clients(port: int, n: int, rooms: int, token: str, concurrency: int, timeout: float,
+                   secret: str | None = None) -> list:
     adapter = LiveBridgeAdapter("json")
     adapter.token = token
+    adapter.secret, adapter.worker = secret, 0  # secret set: a user of its own per connection
     conns: list = []
     sem = asyncio.Semaphore(concurrency)
 
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=3000)
     ap.add_argument("--rooms", type=int, default=20)
     ap.add_argument("--idle", type=float, default=2.0)
-    ap.add_argument("--frames", type=int, default=12, help="traceback depth kept by tracemalloc")
+    ap.add_argument("--frames", type=int, default=12, help="traceback depth kept by tracemalloc (0: off)")
+    ap.add_argument("--distinct-users", action="store_true", help="a user (signed token) per connection")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--json", help="also write the raw result here")
@@ -74,8 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the node
     out = tempfile.mktemp(prefix="lb-memprofile-", suffix=".json")
     port = procs.free_port()
-    child = procs.Child("memprofile-node", [sys.executable, "-m", "chatserver.memprofile_node", "--port", str(port),
-                                            "--out", out, "--frames", str(args.frames)], port, None).start()
+    secret = secrets.token_hex(24) if args.distinct_users else None
+    argv = [sys.executable, "-m", "chatserver.memprofile_node", "--port", str(port), "--out", out,
+            "--frames", str(args.frames), *([f"--secret={secret}"] if secret else [])]
+    # all the load comes from one address, as in the benchmark: lift the per-address caps
+    env = {"LIVEBRIDGE_MAX_CONNECTIONS_PER_ADDRESS": "10000000", "LIVEBRIDGE_MAX_CONNECTIONS": "10000000",
+           "LIVEBRIDGE_ROOM_CREATE_RATE": "1000000", "LIVEBRIDGE_ROOM_CREATE_BURST": "10000000",
+           "LIVEBRIDGE_DATA_DIR": tempfile.mkdtemp(prefix="lb-memprofile-data-")}
+    child = procs.Child("memprofile-node", argv, port, None, env=env).start()
 
     async def wait_file(path: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -91,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> dict:
             # warm-up: one connection through the whole path, so imports and caches are in the baseline
-            warm = await _clients(port, 1, 1, token, 1, 30)
+            warm = await _clients(port, 1, 1, token, 1, 30, secret)
             warm[0].ws.close()
             await asyncio.sleep(0.5)
             rss0 = rss_bytes(child.pid)
             os.kill(child.pid, signal.SIGUSR1)
             await wait_file(out + ".base", 60)
             t0 = time.monotonic()
-            conns = await _clients(port, args.connections, args.rooms, token, args.concurrency, 30)
+            conns = await _clients(port, args.connections, args.rooms, token, args.concurrency, 30, secret)
             took = time.monotonic() - t0
             await asyncio.sleep(args.idle)
             rss1 = rss_bytes(child.pid)
@@ -129,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         where = row["where"].replace(root + "/", "")
         where = where[where.find("site-packages/") + 14:] if "site-packages/" in where else where
         print(f"{row['size_diff'] / n:9.1f}  {row['count_diff'] / n:6.2f} blocks  {where}")
+    print(f"\nobjects tracked by the garbage collector: {result['tracked_diff'] / n:.1f} per connection")
+    for row in result["tracked"][:args.top]:
+        print(f"{row['count_diff'] / n:9.2f}  {row['type']}")
+    print("\nthe same objects by what holds them (new since the baseline), per connection:")
+    for row in result["owners"][:args.top * 2]:
+        print(f"{row['count'] / n:9.2f}  {row['owner']}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
