@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from chatserver.gcpolicy import forget_transport_callback
+
 log = logging.getLogger("livebridge")
 MAX_REFUSED_HEAD = 16 * 1024  # bytes of a refused connection's request head read before answering
 
@@ -148,5 +150,6 @@ def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float) -> typ
             if self.transport.get_protocol() is self:
                 self._release()
             super().connection_lost(exc)
+            forget_transport_callback(self.transport)
 
     return GuardedH11Protocol

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import logging
 import re
@@ -16,7 +15,7 @@ import uvicorn
 from chatserver.app import LiveBridge, create_app
 from chatserver.config import Settings, SettingsError
 from chatserver.connguard import ConnectionGate, guarded_http_protocol
-from chatserver.gcpolicy import FullCollections
+from chatserver.gcpolicy import Collections
 from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
 from rooms.store import StoreError
@@ -105,24 +104,19 @@ def uvicorn_config(settings: Settings, bridge: LiveBridge | None = None) -> uvic
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising SIGTERM after a graceful shutdown (exit status 0).
 
-    Once the node has started (imports, models, the app), what it holds is moved out of the
-    garbage collector's sight (``gc.freeze``): a full collection then scans only what came
-    later, so its pauses do not grow with the size of the process (tens of ms otherwise).
-    Full collections then run on a time budget (:mod:`chatserver.gcpolicy`)."""
+    Once the node has started (imports, models, the app), the oldest generation is collected
+    a little at a time (:mod:`chatserver.gcpolicy`): what startup left is frozen out of the
+    collector's sight, and so is every later survivor, so no pause scans the whole heap."""
 
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets=sockets)
-        gc.collect()
-        gc.freeze()
-        # Full collections on a time budget (chatserver.gcpolicy): a filling room must not
-        # run one per second, each scanning every connection.
-        self.full_collections = FullCollections()
-        self.full_collections.start()
+        self.collections = Collections()
+        self.collections.start()
 
     async def shutdown(self, sockets=None) -> None:
         await super().shutdown(sockets=sockets)
-        if hasattr(self, "full_collections"):
-            await self.full_collections.stop()
+        if hasattr(self, "collections"):
+            await self.collections.stop()
 
     @contextlib.contextmanager
     def capture_signals(self):

@@ -64,7 +64,7 @@ async def test_four_term_attackers_do_not_stall_a_bystander(node):
             await ask(client, {"type": "send", "room": room, "text": f"hello {rounds[i]}"}, "ack")
             rounds[i] += 1
 
-    # A node freezes what it holds after startup (chatserver/server.py: gc.freeze), so a full
+    # A node freezes what it holds after startup (chatserver/gcpolicy.py: gc.freeze), so a full
     # collection scans only what came later. Here the node shares pytest's process: freeze
     # pytest's own objects the same way, or the test measures pytest's collections.
     gc.freeze()
