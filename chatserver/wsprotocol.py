@@ -30,6 +30,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
+from chatserver.gcpolicy import forget_transport_callback
+
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
@@ -143,30 +145,41 @@ class LeanQueue:
 
 
 class RawConnection:
-    """Direct access to one WebSocket connection's transport, for the outbound queue."""
+    """Direct access to one WebSocket connection's transport, for the outbound queue.
+
+    Once the connection is lost it is detached (:meth:`detach`): it writes nothing and refers
+    to nothing, so the protocol, the transport and the session's queue die by reference count
+    (the node freezes long-lived objects: cyclic garbage would wait for a whole collection,
+    see :mod:`chatserver.gcpolicy`)."""
+
+    __slots__ = ("_protocol", "on_writable")
 
     def __init__(self, protocol: "LiveBridgeWebSocketProtocol") -> None:
-        self._protocol = protocol
+        self._protocol: LiveBridgeWebSocketProtocol | None = protocol
         self.on_writable: Callable[[], None] | None = None
+
+    def detach(self) -> None:
+        self._protocol = None
+        self.on_writable = None
 
     def writable(self) -> bool:
         p = self._protocol
-        return p.writable.is_set() and not p.close_sent and not p.disconnected
+        return p is not None and p.writable.is_set() and not p.close_sent and not p.disconnected
 
     def buffered(self) -> int:
-        transport = self._protocol.transport
-        return 0 if transport is None else transport.get_write_buffer_size()
+        p = self._protocol
+        return 0 if p is None or p.transport is None else p.transport.get_write_buffer_size()
 
     def write(self, data: bytes) -> None:
         p = self._protocol
-        if p.close_sent or p.disconnected or p.transport.is_closing():
+        if p is None or p.close_sent or p.disconnected or p.transport.is_closing():
             return
         p.transport.write(data)
 
     def abort(self, code: int, reason: str) -> None:
         """Send a close frame now, and drop the connection if the peer does not take it."""
         p = self._protocol
-        if p.close_sent or p.disconnected:
+        if p is None or p.close_sent or p.disconnected:
             return
         try:
             p.conn.send_close(code, reason)
@@ -195,6 +208,12 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         if on_lost is not None:
             on_lost()
         super().connection_lost(exc)
+        # What would keep this connection in reference cycles: the raw connection (it and
+        # the ASGI scope refer to each other through us) and the transport's own callback.
+        raw = getattr(self, "raw_connection", None)
+        if raw is not None:
+            raw.detach()
+        forget_transport_callback(self.transport)
 
     def handle_connect(self, event) -> None:  # type: ignore[override]
         super().handle_connect(event)
