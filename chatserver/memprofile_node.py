@@ -67,7 +67,10 @@ def _kind(obj: object) -> str:
 
 
 def tracked_census() -> tuple[Counter, set[int]]:
-    """Objects the collector tracks, by :func:`_kind` (after a full collection), and their ids."""
+    """Objects the collector tracks, by :func:`_kind` (after a full collection), and their ids.
+    Frozen objects are counted too: they are unfrozen first (the node's policy, chatserver.gcpolicy,
+    freezes them again at its next sweep)."""
+    gc.unfreeze()
     gc.collect()
     objects = gc.get_objects()
     return Counter(_kind(obj) for obj in objects), {id(obj) for obj in objects}
