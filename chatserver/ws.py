@@ -9,6 +9,7 @@ socket.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
@@ -67,14 +68,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=p.CLOSE_FORBIDDEN)
         return
 
-    offered = list(websocket.scope.get("subprotocols") or [])
-    codec = p.choose_subprotocol(offered)
+    codec, chosen = _codec(websocket)
     if codec is None:
         await websocket.accept()
         await _refuse(websocket, bridge, p.JSON, p.CLOSE_BAD_REQUEST, E.UNSUPPORTED_SUBPROTOCOL,
                       f"offer one of {', '.join(p.SUBPROTOCOLS)}")
         return
-    await websocket.accept(subprotocol=codec if offered else None)
+    await websocket.accept(subprotocol=chosen)
 
     try:
         user = await _authenticate(websocket, bridge)
@@ -104,8 +104,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                           f"at most {settings.max_connections_per_address} connections per client address")
             return
         bridge.ws_per_address[address] = bridge.ws_per_address.get(address, 0) + 1
+    raw, receive, send = _accepted(websocket)
+    del websocket  # from here on the connection is its ASGI callables (the Starlette object would stay ~0.5 KB)
     try:
-        await _serve(websocket, bridge, user, codec, client)
+        await _serve(raw, receive, send, bridge, user, codec, client)
     finally:
         if address is not None:
             left = bridge.ws_per_address.get(address, 1) - 1
@@ -113,6 +115,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 bridge.ws_per_address[address] = left
             else:
                 bridge.ws_per_address.pop(address, None)
+
+
+def _codec(websocket: WebSocket) -> tuple[str | None, str | None]:
+    """The codec the client's offered subprotocols choose (None: none we speak), and the
+    subprotocol to accept with (None when the client offered none: JSON by default)."""
+    offered = websocket.scope.get("subprotocols") or []
+    codec = p.choose_subprotocol(list(offered))
+    return codec, (codec if offered else None)
 
 
 def _forwarded_address(websocket: WebSocket, settings: Any) -> str | None:
@@ -128,57 +138,78 @@ def _forwarded_address(websocket: WebSocket, settings: Any) -> str | None:
     return client_address(websocket)  # type: ignore[arg-type]
 
 
-async def _serve(websocket: WebSocket, bridge: Any, user: User, codec: str, address: str) -> None:
-    raw = websocket.scope.get("extensions", {}).get("livebridge.raw")
-    sink = DirectSink(raw) if raw is not None else AsgiSink(websocket.send)
+def _accepted(websocket: WebSocket) -> tuple[Any, Any, Any]:
+    """What an accepted connection keeps of its handshake: the socket for direct writes (our
+    protocol's, None under another ASGI server) and the ASGI ``receive`` and ``send``."""
+    forget_handshake(websocket)
+    raw = websocket.scope.get("extensions", {}).pop("livebridge.raw", None)
+    return raw, websocket._receive, websocket._send
+
+
+async def _serve(raw: Any, receive: Any, send: Any, bridge: Any, user: User, codec: str, address: str) -> None:
+    """Open the session, then hand it every client message until the client goes. Messages
+    come straight from the ASGI ``receive``: an idle connection waits in one coroutine less
+    than through Starlette's ``WebSocket.receive`` (and one less again, this loop being here)."""
+    sink = DirectSink(raw) if raw is not None else AsgiSink(send)
     session = bridge.open_session(user, codec, sink, address=address)
     if isinstance(sink, DirectSink):
         sink.on_writable(session.outbound.flush)
-    forget_handshake(websocket)
+    del raw, sink
+    errors: list[float] | None = None  # when recent refused frames were sent (made on the first)
     try:
         session.send(session.welcome())
-        await _read_frames(websocket, session)
+        while True:
+            data = _payload(await receive())
+            if data is _GONE:
+                return
+            if data is None:
+                continue
+            sent_errors = session.errors_sent
+            await session.receive(data)
+            data = None  # not kept while the connection idles
+            if session.errors_sent > sent_errors:
+                errors = _recent_errors(errors, time.monotonic())
+                if len(errors) > MAX_ERRORS:
+                    session.outbound.close()
+                    with contextlib.suppress(OSError):  # gone meanwhile (uvicorn's ClientDisconnected)
+                        await send({"type": "websocket.close", "code": p.CLOSE_BAD_REQUEST,
+                                    "reason": "too many refused frames"})
+                    return
     finally:
         await bridge.close_session(session)
 
 
+_GONE = object()  # what _payload says of websocket.disconnect
+
+
+def _payload(message: dict) -> Any:
+    """A client message's text or bytes (None: neither), or _GONE once the client is."""
+    if message["type"] != "websocket.receive":
+        return _GONE
+    data = message.get("text")
+    return data if data is not None else message.get("bytes")
+
+
+def _recent_errors(errors: list[float] | None, now: float) -> list[float]:
+    """The refused frames of the last ERROR_WINDOW seconds, with one more at ``now``."""
+    recent = [t for t in errors or () if now - t < ERROR_WINDOW]
+    recent.append(now)
+    return recent
+
+
 def forget_handshake(websocket: WebSocket) -> None:
     """Drop what the handshake left in the ASGI scope once the connection is accepted and
-    authenticated: headers, the query string (the token), the offered subprotocols, and
-    Starlette's parsed copies of them. Nothing reads them after this point, and an idle
-    connection would otherwise keep ~2 KB of them (and its token) for its whole life."""
+    authenticated: headers, the query string (the token), the offered subprotocols, the
+    handshake's denial-response extension, and Starlette's parsed copies of them. Nothing
+    reads them after this point, and an idle connection would otherwise keep ~2 KB of them
+    (and its token) for its whole life. The emptied ones share one empty tuple."""
     scope = websocket.scope
-    scope["headers"] = []
+    scope["headers"] = ()
     scope["query_string"] = b""
-    scope["subprotocols"] = []
+    scope["subprotocols"] = ()
+    scope.get("extensions", {}).pop("websocket.http.response", None)
     for cached in ("_headers", "_query_params", "_url", "_cookies"):
         websocket.__dict__.pop(cached, None)
-
-
-async def _read_frames(websocket: WebSocket, session: Session) -> None:
-    errors: list[float] = []
-    while True:
-        try:
-            message = await websocket.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        if message["type"] == "websocket.disconnect":
-            return
-        data = message.get("text")
-        if data is None:
-            data = message.get("bytes")
-        if data is None:
-            continue
-        sent_errors = session.errors_sent
-        await session.receive(data)
-        if session.errors_sent > sent_errors:
-            now = time.monotonic()
-            errors.append(now)
-            errors[:] = [t for t in errors if now - t < ERROR_WINDOW]
-            if len(errors) > MAX_ERRORS:
-                session.outbound.close()
-                await websocket.close(code=p.CLOSE_BAD_REQUEST, reason="too many refused frames")
-                return
 
 
 async def _refuse(websocket: WebSocket, bridge: Any, codec: str, close_code: int, code: str,
