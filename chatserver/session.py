@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -36,6 +37,11 @@ TYPING_INTERVAL = 2.0  # seconds between typing events one connection may cause
 _MEMBER_LISTS = p.EncodedOnce()  # the joined frames' member list, encoded once per snapshot
 
 
+@functools.lru_cache(maxsize=8)
+def _limits(max_text_chars: int) -> p.Limits:
+    return p.Limits(max_text_chars=max_text_chars)
+
+
 class Session:
     """The server side of one connection, after the handshake."""
 
@@ -56,9 +62,10 @@ class Session:
         self.read_lang = user.lang
         self.script = "hans"  # Chinese translations in simplified (hans) or traditional (hant)
         self.rooms: dict[str, Membership] = {}
-        self.limits = p.Limits(max_text_chars=settings.max_text_chars)
-        self._last_typing: dict[str, float] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.limits = _limits(settings.max_text_chars)  # one frozen Limits for every session
+        # Made on first use: most connections never type nor spawn (memory per connection).
+        self._last_typing: dict[str, float] | None = None
+        self._tasks: set[asyncio.Task] | None = None
         self.closing = False
         self.errors_sent = 0
         # Frames of any kind: messages have their own shared limits in moderation; this caps
@@ -216,6 +223,8 @@ class Session:
     async def on_typing(self, frame: p.ClientFrame) -> None:
         membership = self._membership(frame)
         now = time.monotonic()
+        if self._last_typing is None:
+            self._last_typing = {}
         if now - self._last_typing.get(frame["room"], 0.0) < TYPING_INTERVAL:
             return
         self._last_typing[frame["room"]] = now
@@ -308,6 +317,8 @@ class Session:
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
