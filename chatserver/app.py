@@ -11,6 +11,7 @@ tests/edge.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -109,6 +110,7 @@ class LiveBridge:
         self.sessions: set[Session] = set()
         self._per_user: dict[str, int] = {}
         self.ws_per_address: dict[str, int] = {}  # WebSockets through trusted proxies (chatserver.ws)
+        self._translation_status = self.translation_status  # one bound method for every session
 
     def _on_fanout(self, room: str, event: dict, recipients: int) -> None:
         self.metrics.frames_out.inc(recipients)
@@ -129,25 +131,26 @@ class LiveBridge:
                      on_overflow: Callable[[], None] | None = None, address: str = "") -> Session:
         """A session for ``user`` speaking ``codec`` whose frames go to ``sink``; it is
         counted until :meth:`close_session`. Queue its ``welcome`` to start."""
-
-        def overflow() -> None:
-            self.metrics.slow_consumers.inc()
-            self.metrics.errors.labels(E.SLOW_CONSUMER).inc()
-            log.info("closing %s: outbound queue overflowed", user.id)
-            sink.abort(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue overflowed")
-            if on_overflow is not None:
-                on_overflow()
-
+        # A partial, not a closure: two tracked objects per connection instead of six.
+        overflow = functools.partial(LiveBridge._overflowed, self, user.id, sink, on_overflow)
         outbound = Outbound(sink, max_messages=self.settings.outbound_max_messages,
                             max_bytes=self.settings.outbound_max_bytes, on_overflow=overflow,
                             flusher=self.flusher)
         session = Session(user=user, codec=codec, chat=self.chat, hub=self.hub, settings=self.settings,
                           outbound=outbound, metrics=self.metrics, node_id=self.node_id,
-                          translation_status=self.translation_status, address=address)
+                          translation_status=self._translation_status, address=address)
         self.sessions.add(session)
         self._per_user[user.id] = self._per_user.get(user.id, 0) + 1
         self.metrics.connections.set(len(self.sessions))
         return session
+
+    def _overflowed(self, user_id: str, sink: Sink, on_overflow: Callable[[], None] | None) -> None:
+        self.metrics.slow_consumers.inc()
+        self.metrics.errors.labels(E.SLOW_CONSUMER).inc()
+        log.info("closing %s: outbound queue overflowed", user_id)
+        sink.abort(protocol.CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue overflowed")
+        if on_overflow is not None:
+            on_overflow()
 
     async def close_session(self, session: Session) -> None:
         """The connection is gone: forget it and leave its rooms."""
