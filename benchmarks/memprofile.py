@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         where = row["where"].replace(root + "/", "")
         where = where[where.find("site-packages/") + 14:] if "site-packages/" in where else where
         print(f"{row['size_diff'] / n:9.1f}  {row['count_diff'] / n:6.2f} blocks  {where}")
-    print(f"\nobjects tracked by the garbage collector: {result['tracked_diff'] / n:.1f} per connection")
+    print(f"\nobjects tracked by the garbage collector: {result['tracked_diff'] / n:.1f} per connection; "
+          f"a collection of all of them took {result['whole_pass_seconds'] * 1000:.0f} ms")
     for row in result["tracked"][:args.top]:
         print(f"{row['count_diff'] / n:9.2f}  {row['type']}")
     print("\nthe same objects by what holds them (new since the baseline), per connection:")

@@ -8,7 +8,8 @@ with tracemalloc on, keeping N frames per allocation.  It then answers two signa
 * SIGUSR2: take a snapshot, compare it with the baseline and write ``FILE``, JSON
   ``{"total_diff": bytes, "rows": [{"where", "size_diff", "count_diff"}, ...] (by line),
   "chains": [{"size_diff", "count_diff", "traceback": [...]}, ...] (the 40 largest by traceback),
-  "tracked_diff": n, "tracked": [{"type", "count_diff"}, ...], "owners": [{"owner", "count"}, ...]}``. ``tracked`` is the census of
+  "tracked_diff": n, "tracked": [{"type", "count_diff"}, ...], "owners": [{"owner", "count"}, ...],
+  "whole_pass_seconds": s}``. ``tracked`` is the census of
   objects the garbage collector tracks (``gc.get_objects()``, after a full collection) by type,
   against the baseline's: what each connection adds to every full collection's scan. A
   function, cell or method is named after its code (``function:Session.committed``) and a
@@ -33,6 +34,7 @@ import json
 import os
 import signal
 import sys
+import time
 import tracemalloc
 import types
 from collections import Counter
@@ -66,14 +68,17 @@ def _kind(obj: object) -> str:
     return kind
 
 
-def tracked_census() -> tuple[Counter, set[int]]:
-    """Objects the collector tracks, by :func:`_kind` (after a full collection), and their ids.
-    Frozen objects are counted too: they are unfrozen first (the node's policy, chatserver.gcpolicy,
-    freezes them again at its next sweep)."""
+def tracked_census() -> tuple[Counter, set[int], float]:
+    """Objects the collector tracks, by :func:`_kind` (after a full collection), their ids, and
+    the seconds that collection took. Frozen objects are counted too: they are unfrozen first
+    (the node's policy, chatserver.gcpolicy, freezes them again at its next sweep), so the
+    collection is what the policy's whole pass costs at this heap."""
     gc.unfreeze()
+    started = time.perf_counter()
     gc.collect()
+    took = time.perf_counter() - started
     objects = gc.get_objects()
-    return Counter(_kind(obj) for obj in objects), {id(obj) for obj in objects}
+    return Counter(_kind(obj) for obj in objects), {id(obj) for obj in objects}, took
 
 
 def _edge(parent: object, child: object) -> str:
@@ -153,7 +158,7 @@ class HeapSnapshots:
             [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen*>")])
 
     def _on_signal(self, signum, _frame) -> None:
-        census, ids = tracked_census()
+        census, ids, whole_pass = tracked_census()
         shot = self._snapshot()
         if signum == signal.SIGUSR1 or self.base is None:
             self.base, self.base_census, self.base_ids = shot, census, ids
@@ -171,7 +176,8 @@ class HeapSnapshots:
                   for s in tb_stats[:40] if s.size_diff > 0]
         _write(self.out, json.dumps({"total_diff": sum(s.size_diff for s in stats), "rows": rows,
                                      "chains": chains, "tracked_diff": sum(census.values()),
-                                     "tracked": tracked, "owners": owners}))
+                                     "tracked": tracked, "owners": owners,
+                                     "whole_pass_seconds": round(whole_pass, 4)}))
 
 
 def main(argv: list[str] | None = None) -> int:
