@@ -114,7 +114,9 @@ class MemoryBroker(Broker):
             stream.trimmed = stream.events.popleft()["offset"]
 
     async def publish(self, room, event, *, idempotency_key=None):
-        await self._open(room)
+        stream = self._streams.get(room)
+        if stream is None or not (stream.offset or stream.asked):  # (no coroutine per message)
+            await self._open(room)
         now = self._clock()
         while self._seen and next(iter(self._seen.values()))[0] < now:
             self._seen.popitem(last=False)
