@@ -604,6 +604,7 @@ class GroupCommitter:
                 for _, f, _ in batch:
                     if not f.done():
                         f.set_exception(StoreUnavailable("the store closed before the append committed"))
+                        f.exception()  # retrieved, as below
                 raise
             except Exception as exc:  # every failure fails the batch, never the writer
                 self.failures += 1
