@@ -52,7 +52,6 @@ class ArchivedBroker(Broker):
         self.store = store
         self.on_first_event = on_first_event
         self._recorded: OrderedDict[str, None] = OrderedDict()
-        self.failed_appends = 0
         inner.origin = self._origin
 
     async def _origin(self, room: str) -> StreamPosition | None:
@@ -68,21 +67,17 @@ class ArchivedBroker(Broker):
             if len(self._recorded) > ROOMS_REMEMBERED:
                 self._recorded.popitem(last=False)
         try:
+            # (A failed commit's exception is retrieved by the store's committer, so a commit
+            # nobody waits for never logs "exception never retrieved": no callback per event.)
             committed = asyncio.ensure_future(
                 self.store.append(room, result.offset, result.epoch, result.event))
         except ValueError as exc:  # not JSON or too big for the archive: live only
             log.warning("room %s: event %s not archived: %s", room, result.offset, exc)
             return result
-        committed.add_done_callback(self._note)
         if result.event.get("type") in NOT_AWAITED:
             return result
         # (not dataclasses.replace: it costs more than the rest of this method)
         return PublishResult(result.offset, result.epoch, result.event, result.duplicate, committed)
-
-    def _note(self, future) -> None:
-        # Retrieved here, so a commit nobody waits for never logs "exception never retrieved".
-        if not future.cancelled() and future.exception() is not None:
-            self.failed_appends += 1
 
     # Writes --------------------------------------------------------------------------------
 

@@ -70,6 +70,10 @@ from rooms.engine import Engine, Event
 
 log = logging.getLogger(__name__)
 
+LIMITS_REMEMBERED = 10_000  # rooms whose merged limits a node keeps (see _room_limits)
+_UNREAD: Any = object()
+
+
 class Moderation(HostActions):
     """Moderation for every room on this node; state shared through ``engine``."""
 
@@ -104,6 +108,7 @@ class Moderation(HostActions):
         self.history_scan = history_scan
         self.clock = clock
         self.limiter = RateLimiter(self.state, clock=clock)
+        self._limits_seen: dict[str, tuple[dict[str, Any], Limits]] = {}
         # room -> (term versions, matcher): rooms with terms of their own, least recently used
         # first, holding at most matcher_cache_terms compiled terms in all.
         self._matchers: OrderedDict[str, tuple[tuple[Any, Any], Matcher, int]] = OrderedDict()
@@ -209,6 +214,21 @@ class Moderation(HostActions):
         except (ValueError, TypeError):
             return self.default_limits
 
+    def _room_limits(self, room: str, overrides: dict[str, Any] | None) -> Limits:
+        """:meth:`_limits` for a send: the room's last overrides and their limits are kept, and
+        a dict comparison finds them again (the merge's key, sorted and hashed, was a tenth
+        of the check). Always from the overrides just read, so never stale."""
+        if not overrides:
+            return self.default_limits
+        known = self._limits_seen.get(room)
+        if known is not None and known[0] == overrides:
+            return known[1]
+        limits = self._limits(overrides)
+        if len(self._limits_seen) >= LIMITS_REMEMBERED:
+            self._limits_seen.clear()
+        self._limits_seen[room] = (overrides, limits)
+        return limits
+
     async def check_send(
         self, room: str, actor: Actor, text: str, *, conn_id: str = "",
         extra: dict[str, Any] | None = None,
@@ -216,10 +236,11 @@ class Moderation(HostActions):
         """Gate one message. Order: banned, timed out ("timed_out"), locked ("room_locked"), slow
         mode, rate limits ("rate_limited"), flood, blocked terms ("blocked_term" / mask /
         hold). ``extra`` is stored with a held message and returned by :meth:`approve`."""
-        # Everything of the room's state this needs, in one read (one round trip on Redis).
-        entry, ban, mute, settings, overrides = await self.state.get_many(room, [
+        # Everything of the room's state this needs, in one read (one round trip on Redis),
+        # the room's term version included (the matcher's check of it).
+        entry, ban, mute, settings, overrides, room_terms = await self.state.get_many(room, [
             (NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_MUTES, actor.user_id),
-            (NS_SETTINGS, "room"), (NS_SETTINGS, "limits")])
+            (NS_SETTINGS, "room"), (NS_SETTINGS, "limits"), (NS_META, "terms_version")])
         if self.is_admin(actor):
             role = R.ADMIN
         elif entry and entry.get("role") in (R.OWNER, R.MODERATOR):
@@ -236,7 +257,7 @@ class Moderation(HostActions):
         if settings.get("locked") and not R.can(role, "send_locked"):
             return Decision.reject("room_locked", "the room is locked: only moderators can post")
         exempt = R.can(role, "bypass_filters")
-        limits = self._limits(overrides)
+        limits = self._room_limits(room, overrides)
         slow = float(settings.get("slow_mode", 0.0))
         slow_claimed = False
         if slow > 0 and not exempt:
@@ -256,7 +277,7 @@ class Moderation(HostActions):
                 await self.limiter.release_slow_mode(room, actor.user_id)
             return self._rejection(rej)
 
-        matcher = await self.matcher(room)
+        matcher = await self.matcher(room, room_version=room_terms)
         if len(matcher) == 0:
             return Decision("allow", text)
         v = verdict(text, matcher.scan(norm if norm is not None else normalize(text)))
@@ -309,14 +330,16 @@ class Moderation(HostActions):
 
     # Terms ---------------------------------------------------------------------------------
 
-    async def matcher(self, room: str) -> Matcher:
+    async def matcher(self, room: str, *, room_version: Any = _UNREAD) -> Matcher:
         """The compiled global + room term set, rebuilt when either version stamp changes.
 
         A room that never had terms of its own uses the global matcher. A build runs in
         steps (other rooms are served meanwhile); callers that need the same build while it
-        runs wait for it instead of starting another."""
+        runs wait for it instead of starting another. ``room_version``: the room's version
+        stamp when the caller read it already."""
         global_version = await self.state.get(GLOBAL, NS_META, "terms_version")
-        room_version = await self.state.get(room, NS_META, "terms_version") if room else None
+        if room_version is _UNREAD:
+            room_version = await self.state.get(room, NS_META, "terms_version") if room else None
         if room_version is None:
             cached_global = self._global_matcher
             if cached_global is not None and cached_global[0] == global_version:

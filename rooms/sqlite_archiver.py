@@ -7,10 +7,12 @@ could make. A child process commits the group-committed batches on its own conne
 (WAL, ``synchronous`` as the store's), and the event loop only writes one line per batch to a
 pipe and reads one line back: no thread of this process touches SQLite for the archive.
 
-Protocol (the child's stdin and stdout, one line each way per batch): the parent writes a
-JSON array of records ``[room, offset, epoch, kind, author, ref, event_json]``; the child
-commits them in one transaction (:func:`rooms.store_sql.op_append_batch`) and answers ``ok``
-or ``err <one line>``. The child ignores SIGINT and SIGTERM (the parent decides when it
+Protocol (the child's stdin and stdout, per batch): the parent writes one line, a JSON array
+of the records' columns ``[room, offset, epoch, kind, author, ref]``, then each record's event
+JSON as it is, one line each (JSON text holds no raw newline; quoting it inside the array cost
+both processes an escape and an unescape of every event); the child commits them in one
+transaction (:func:`rooms.store_sql.op_append_batch`, one statement run per row) and answers
+``ok`` or ``err <one line>``. The child ignores SIGINT and SIGTERM (the parent decides when it
 stops) and exits at the end of its input: when the parent closes the pipe, or dies.
 """
 
@@ -59,10 +61,8 @@ class ArchiverProcess:
             self.restarts += 1
             await self.start()  # it died (killed, out of memory): a new one for this batch
             proc = self._proc
-        payload = json.dumps([[r.room, r.offset, r.epoch, r.kind, r.author, r.ref, r.event_json]
-                              for r in records], ensure_ascii=True, separators=(",", ":"))
         try:
-            proc.stdin.write(payload.encode() + b"\n")
+            proc.stdin.write(_batch_bytes(records))
             await proc.stdin.drain()
             line = await proc.stdout.readline()
         except (BrokenPipeError, ConnectionResetError):
@@ -81,6 +81,24 @@ class ArchiverProcess:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+def _batch_bytes(records: list[ArchiveRecord]) -> bytes:
+    columns = _encode_columns([[r.room, r.offset, r.epoch, r.kind, r.author, r.ref] for r in records])
+    # surrogatepass: an event JSON with a lone surrogate was escaped by the store already;
+    # one in a room name or epoch (never, they are validated) would still pass.
+    return "\n".join([columns, *(r.event_json for r in records), ""]).encode("utf-8", "surrogatepass")
+
+
+_encode_columns = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def _read_batch(header: bytes, stdin) -> list[ArchiveRecord]:
+    rows = json.loads(header)
+    events = [stdin.readline() for _ in rows]
+    if events and not events[-1].endswith(b"\n"):
+        raise EOFError("the batch ended early")
+    return [ArchiveRecord(*row, event.decode("utf-8", "surrogatepass")[:-1]) for row, event in zip(rows, events)]
 
 
 def _reason(line: bytes, default: str) -> str:
@@ -104,12 +122,21 @@ def _serve(path: str, busy_timeout: float, synchronous: str, archive_per_room: i
         return 1
     out.write(READY)
     out.flush()
-    for line in sys.stdin.buffer:
+    stdin = sys.stdin.buffer
+    for line in stdin:
         try:
-            records = [ArchiveRecord(*row) for row in json.loads(line)]
+            records = _read_batch(line, stdin)
+        except EOFError:
+            break  # the parent went away mid-batch: nothing of it is committed
+        except Exception as exc:  # noqa: BLE001 - out of step with the parent: it starts a new writer
+            out.write(("err archive batch unreadable: " + " ".join(str(exc).split())[:500] + "\n").encode())
+            out.flush()
+            conn.close()
+            return 1
+        try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                drive_sync(conn, op_append_batch(SQLITE, limits, records))
+                drive_sync(conn, op_append_batch(SQLITE, limits, records, one_statement=True))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

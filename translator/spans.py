@@ -68,11 +68,25 @@ _SPAN_HINT_RE = re.compile(
     rf"`|@|#|://|www\.|\.(?:{_TLDS})\b|[^\x00-\x7f]"
     r"|(?<!\S)(?:[:;=8][-'^]?[)(DPpO/\\|\]\[3*]|<3|[xX]D|\^|T_T|QAQ)"
 )
+# The same test in parts (has_protected_hint): substring checks and two small patterns took
+# 2.6 us on a 100-character line where the one alternation took 6.5.
+_TLD_HINT_RE = re.compile(rf"\.(?:{_TLDS})\b")
+_EMOTICON_HINT_RE = re.compile(r"(?<!\S)(?:[:;=8][-'^]?[)(DPpO/\\|\]\[3*]|<3|[xX]D|\^|T_T|QAQ)")
+
+
+def has_protected_hint(text: str) -> bool:
+    """Whether ``text`` may hold a protected span other than a number (``_SPAN_HINT_RE``
+    matches it); when not, only numbers are protected in it."""
+    if not text.isascii() or "`" in text or "@" in text or "#" in text or "://" in text or "www." in text:
+        return True
+    if "." in text and _TLD_HINT_RE.search(text) is not None:
+        return True
+    return _EMOTICON_HINT_RE.search(text) is not None
 
 
 def strip_protected(text: str) -> str:
     """The text with every protected span and number replaced by a space."""
-    if _SPAN_HINT_RE.search(text) is None:
+    if not has_protected_hint(text):
         return _NUMBER_RE.sub(" ", text)
     return _PROTECTED_NUM_RE.sub(" ", text)
 

@@ -364,8 +364,10 @@ async def test_bad_events_fail_their_own_append_only(make_store):
         store.append("r", 1, "e", {"type": "message", "x": object()})
     with pytest.raises(ValueError, match="positive"):
         store.append("r", 0, "e", msg("x"))
-    await store.append("r", 1, "e", msg("😀 emoji and 中文 and \u0000 nul"))
-    assert (await store.get_event("r", 1))["text"] == "😀 emoji and 中文 and \u0000 nul"
+    # (Line breaks too: the archive process reads each event's JSON as one line.)
+    awkward = "😀 emoji and 中文 and \u0000 nul\nand\r\nbreaks \u2028\u2029\x85"
+    await store.append("r", 1, "e", msg(awkward))
+    assert (await store.get_event("r", 1))["text"] == awkward
     # A lone surrogate (JSON text may carry "\ud800") must not fail its batch, nor be lost.
     await asyncio.gather(store.append("r", 2, "e", msg("lone \ud800 surrogate")),
                          store.append("r", 3, "e", msg("its batch-mate")))

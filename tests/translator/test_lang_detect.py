@@ -54,3 +54,21 @@ def test_base_language():
     assert base_language("zh_Hant") == "zh"
     assert base_language("EN-us") == "en"
     assert base_language("fr") == "fr"
+
+
+def test_counts_of_a_plain_line_are_those_of_its_stripped_text():
+    # script_counts judges a line with no protected span but numbers as it is (numbers hold
+    # no letters): its counts are those of the line with its numbers removed.
+    import random
+
+    from translator.detect import script_counts
+    from translator.spans import _PROTECTED_NUM_RE, has_protected_hint
+    pieces = ["hello", "the", "très", "1", "2.5", "3,000", "10:30", "1/2", "50%", "+7", "-",
+              "'", "a1b", "x", " ", "你好", "123abc", "l33t"]
+    rng = random.Random(3)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        if has_protected_hint(text):
+            continue
+        stripped = _PROTECTED_NUM_RE.sub(" ", text)
+        assert script_counts(text) == script_counts(stripped), text

@@ -122,3 +122,18 @@ def test_strip_protected_fast_path_agrees_with_the_full_pattern():
     for _ in range(20000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert strip_protected(text) == _PROTECTED_NUM_RE.sub(" ", text), text
+
+
+def test_the_hint_in_parts_agrees_with_the_one_pattern():
+    # has_protected_hint is _SPAN_HINT_RE's test made of substring checks and two small
+    # patterns: on texts of every alternative's pieces, both say the same.
+    import random
+
+    from translator.spans import _SPAN_HINT_RE, has_protected_hint
+    pieces = ["com", "co", "www", ".", "://", "http", "@", "#", "x", "D", "XD", "T_T", "QAQ", ":",
+              ")", "8", "3", "<", "^", "_", " ", "\n", "\t", "a", "1", "2.5", "-", "'", ";", "=",
+              "/", "`", "é", "😀", "ftp", "tv", "io"]
+    rng = random.Random(11)
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert has_protected_hint(text) == (_SPAN_HINT_RE.search(text) is not None), text
