@@ -151,7 +151,8 @@ class RawConnection:
 
     def writable(self) -> bool:
         p = self._protocol
-        return p.writable.is_set() and not p.close_sent and not p.disconnected
+        # ``writable`` is our LeanEvent: its flag read directly, as this runs once per recipient
+        return p.writable._set and not p.close_sent and not p.disconnected
 
     def buffered(self) -> int:
         transport = self._protocol.transport
@@ -162,6 +163,21 @@ class RawConnection:
         if p.close_sent or p.disconnected or p.transport.is_closing():
             return
         p.transport.write(data)
+
+    def write_frames(self, frames: list) -> None:
+        """Write ready-made frames (:class:`chatserver.outbound.SharedFrame`) in one
+        ``transport.write``; nothing once the connection is closing. The outbound queue's
+        per-recipient call, so it builds the bytes itself rather than through :meth:`write`."""
+        p = self._protocol
+        if p.close_sent or p.disconnected:
+            return
+        transport = p.transport
+        if transport.is_closing():
+            return
+        if len(frames) == 1:  # most flushes: one frame, its bytes made once for all recipients
+            transport.write(frames[0].wire_bytes or frames[0].wire())
+        else:
+            transport.write(b"".join([frame.wire() for frame in frames]))
 
     def abort(self, code: int, reason: str) -> None:
         """Send a close frame now, and drop the connection if the peer does not take it."""
