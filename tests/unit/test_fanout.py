@@ -169,3 +169,65 @@ async def test_one_large_frame_on_an_idle_connection_is_not_an_overflow():
     ob, overflowed = make_outbound(sink, max_bytes=10_000)
     assert ob.push(SharedFrame("x" * 50_000))
     assert overflowed == []
+
+
+async def test_hub_fan_out_follows_joins_and_leaves_between_events():
+    # the hub keeps a member tuple between events: a join or a leave must replace it
+    broker = MemoryBroker()
+    hub = Hub(broker, lambda e, c: e["n"])
+    a, b = Recorder("json"), Recorder("json")
+    await hub.join("r", a)
+    await broker.publish("r", {"n": 1})
+    await hub.join("r", b)
+    await broker.publish("r", {"n": 2})
+    await hub.leave("r", a)
+    await broker.publish("r", {"n": 3})
+    assert a.got == [1, 2] and b.got == [2, 3]
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = []
+        self.closing = False
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return self.closing
+
+    def get_write_buffer_size(self):
+        return 0
+
+
+def raw_connection():
+    from types import SimpleNamespace
+
+    from chatserver.wsprotocol import LeanEvent, RawConnection
+
+    writable = LeanEvent()
+    writable.set()
+    protocol = SimpleNamespace(writable=writable, close_sent=False, disconnected=False,
+                               transport=FakeTransport())
+    return RawConnection(protocol), protocol
+
+
+def test_direct_sink_writes_frames_until_the_connection_closes():
+    from chatserver.outbound import DirectSink
+
+    raw, protocol = raw_connection()
+    sink = DirectSink(raw)
+    assert sink.writable()
+    sink.write([SharedFrame("a")])
+    sink.write([SharedFrame("b"), SharedFrame("c")])
+    assert protocol.transport.written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+    protocol.writable.clear()  # the transport's buffer is past its high-water mark
+    assert not sink.writable()
+    protocol.writable.set()
+    protocol.transport.closing = True  # e.g. the client's close frame was answered
+    sink.write([SharedFrame("d")])
+    protocol.transport.closing = False
+    protocol.close_sent = True
+    assert not sink.writable()
+    sink.write([SharedFrame("e")])
+    assert protocol.transport.written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
