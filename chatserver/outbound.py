@@ -183,18 +183,35 @@ class Flusher:
 
 
 class DirectSink:
-    """Writes ready-made frame bytes to the connection's transport (no ASGI round trip)."""
+    """Writes ready-made frame bytes to the connection's transport (no ASGI round trip).
 
-    __slots__ = ("_raw", "writable", "write")
+    It reads the connection's flags and writes to its transport itself, rather than through
+    the connection's methods: this runs once per recipient of every fan-out."""
+
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw  # chatserver.wsprotocol.RawConnection
-        # The connection's own methods, not wrappers: these run once per recipient.
-        self.writable = raw.writable
-        self.write = raw.write_frames
+
+    def writable(self) -> bool:
+        raw = self._raw
+        return raw.open and not raw.paused
 
     def buffered(self) -> int:  # once per flush of more than one frame only
         return self._raw.buffered()
+
+    def write(self, frames: list[SharedFrame]) -> None:
+        """Nothing once the connection is closing (a close frame sent or received)."""
+        raw = self._raw
+        if not raw.open:
+            return
+        transport = raw.transport
+        if transport.is_closing():
+            return
+        if len(frames) == 1:  # most flushes: one frame, its bytes made once for all recipients
+            transport.write(frames[0].wire_bytes or frames[0].wire())
+        else:
+            transport.write(b"".join([frame.wire() for frame in frames]))
 
     def abort(self, code: int, reason: str) -> None:
         self._raw.abort(code, reason)

@@ -199,35 +199,52 @@ class FakeTransport:
     def get_write_buffer_size(self):
         return 0
 
-
-def raw_connection():
-    from types import SimpleNamespace
-
-    from chatserver.wsprotocol import LeanEvent, RawConnection
-
-    writable = LeanEvent()
-    writable.set()
-    protocol = SimpleNamespace(writable=writable, close_sent=False, disconnected=False,
-                               transport=FakeTransport())
-    return RawConnection(protocol), protocol
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
 
-def test_direct_sink_writes_frames_until_the_connection_closes():
+def accepted_connection():
+    """Our uvicorn protocol on a fake transport, with the RawConnection it makes on accepting."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from chatserver.wsprotocol import LiveBridgeWebSocketProtocol, RawConnection
+
+    protocol = LiveBridgeWebSocketProtocol(Config(app=None, ws="websockets-sansio"), ServerState(), {})
+    protocol.connection_made(FakeTransport())
+    protocol.raw_connection = RawConnection(protocol)
+    return protocol
+
+
+async def test_direct_sink_writes_frames_until_the_connection_closes():
     from chatserver.outbound import DirectSink
 
-    raw, protocol = raw_connection()
-    sink = DirectSink(raw)
+    protocol = accepted_connection()
+    sink = DirectSink(protocol.raw_connection)
+    written = protocol.transport.written
     assert sink.writable()
     sink.write([SharedFrame("a")])
     sink.write([SharedFrame("b"), SharedFrame("c")])
-    assert protocol.transport.written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
-    protocol.writable.clear()  # the transport's buffer is past its high-water mark
+    assert written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+    protocol.pause_writing()  # the transport's buffer is past its high-water mark
     assert not sink.writable()
-    protocol.writable.set()
+    protocol.resume_writing()
+    assert sink.writable()
     protocol.transport.closing = True  # e.g. the client's close frame was answered
     sink.write([SharedFrame("d")])
     protocol.transport.closing = False
-    protocol.close_sent = True
+    protocol.close_sent = True  # as uvicorn sets it
     assert not sink.writable()
     sink.write([SharedFrame("e")])
-    assert protocol.transport.written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+    assert written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+
+
+async def test_a_lost_connection_is_not_writable():
+    from chatserver.outbound import DirectSink
+
+    protocol = accepted_connection()
+    sink = DirectSink(protocol.raw_connection)
+    protocol.pause_writing()
+    protocol.disconnected = True  # as uvicorn's connection_lost sets it (and the writable event)
+    protocol.writable.set()
+    assert not sink.writable()
