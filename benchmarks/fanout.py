@@ -7,12 +7,15 @@ and join every member, then runs a sweep of message rates on the same connection
 step measures every delivery's send-to-receipt latency, deliveries per second, server and
 generator CPU, RSS per node and disconnects. A step is *sustained* when every message
 reached every member, nobody was disconnected and the last delivery came within a second
-of the last send; the sweep stops after the first step that is not.
+of the last send; the sweep stops after the first step that is not, unless the generator was
+the limit (its cores nearly full): then the server's ceiling was not reached, and the sweep goes
+on to measure the server's CPU per delivery, the figure to compare in such steps.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import secrets
 import time
 from pathlib import Path
@@ -294,7 +297,7 @@ class Run:
         for index, rate in enumerate(cfg.rates):
             step = self.run_step(index, rate, rooms_count, server_pids, gen_pids)
             result["steps"].append(step)
-            if cfg.stop_on_saturation and not step["sustained"]:
+            if cfg.stop_on_saturation and sweep_ends_after(step):
                 break
         if profiler is not None:
             result["profile"] = self.stop_profiler(profiler)
@@ -400,7 +403,43 @@ class Run:
         step["sustained"] = bool(
             expected > 0 and ratio >= 0.999 and disconnects == 0 and lag is not None and lag < 1.0
             and msgs >= 0.95 * planned)
+        step["server_cpu_us_per_delivery"] = cpu_per_delivery(step)
+        step["limited_by"] = limited_by(step, self.generator_capacity())
         return step
+
+    def generator_capacity(self) -> int:
+        """Cores the generator can use: one per process at most, within its pinned cores."""
+        cores = len(self.gen_cpus) if self.gen_cpus else (os.cpu_count() or 1)
+        return max(1, min(self.cfg.workers, cores))
+
+
+def sweep_ends_after(step: dict[str, Any]) -> bool:
+    """Whether a rate sweep stops after ``step``: when it was not sustained, unless the
+    generator was the limit (that says nothing of the server's ceiling, so the sweep goes on to
+    measure the server's CPU per delivery at the higher rates)."""
+    return not step["sustained"] and step.get("limited_by") != "generator"
+
+
+def cpu_per_delivery(step: dict[str, Any]) -> float | None:
+    """Server CPU µs per delivery in a step: the nodes, their child processes (the archive
+    writer) and Redis. The figure to compare when the generator, not the server, is the limit."""
+    rate = step.get("deliveries_per_s")
+    if not rate:
+        return None
+    cpu = (sum(step.get("server_cpu") or []) + sum(step.get("server_child_cpu") or [])
+           + (step.get("redis_cpu") or 0.0))
+    return round(cpu * 1e6 / rate, 2)
+
+
+def limited_by(step: dict[str, Any], generator_cores: int) -> str:
+    """Which side bound a step: ``generator`` when its cores were >= 85% busy (the server's
+    ceiling was not reached: compare CPU per delivery, not deliveries/s), ``server`` when a
+    node was, else ``neither`` (the step was not saturated)."""
+    if (step.get("generator_cpu") or 0.0) >= 0.85 * generator_cores:
+        return "generator"
+    if max(step.get("server_cpu") or [0.0]) >= 0.85:
+        return "server"
+    return "neither"
 
 
 def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -408,6 +447,9 @@ def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
     best = max(steps, key=lambda s: s["deliveries_per_s"] or 0, default=None)
     summary: dict[str, Any] = {
         "peak_deliveries_per_s": best["deliveries_per_s"] if best else None,
+        # "generator": the peak is the generator's, not the server's (see cpu_per_delivery)
+        "peak_limited_by": best.get("limited_by") if best else None,
+        "generator_bound_steps": sum(1 for s in steps if s.get("limited_by") == "generator"),
         "max_sustained_rate_per_room": ok[-1]["rate_per_room"] if ok else None,
         "max_sustained_deliveries_per_s": max((s["deliveries_per_s"] for s in ok), default=None),
         "saturated": len(ok) < len(steps),
@@ -449,6 +491,7 @@ def run_fanout(cfg: FanoutConfig) -> dict[str, Any]:
             latencies[(server, members)] = run.latencies
             report["runs"].append(outcome)
     report["ratios"] = ratios(report["runs"])
+    report["cpu_per_delivery"] = cpu_table(report["runs"])
     report["_latencies"] = latencies  # not serialised; for plots
     return report
 
@@ -472,4 +515,30 @@ def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "peer_peak_deliveries_per_s": peer,
                         "livebridge_peak_deliveries_per_s": lb_peak,
                         "livebridge_over_peer": round(lb_peak / peer, 3) if peer else None})
+    return out
+
+
+def cpu_table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Server CPU µs per delivery of every server at each room size and rate, with each
+    peer's ratio to LiveBridge (LiveBridge / peer: below 1, LiveBridge spends less). This holds
+    whether or not the generator was the limit, so it is the comparison a generator-bound run
+    still makes."""
+    rows: dict[tuple[int, float], dict[str, Any]] = {}
+    seen: dict[tuple[str, int], int] = {}
+    for r in runs:
+        # a server listed twice (alternating A B B A) is reported as "name", then "name 2"
+        n = seen[(r["server"], r["members_per_room"])] = seen.get((r["server"], r["members_per_room"]), 0) + 1
+        name = r["server"] if n == 1 else f"{r['server']} {n}"
+        for s in r.get("steps", []):
+            key = (r["members_per_room"], s["rate_per_room"])
+            row = rows.setdefault(key, {"members_per_room": key[0], "rate_per_room": key[1],
+                                        "us_per_delivery": {}, "limited_by": {}})
+            row["us_per_delivery"][name] = s.get("server_cpu_us_per_delivery", cpu_per_delivery(s))
+            row["limited_by"][name] = s.get("limited_by")
+    out = []
+    for _, row in sorted(rows.items()):
+        lb = row["us_per_delivery"].get("livebridge")
+        row["livebridge_over"] = {name: round(lb / us, 3) for name, us in row["us_per_delivery"].items()
+                                  if name != "livebridge" and lb and us}
+        out.append(row)
     return out

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.fanout import cpu_per_delivery, limited_by
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -76,12 +78,13 @@ def fanout_markdown(report: dict[str, Any]) -> str:
         peak = max(r.get("steps") or [{}], key=lambda x: x.get("deliveries_per_s") or 0)
         mem = r["memory"]
         kb = mem.get("per_connection_idle_kb", mem["per_connection_kb"])
+        peak_limit = s.get("peak_limited_by") or _limit(peak, generator_cores)
         lines.append(
             f"| {r['server']} | {r['members_per_room']:,} | {r['connect']['connected']:,} | "
             f"{_fmt(s.get('peak_deliveries_per_s'))} | {_fmt(s.get('max_sustained_rate_per_room'))}"
             f"{' (saturated above)' if s.get('saturated') else ' (not saturated)'} | "
             f"{_fmt(s.get('p99_at_half_max_ms'))} | {_fmt(_cpu_per_delivery(peak), 1)} | "
-            f"{_limit(peak, generator_cores)} | {_fmt(kb)} | {_fmt(r['connect']['rate_per_s'])} |")
+            f"{peak_limit} | {_fmt(kb)} | {_fmt(r['connect']['rate_per_s'])} |")
     if report.get("ratios"):
         lines += ["", "## LiveBridge against the peers (peak deliveries/s)", "",
                   "| members/room | peer | peer deliveries/s | LiveBridge deliveries/s | LiveBridge / peer |",
@@ -89,10 +92,12 @@ def fanout_markdown(report: dict[str, Any]) -> str:
         for x in report["ratios"]:
             lines.append(f"| {x['members_per_room']:,} | {x['peer']} | {_fmt(x['peer_peak_deliveries_per_s'])} | "
                          f"{_fmt(x['livebridge_peak_deliveries_per_s'])} | {_fmt(x['livebridge_over_peer'], 2)}x |")
+    lines += cpu_per_delivery_markdown(report)
     lines += ["", "## Steps", "",
               "| server | members | msg/s/room | sent | delivered/expected | deliveries/s | p50 | p95 | p99 | max (ms) "
-              "| server CPU | child CPU | redis CPU | generator CPU | other load | RSS MB | disconnects | sustained |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| server CPU | child CPU | redis CPU | generator CPU | other load | server CPU µs per delivery "
+              "| limited by | RSS MB | disconnects | sustained |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         for s in r.get("steps", []):
             lines.append(
@@ -101,11 +106,13 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(s['p50_ms'])} | {_fmt(s['p95_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} | "
                 f"{_fmt(s['server_cpu'], 2)} | {_fmt(s.get('server_child_cpu'), 2)} | {_fmt(s['redis_cpu'], 2)} | "
                 f"{_fmt(s['generator_cpu'], 2)} | "
-                f"{_fmt(s.get('other_load'), 2)} | "
+                f"{_fmt(s.get('other_load'), 2)} | {_fmt(_cpu_per_delivery(s), 2)} | "
+                f"{s.get('limited_by') or _limit(s, generator_cores)} | "
                 f"{_fmt(s['rss_mb'])} | {s['disconnects']} | {'yes' if s['sustained'] else 'no'} |")
-    lines += ["", "'Peak limited by' says which process was busiest at the peak step: 'generator' means the "
-              "load generator's core(s) were nearly full, so the server's ceiling was not reached and its CPU "
-              "per delivery is the figure to compare.", "",
+    lines += ["", "'Limited by' says which process was busiest in a step: 'generator' means the load "
+              "generator's core(s) were nearly full, so the server's ceiling was not reached (its deliveries/s "
+              "are the generator's) and its CPU per delivery is the figure to compare; the sweep goes on past "
+              "such a step even when it was not sustained.", "",
               "CPU is in cores (1.00 = one core busy) over the sending window; 'child CPU' is the nodes' "
               "child processes' (LiveBridge's archive writer), counted in CPU per delivery; 'other load' is what "
               "the machine's cores did besides this benchmark's processes (other jobs: noise). "
@@ -126,6 +133,33 @@ def fanout_markdown(report: dict[str, Any]) -> str:
                       "| self time | function |", "|---|---|"]
             lines += [f"| {share * 100:.1f}% | `{name}` |" for name, share in prof["self"][:15]]
     return "\n".join(lines) + "\n"
+
+
+def cpu_per_delivery_markdown(report: dict[str, Any]) -> list[str]:
+    """Server CPU µs per delivery of every server at each rate: the headline when a peak was the
+    generator's (a server that was not the limit is compared by what each delivery cost it)."""
+    rows = report.get("cpu_per_delivery") or []
+    servers = sorted({name for row in rows for name in row["us_per_delivery"]},
+                     key=lambda n: (n != "livebridge", n))
+    if not rows or "livebridge" not in servers or len(servers) < 2:
+        return []
+    peers = [n for n in servers if n != "livebridge"]
+    lines = ["", "## Server CPU per delivery by rate (µs; * = generator-bound step)", "",
+             "| members/room | msg/s/room | " + " | ".join(servers) + " | "
+             + " | ".join(f"LiveBridge / {p}" for p in peers) + " |",
+             "|---|---|" + "---|" * (len(servers) + len(peers))]
+
+    def cell(row: dict, name: str) -> str:
+        us = row["us_per_delivery"].get(name)
+        star = "*" if row["limited_by"].get(name) == "generator" else ""
+        return f"{_fmt(us, 2)}{star}" if us is not None else "-"
+
+    for row in rows:
+        ratios = [row["livebridge_over"].get(p) for p in peers]
+        lines.append(f"| {row['members_per_room']:,} | {row['rate_per_room']:g} | "
+                     + " | ".join(cell(row, n) for n in servers) + " | "
+                     + " | ".join(f"{_fmt(x, 2)}x" if x is not None else "-" for x in ratios) + " |")
+    return lines
 
 
 def fanout_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[str, Path]:
@@ -205,23 +239,13 @@ def translate_plots(report: dict[str, Any], out_dir: Path, name: str) -> dict[st
 
 
 def _cpu_per_delivery(step: dict) -> float | None:
-    """Server CPU µs per delivery in a step: the nodes, their child processes (the archive
-    writer) and Redis."""
-    rate = step.get("deliveries_per_s")
-    if not rate:
-        return None
-    cpu = (sum(step.get("server_cpu") or []) + sum(step.get("server_child_cpu") or [])
-           + (step.get("redis_cpu") or 0.0))
-    return cpu * 1e6 / rate
+    """Server CPU µs per delivery in a step (recorded by the run; computed for older reports)."""
+    us = step.get("server_cpu_us_per_delivery")
+    return us if us is not None else cpu_per_delivery(step)
 
 
 def _limit(step: dict, generator_cores: int) -> str:
-    """Which side a step was bound by: the generator when its cores were >= 85% busy, the
-    server when its node(s) were, else neither (the step was not saturated)."""
+    """Which side a step was bound by (recorded by the run; judged here for older reports)."""
     if not step:
         return "-"
-    if (step.get("generator_cpu") or 0.0) >= 0.85 * generator_cores:
-        return "generator"
-    if max(step.get("server_cpu") or [0.0]) >= 0.85:
-        return "server"
-    return "neither"
+    return step.get("limited_by") or limited_by(step, generator_cores)

@@ -35,12 +35,13 @@ EAGER_FLUSH_BYTES = 32 * 1024
 class SharedFrame:
     """One encoded server frame, shared by every recipient that speaks its codec."""
 
-    __slots__ = ("payload", "size", "_wire")
+    __slots__ = ("payload", "size", "wire_bytes")
 
     def __init__(self, payload: str | bytes) -> None:
         self.payload = payload
         self.size = len(payload)  # read once per recipient: an attribute, not a call
-        self._wire: bytes | None = None
+        #: The complete WebSocket frame once :meth:`wire` has built it (read per recipient).
+        self.wire_bytes: bytes | None = None
 
     @property
     def is_text(self) -> bool:
@@ -48,13 +49,13 @@ class SharedFrame:
 
     def wire(self) -> bytes:
         """The complete WebSocket frame (header and payload), built on first use."""
-        if self._wire is None:
+        if self.wire_bytes is None:
             if isinstance(self.payload, str):
                 frame = Frame(Opcode.TEXT, self.payload.encode())
             else:
                 frame = Frame(Opcode.BINARY, self.payload)
-            self._wire = frame.serialize(mask=False)
-        return self._wire
+            self.wire_bytes = frame.serialize(mask=False)
+        return self.wire_bytes
 
     def __len__(self) -> int:
         return self.size
@@ -97,23 +98,27 @@ class Outbound:
     def push(self, frame: SharedFrame) -> bool:
         if self.closed:
             return False
-        if self._pending is None:
-            self._pending = []
-        self._pending.append(frame)
-        self._pending_bytes += frame.size
-        # A single frame on an idle connection is never "too slow", however large (a joined
-        # frame with a long recovery); a backlog is.
-        if len(self._pending) > 1 and (
-            len(self._pending) > self.max_messages or self._pending_bytes > self.max_bytes
-        ):
-            self.overflow()
-            return False
-        if (len(self._pending) >= EAGER_FLUSH_FRAMES or self._pending_bytes >= EAGER_FLUSH_BYTES) \
-                and self.sink.writable():
-            # A burst within one loop turn: hand it to the socket now rather than count it
-            # against a client that has had no chance to read it yet.
-            self.flush()
-            return True
+        pending = self._pending
+        if pending is None:
+            # The common case in a fan-out: the first frame of this turn. One frame is never
+            # "too slow", however large (a joined frame with a long recovery); a backlog is.
+            self._pending = [frame]
+            self._pending_bytes = frame.size
+            if frame.size >= EAGER_FLUSH_BYTES and self.sink.writable():
+                self.flush()
+                return True
+        else:
+            pending.append(frame)
+            self._pending_bytes += frame.size
+            if len(pending) > self.max_messages or self._pending_bytes > self.max_bytes:
+                self.overflow()
+                return False
+            if (len(pending) >= EAGER_FLUSH_FRAMES or self._pending_bytes >= EAGER_FLUSH_BYTES) \
+                    and self.sink.writable():
+                # A burst within one loop turn: hand it to the socket now rather than count
+                # it against a client that has had no chance to read it yet.
+                self.flush()
+                return True
         if not self._scheduled:
             self._scheduled = True
             self._flusher.schedule(self)
@@ -129,17 +134,21 @@ class Outbound:
 
     def flush(self) -> None:
         """Write everything pending, if the transport takes writes now."""
-        if self.closed or not self._pending or not self.sink.writable():
+        frames = self._pending
+        if not frames or self.closed:
+            return
+        sink = self.sink
+        if not sink.writable():
             return
         # The byte bound also counts what the socket has not sent yet; checked here, once
         # per write, rather than on every push.
-        if len(self._pending) > 1 and self._pending_bytes + self.sink.buffered() > self.max_bytes:
+        if len(frames) > 1 and self._pending_bytes + sink.buffered() > self.max_bytes:
             self.overflow()
             return
-        frames, self._pending = self._pending, None
+        self._pending = None
         self._pending_bytes = 0
         try:
-            self.sink.write(frames)
+            sink.write(frames)
         except Exception:  # the peer went away between two turns; the reader notices
             log.debug("write failed", exc_info=True)
             self.closed = True
@@ -174,21 +183,35 @@ class Flusher:
 
 
 class DirectSink:
-    """Writes ready-made frame bytes to the connection's transport (no ASGI round trip)."""
+    """Writes ready-made frame bytes to the connection's transport (no ASGI round trip).
 
-    __slots__ = ("_raw", "writable", "buffered")
+    It reads the connection's flags and writes to its transport itself, rather than through
+    the connection's methods: this runs once per recipient of every fan-out."""
+
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw  # chatserver.wsprotocol.RawConnection
-        # The connection's own methods, not wrappers: these run once per recipient.
-        self.writable = raw.writable
-        self.buffered = raw.buffered
+
+    def writable(self) -> bool:
+        raw = self._raw
+        return raw.open and not raw.paused
+
+    def buffered(self) -> int:  # once per flush of more than one frame only
+        return self._raw.buffered()
 
     def write(self, frames: list[SharedFrame]) -> None:
-        if len(frames) == 1:  # most flushes: one frame
-            self._raw.write(frames[0].wire())
+        """Nothing once the connection is closing (a close frame sent or received)."""
+        raw = self._raw
+        if not raw.open:
+            return
+        transport = raw.transport
+        if transport.is_closing():
+            return
+        if len(frames) == 1:  # most flushes: one frame, its bytes made once for all recipients
+            transport.write(frames[0].wire_bytes or frames[0].wire())
         else:
-            self._raw.write(b"".join([frame.wire() for frame in frames]))
+            transport.write(b"".join([frame.wire() for frame in frames]))
 
     def abort(self, code: int, reason: str) -> None:
         self._raw.abort(code, reason)

@@ -20,27 +20,35 @@ log = logging.getLogger(__name__)
 
 
 class Encoded:
-    """An event's encodings, made lazily and shared by every recipient of one codec."""
+    """An event's encodings, made lazily and shared by every recipient of one codec.
 
-    __slots__ = ("event", "_encode", "_cache")
+    It also carries what every recipient reads of the event (``kind``, ``offset``, ``epoch``),
+    read from the event once here rather than once per recipient."""
+
+    __slots__ = ("event", "kind", "offset", "epoch", "frames", "_encode")
 
     def __init__(self, event: Event, encode: Callable[[Event, str], Any]) -> None:
         self.event = event
+        self.kind = event.get("type")
+        self.offset = event.get("offset")
+        self.epoch = event.get("epoch")
         self._encode = encode
-        self._cache: dict[str, Any] = {}
+        #: The encodings made so far, by codec (and by variant key and codec); read it per
+        #: recipient, and call :meth:`get` on a miss.
+        self.frames: dict[str, Any] = {}
 
     def get(self, codec: str) -> Any:
-        encoded = self._cache.get(codec)
+        encoded = self.frames.get(codec)
         if encoded is None:
-            encoded = self._cache[codec] = self._encode(self.event, codec)
+            encoded = self.frames[codec] = self._encode(self.event, codec)
         return encoded
 
     def variant(self, key: str, codec: str, transform: Callable[[Event], Event]) -> Any:
         """The encoding of ``transform(event)``, made once per key and codec and shared."""
         cache_key = f"{key}\0{codec}"
-        encoded = self._cache.get(cache_key)
+        encoded = self.frames.get(cache_key)
         if encoded is None:
-            encoded = self._cache[cache_key] = self._encode(transform(self.event), codec)
+            encoded = self.frames[cache_key] = self._encode(transform(self.event), codec)
         return encoded
 
 
@@ -57,6 +65,9 @@ class Hub:
         self._broker = broker
         self._encode = encode
         self._members: dict[str, set[Subscriber]] = {}
+        # Each room's members as a tuple for fan-out, made on the first event after a join or
+        # a leave instead of a copy of the set per event.
+        self._snapshots: dict[str, tuple[Subscriber, ...]] = {}
         self._lock: dict[str, asyncio.Lock] = {}
         #: Called after each fan-out with (room, event, recipients); for metrics.
         self.on_fanout: Callable[[str, Event, int], None] | None = None
@@ -74,6 +85,7 @@ class Hub:
                 await self._broker.subscribe(room, self._on_event)
                 members = self._members[room] = set()
             members.add(subscriber)
+            self._snapshots.pop(room, None)
 
     async def leave(self, room: str, subscriber: Subscriber) -> None:
         async with self._lock.setdefault(room, asyncio.Lock()):
@@ -81,19 +93,24 @@ class Hub:
             if members is None:
                 return
             members.discard(subscriber)
+            self._snapshots.pop(room, None)
             if not members:
                 del self._members[room]
                 await self._broker.unsubscribe(room)
 
     def _on_event(self, room: str, event: Event) -> None:
-        members = self._members.get(room)
-        if not members:
-            return
+        recipients = self._snapshots.get(room)
+        if recipients is None:
+            members = self._members.get(room)
+            if not members:
+                return
+            # A member that joins or leaves during this fan-out changes the set, not the tuple.
+            recipients = self._snapshots[room] = tuple(members)
         encoded = Encoded(event, self._encode)
-        for member in list(members):
+        for member in recipients:
             try:
                 member.deliver(room, event, encoded)
             except Exception:  # one broken member must not cost the others their event
                 log.exception("room %s: delivery to a member failed", room)
         if self.on_fanout is not None:
-            self.on_fanout(room, event, len(members))
+            self.on_fanout(room, event, len(recipients))

@@ -169,3 +169,82 @@ async def test_one_large_frame_on_an_idle_connection_is_not_an_overflow():
     ob, overflowed = make_outbound(sink, max_bytes=10_000)
     assert ob.push(SharedFrame("x" * 50_000))
     assert overflowed == []
+
+
+async def test_hub_fan_out_follows_joins_and_leaves_between_events():
+    # the hub keeps a member tuple between events: a join or a leave must replace it
+    broker = MemoryBroker()
+    hub = Hub(broker, lambda e, c: e["n"])
+    a, b = Recorder("json"), Recorder("json")
+    await hub.join("r", a)
+    await broker.publish("r", {"n": 1})
+    await hub.join("r", b)
+    await broker.publish("r", {"n": 2})
+    await hub.leave("r", a)
+    await broker.publish("r", {"n": 3})
+    assert a.got == [1, 2] and b.got == [2, 3]
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = []
+        self.closing = False
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return self.closing
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+def accepted_connection():
+    """Our uvicorn protocol on a fake transport, with the RawConnection it makes on accepting."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from chatserver.wsprotocol import LiveBridgeWebSocketProtocol, RawConnection
+
+    protocol = LiveBridgeWebSocketProtocol(Config(app=None, ws="websockets-sansio"), ServerState(), {})
+    protocol.connection_made(FakeTransport())
+    protocol.raw_connection = RawConnection(protocol)
+    return protocol
+
+
+async def test_direct_sink_writes_frames_until_the_connection_closes():
+    from chatserver.outbound import DirectSink
+
+    protocol = accepted_connection()
+    sink = DirectSink(protocol.raw_connection)
+    written = protocol.transport.written
+    assert sink.writable()
+    sink.write([SharedFrame("a")])
+    sink.write([SharedFrame("b"), SharedFrame("c")])
+    assert written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+    protocol.pause_writing()  # the transport's buffer is past its high-water mark
+    assert not sink.writable()
+    protocol.resume_writing()
+    assert sink.writable()
+    protocol.transport.closing = True  # e.g. the client's close frame was answered
+    sink.write([SharedFrame("d")])
+    protocol.transport.closing = False
+    protocol.close_sent = True  # as uvicorn sets it
+    assert not sink.writable()
+    sink.write([SharedFrame("e")])
+    assert written == [b"\x81\x01a", b"\x81\x01b\x81\x01c"]
+
+
+async def test_a_lost_connection_is_not_writable():
+    from chatserver.outbound import DirectSink
+
+    protocol = accepted_connection()
+    sink = DirectSink(protocol.raw_connection)
+    protocol.pause_writing()
+    protocol.disconnected = True  # as uvicorn's connection_lost sets it (and the writable event)
+    protocol.writable.set()
+    assert not sink.writable()

@@ -70,3 +70,19 @@ def test_a_new_epoch_on_the_live_stream_restarts_offsets():
     deliver(m, {"type": "message", "offset": 2, "epoch": "new"})
     deliver(m, {"type": "message", "offset": 2, "epoch": "new"})
     assert [(f["offset"], f["epoch"]) for f in session.pushed] == [(41, "old"), (1, "new"), (2, "new")]
+
+
+async def test_an_ack_waits_for_its_own_message_on_the_fast_path_too():
+    session = FakeSession()
+    acks = []
+    session.send = acks.append
+    m = Membership(session, "r", "member")
+    m.go_live(after_offset=0, epoch="e")
+    deliver(m, {"type": "message", "offset": 1, "epoch": "e"})
+    m.ack_after(2, "e", {"type": "ack", "offset": 2})  # its message is not here yet
+    assert acks == []
+    deliver(m, {"type": "message", "offset": 2, "epoch": "e"})
+    assert acks == [{"type": "ack", "offset": 2}]
+    deliver(m, {"type": "message", "offset": 2, "epoch": "e"})  # twice: dropped
+    deliver(m, {"type": "message", "offset": 3, "epoch": "e"})
+    assert [f["offset"] for f in session.pushed] == [1, 2, 3]
