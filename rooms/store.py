@@ -527,12 +527,16 @@ COMMIT_INTERVAL = 0.02
 
 
 class GroupCommitter:
-    """The archive's writer: appends made while a commit runs (or within ``interval`` seconds
-    of the last commit) go into the next batch, one transaction; each append's future resolves
-    when its batch commits, or fails with :class:`StoreUnavailable` if the batch failed.
+    """The archive's writer: appends made while a commit runs (or, under load, within
+    ``interval`` seconds of the last commit) go into the next batch, one transaction; each
+    append's future resolves when its batch commits, or fails with :class:`StoreUnavailable`
+    if the batch failed.
 
-    At low load an append commits at once (no timer to wait out); at high load at most one
-    commit runs every ``interval`` seconds, each with up to ``max_batch`` appends.
+    At low load an append commits at once: the window is waited out only after a commit that
+    held more than one append (a lone append after a lone append has nothing to gather, and
+    one user sending message after message would otherwise wait ``interval`` for each ack).
+    Under load at most one commit runs every ``interval`` seconds, each with up to
+    ``max_batch`` appends.
     """
 
     def __init__(self, write_batch: Callable[[list[ArchiveRecord]], Awaitable[None]], *,
@@ -549,6 +553,7 @@ class GroupCommitter:
         self._task: asyncio.Task | None = None
         self._closing = False
         self._last_commit = 0.0
+        self._last_batch = 0  # appends in the last commit: more than one means load, so gather
         self.batches = 0
         self.appended = 0
         self.failures = 0
@@ -593,11 +598,12 @@ class GroupCommitter:
                 await self._wake.wait()
                 continue
             wait = self._last_commit + self.interval - self._clock()
-            if wait > 0 and len(self._pending) < self.max_batch and not self._closing:
+            if wait > 0 and self._last_batch > 1 and len(self._pending) < self.max_batch \
+                    and not self._closing:
                 await self._window(wait)
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             self._current = [f for _, f, _ in batch]
-            self.in_flight = len(batch)
+            self.in_flight = self._last_batch = len(batch)
             try:
                 await self._write_batch([r for r, _, _ in batch])
             except asyncio.CancelledError:
