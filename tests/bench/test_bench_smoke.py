@@ -19,9 +19,11 @@ import pytest
 from benchmarks.sysinfo import descendants
 from chatserver.cli import main
 
-# A step of 0.5 s: each sender's first message is due within one interval (1 / its rate) of
-# the step's start, so every rate below gives each sender an interval under 0.5 s and every
-# step sends something (the checks need messages_sent > 0 in every step of every run).
+# A step of 0.5 s: each sender's first message is due at a random point within one interval
+# (1 / its own rate: the room's rate over its senders) of the step's start, so every rate below
+# gives each sender an interval under 0.5 s and every step sends something (the checks need
+# messages_sent > 0 in every step of every run; 3 msg/s over 3 senders was 1 s each, and all
+# six senders of a run once drew a first message past the step).
 TINY = ["--duration", "0.5", "--drain", "3", "--workers", "1", "--no-progress"]
 
 
@@ -82,7 +84,7 @@ def test_smallrooms_compare_root(tmp_path):
     """Another checkout's node runs beside this one's; the archive writer's CPU is counted."""
     root = Path(__file__).resolve().parents[2]
     report = run_cli(tmp_path, "smallrooms", "--servers", "livebridge,livebridge-compared", "--rooms", "2",
-                     "--members", "3", "--senders", "3", "--rates", "3", "--compare-root", str(root), *TINY)
+                     "--members", "3", "--senders", "3", "--rates", "9", "--compare-root", str(root), *TINY)
     check_fanout(report, {"livebridge", "livebridge-compared"})
     for run in report["runs"]:
         assert run["store"]["appended"] > 0, run["store"]  # both nodes ran the durable store
