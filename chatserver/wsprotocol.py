@@ -2,9 +2,9 @@
 
 ASGI offers one way out, an awaited ``send`` per message, which costs a task switch and a
 coroutine per recipient during fan-out. This subclass hands the application a
-:class:`RawConnection` in ``scope["extensions"]["livebridge.raw"]``: non-blocking writes of
-ready-made frames to the transport, its buffer size, and an immediate close for a client
-that does not read. Everything else (handshake, reading, pings, closing) stays uvicorn's.
+:class:`RawConnection` in ``scope["extensions"]["livebridge.raw"]``: the transport (which
+:class:`chatserver.outbound.DirectSink` writes ready-made frames to, never awaiting), whether
+it takes writes now, its buffer size, and an immediate close for a client that does not read. Everything else (handshake, reading, pings, closing) stays uvicorn's.
 
 It also makes server shutdown close each connection with 1001 (going away) instead of
 uvicorn's 1012, as docs/protocol.md promises.
@@ -152,7 +152,7 @@ class RawConnection:
     queue reads two flags of this object per recipient instead of three attributes of the
     protocol (a large object, and one more cache miss per recipient in a big room).
 
-    Once the connection is lost it is detached (:meth:`detach`): it writes nothing and refers
+    Once the connection is lost it is detached (:meth:`detach`): it is not ``open`` and refers
     to nothing, so the protocol, the transport and the session's queue die by reference count
     (the node freezes long-lived objects: cyclic garbage would wait for a whole collection,
     see :mod:`chatserver.gcpolicy`).
@@ -173,18 +173,9 @@ class RawConnection:
         self.transport = None
         self.on_writable = None
 
-    def writable(self) -> bool:
-        return self.open and not self.paused
-
     def buffered(self) -> int:
         transport = self.transport
         return 0 if transport is None else transport.get_write_buffer_size()
-
-    def write(self, data: bytes) -> None:
-        """Write ``data`` unless the connection is closing (a close frame sent or received)."""
-        if not self.open or self.transport.is_closing():
-            return
-        self.transport.write(data)
 
     def abort(self, code: int, reason: str) -> None:
         """Send a close frame now, and drop the connection if the peer does not take it."""
@@ -215,8 +206,7 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
     @close_sent.setter
     def close_sent(self, value: bool) -> None:
         self._close_sent = value
-        if self.raw_connection is not None:
-            self.raw_connection.open = not (value or self._disconnected)
+        self._keep_open_flag()
 
     @property
     def disconnected(self) -> bool:
@@ -225,8 +215,12 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
     @disconnected.setter
     def disconnected(self, value: bool) -> None:
         self._disconnected = value
+        self._keep_open_flag()
+
+    def _keep_open_flag(self) -> None:
+        # (None until the handshake is accepted, and so while uvicorn's __init__ sets both)
         if self.raw_connection is not None:
-            self.raw_connection.open = not (value or self._close_sent)
+            self.raw_connection.open = not (self._close_sent or self._disconnected)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
