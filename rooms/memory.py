@@ -288,11 +288,13 @@ class MemoryStateStore(StateStore):
             del entries[key]
         return entries
 
-    def _entry(self, scope: str, ns: str, key: str) -> tuple[Any, float | None] | None:
-        """One live entry (an expired one is removed), without looking at its neighbours."""
+    def _entry(self, scope: str, ns: str, key: str, now: float | None = None) -> tuple[Any, float | None] | None:
+        """One live entry (an expired one is removed), without looking at its neighbours;
+        ``now`` is the clock when the caller read it already."""
         entries = self._data.get((scope, ns))
         entry = entries.get(key) if entries is not None else None
-        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+        if entry is not None and entry[1] is not None \
+                and entry[1] <= (self._clock() if now is None else now):
             del entries[key]
             return None
         return entry
@@ -302,26 +304,11 @@ class MemoryStateStore(StateStore):
         return None if entry is None else _copied(entry[0])
 
     async def get_many(self, scope, reads):
-        # _entry and _copied inlined, the clock read once: a send's moderation check reads
-        # six values here (most absent) on every message.
-        data = self._data
-        now = None
-        values = []
-        for ns, key in reads:
-            entries = data.get((scope, ns))
-            entry = entries.get(key) if entries is not None else None
-            if entry is not None and entry[1] is not None:
-                if now is None:
-                    now = self._clock()
-                if entry[1] <= now:
-                    del entries[key]
-                    entry = None
-            if entry is None:
-                values.append(None)
-            else:
-                value = entry[0]
-                values.append(value if isinstance(value, _ATOMIC) else _copied(value))
-        return values
+        # The clock read once: a send's moderation check reads six values here (most absent)
+        # on every message.
+        now = self._clock()
+        entries = [self._entry(scope, ns, key, now) for ns, key in reads]
+        return [None if entry is None else _copied(entry[0]) for entry in entries]
 
     async def set(self, scope, ns, key, value, *, ttl=None):
         expires = None if ttl is None else self._clock() + ttl
