@@ -10,13 +10,13 @@ shorter, and freezing after each budgeted one still left the first one to scan t
 :class:`Collections` keeps CPython's young collections (generations 0 and 1: cheap, and they
 free most garbage) and replaces full ones by two passes:
 
-- **A sweep** (``gc.collect()`` then ``gc.freeze()``) after each generation-1 collection
+- **A sweep** (``gc.collect(1)`` then ``gc.freeze()``) after each generation-1 collection
   (:data:`PROMOTIONS`), on the next turn of the event loop. Frozen objects are not scanned
-  again, so a sweep scans only what arrived since the previous one: the young generations
-  (~8,400 objects at most, CPython's thresholds) and what the generation-1 collection
-  promoted (~7,700 at most), plus whatever that loop turn promoted meanwhile. **No sweep
-  scans more than ~16,000 objects** however large the heap (2 - 5 ms typical here; the
-  longest measured 24 ms in 500 rooms x 10, 36 ms in a storm of 1,000 connections/s).
+  again, and the sweep collects the young generations only (~8,400 objects at most,
+  CPython's thresholds): what the generation-1 collection just promoted (~7,700 at most)
+  survived a scan a loop turn ago, and is frozen without a second one (scanning it again
+  was most of a sweep's cost: 6% of a busy node's CPU in 500 rooms x 10). **No sweep scans
+  more than ~8,400 objects** however large the heap.
   While a room fills they run a few times a second, each on the newest connections only.
   (Every second generation-1 collection measured worse: pauses up to 16 ms, more in all.)
 - **A whole pass** (``gc.unfreeze()``, ``gc.collect()``, ``gc.freeze()``), the only pause as
@@ -28,8 +28,10 @@ free most garbage) and replaces full ones by two passes:
 
 How long garbage lives: acyclic garbage dies by reference count at once, frozen or not.
 Cyclic garbage made of young objects goes at the next young collection or sweep. Cyclic
-garbage among frozen objects waits for the next whole pass, so it is at most :data:`GROWTH`
-of the heap, or :data:`GROWTH_MIN` for :data:`WHOLE_MAX_INTERVAL`. A closed connection
+garbage among frozen objects (promoted objects that became garbage in the loop turn between
+their generation-1 collection and the sweep that froze them included) waits for the next
+whole pass, so it is at most :data:`GROWTH` of the heap, or :data:`GROWTH_MIN` for
+:data:`WHOLE_MAX_INTERVAL`. A closed connection
 leaves none: what would keep it in cycles is broken at close (:func:`forget_transport_callback`,
 ``chatserver.wsprotocol.RawConnection.detach``), so its objects die by reference count
 (``tests/server/test_closed_connection_cycles.py`` holds it to that with the collector off).
@@ -44,6 +46,7 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ GROWTH = 0.25  # heap growth (as a share of the heap after the last whole pass) 
 GROWTH_MIN = 0.05  # growth that calls for one once WHOLE_MAX_INTERVAL has passed (a steady heap: none)
 CHECK_EVERY = 1.0  # seconds between two looks at the heap (and at a missed sweep)
 NEVER = 2**31 - 1  # a third threshold CPython never reaches
+YOUNG = 1  # the generations a sweep collects (0 and 1): the promoted survivors are not scanned again
 
 KINDS = ("young", "sweep", "whole", "other")  # "other": a full collection someone else asked for
 
@@ -100,11 +104,15 @@ class Collections:
         self._previous: tuple[int, int, int] | None = None
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._sweep_queued = False
         self._running: str | None = None  # "sweep" or "whole" while this policy collects
         self._started_at = 0.0
         self._last_whole = time.monotonic()
         self._base = sys.getallocatedblocks()
+        # gc.get_count()[2] after the last sweep: a young collection of ours does not reset
+        # it, so promotions are counted from there.
+        self._promoted_at = 0
 
     # The decisions, as pure functions of what they read ---------------------------------
 
@@ -131,6 +139,7 @@ class Collections:
         young, middle, _ = self._previous
         gc.set_threshold(young, middle, NEVER)
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         gc.callbacks.append(self._on_gc)
         self.sweep()  # what startup left is frozen from here on
         self._last_whole, self._base = time.monotonic(), sys.getallocatedblocks()
@@ -151,23 +160,26 @@ class Collections:
             gc.unfreeze()
 
     def sweep(self) -> None:
-        """Collect what is not frozen, then freeze what survived."""
+        """Collect the young generations, then freeze what survived (and what the last
+        generation-1 collection promoted)."""
         self._sweep_queued = False
-        self._collect("sweep")
+        self._collect("sweep", YOUNG)
         gc.freeze()
+        self._promoted_at = gc.get_count()[2]
 
     def whole(self) -> None:
         """Collect everything, frozen objects included, then freeze what survived."""
         gc.unfreeze()
         self._collect("whole")
         gc.freeze()
+        self._promoted_at = gc.get_count()[2]
         self._last_whole, self._base = time.monotonic(), sys.getallocatedblocks()
 
-    def _collect(self, kind: str) -> None:
+    def _collect(self, kind: str, generation: int = 2) -> None:
         self._running = kind
         started = time.perf_counter()
         try:
-            gc.collect()
+            gc.collect(generation)
         finally:
             self._running = None
             self.pauses[kind].add(time.perf_counter() - started)
@@ -183,10 +195,17 @@ class Collections:
         kind = "other" if info.get("generation") == 2 else "young"
         self.pauses[kind].add(time.perf_counter() - self._started_at)
         if (kind == "young" and not self._sweep_queued and self._loop is not None
-                and self.sweep_due(gc.get_count()[2])):
+                and self.sweep_due(self.promoted())):
             self._sweep_queued = True
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self._loop.call_soon_threadsafe(self._queued_sweep)
+                if threading.get_ident() == self._loop_thread:
+                    self._loop.call_soon(self._queued_sweep)  # no wake-up write to the loop's pipe
+                else:
+                    self._loop.call_soon_threadsafe(self._queued_sweep)
+
+    def promoted(self) -> int:
+        """Generation-1 collections since the last sweep or whole pass."""
+        return gc.get_count()[2] - self._promoted_at
 
     def _queued_sweep(self) -> None:
         if self._task is not None and self._sweep_queued:
@@ -197,5 +216,5 @@ class Collections:
             await asyncio.sleep(self.check_every)
             if self.whole_due(time.monotonic(), sys.getallocatedblocks()):
                 self.whole()
-            elif self.sweep_due(gc.get_count()[2]):
+            elif self.sweep_due(self.promoted()):
                 self.sweep()
