@@ -19,6 +19,7 @@ import msgpack
 
 from chatserver.errors import BAD_FRAME, INVALID_FRAME, INVALID_ROOM, TEXT_TOO_LONG, UNKNOWN_TYPE, ChatError
 from chatserver.frames import PROTOCOL_VERSION  # noqa: F401  (the codec speaks this version)
+from rooms.store import LAST_ENCODED
 JSON = "livebridge.v1.json"
 MSGPACK = "livebridge.v1.msgpack"
 SUBPROTOCOLS = (JSON, MSGPACK)
@@ -250,12 +251,17 @@ def _json_encoder() -> Any:
 
 
 _encode_json = _json_encoder()
+_last = LAST_ENCODED
 
 
 def encode(frame: dict[str, Any], codec: str) -> str | bytes:
-    """Encode a server frame: JSON as text, msgpack as bytes."""
+    """Encode a server frame: JSON as text, msgpack as bytes. The JSON of the last frame
+    is left for the archive (:class:`rooms.store.LastEncoded`: a published message is
+    encoded once for the wire and the durable store)."""
     if codec == JSON:
-        return _encode_json(frame)
+        text = _encode_json(frame)
+        _last.event, _last.text = frame, text
+        return text
     if codec == MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)
     raise ValueError(f"unknown codec {codec!r}")

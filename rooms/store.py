@@ -455,6 +455,29 @@ def _event_encoder() -> Callable[[Any], str]:
 _encode_event = _event_encoder()
 
 
+class LastEncoded:
+    """The compact JSON (:func:`_event_encoder`'s, which is also the wire's) of the event that
+    was encoded last, so the archive does not encode again the event fan-out just encoded (the
+    memory engine fans out before its publish returns). One slot, taken once: the archive
+    uses it only for the very object that was encoded, and only for its next append."""
+
+    __slots__ = ("event", "text")
+
+    def __init__(self) -> None:
+        self.event: Any = None
+        self.text = ""
+
+    def take(self, event: Any) -> str | None:
+        if event is not self.event:
+            return None
+        text, self.event, self.text = self.text, None, ""
+        return text
+
+
+#: Set by the wire's JSON codec (``chatserver.protocol``) after each frame it encodes.
+LAST_ENCODED = LastEncoded()
+
+
 def encode_event(room: str, offset: int, epoch: str, event: Event, max_bytes: int) -> ArchiveRecord:
     """Check and encode one event for the archive (in the caller, so a bad event fails its own
     append, not its batch)."""
@@ -467,10 +490,12 @@ def encode_event(room: str, offset: int, epoch: str, event: Event, max_bytes: in
         stored = event
     else:
         stored = {**event, "offset": offset, "epoch": epoch}
-    try:
-        text = _encode_event(stored)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"event is not JSON: {exc}") from None
+    text = LAST_ENCODED.take(stored) if stored is event else None
+    if text is None:
+        try:
+            text = _encode_event(stored)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ValueError(f"event is not JSON: {exc}") from None
     try:
         size = len(text) if text.isascii() else len(text.encode())
     except UnicodeEncodeError:  # a lone surrogate (JSON allows "\ud800"): keep it escaped
