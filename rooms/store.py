@@ -77,7 +77,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rooms.engine import EngineUnavailable, Event, StreamPosition
 
@@ -238,8 +238,12 @@ class ArchivePage:
     at_start: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveRecord:
+class ArchiveRecord(NamedTuple):
+    """One event as the archive writes it (its columns and its JSON). A tuple, not a frozen
+    dataclass: one is made per published event in the node and again in the archive's
+    process, and a frozen dataclass sets each of its seven fields through
+    ``object.__setattr__``."""
+
     room: str
     offset: int
     epoch: str
@@ -651,9 +655,10 @@ class GroupCommitter:
                 self.batches += 1
                 self.appended += len(batch)
                 self.last_error = None
-                lag = self._clock() - batch[0][2]
+                now = self._clock()
+                lag = now - batch[0][2]
                 self.lag_last, self.lag_max = lag, max(self.lag_max, lag)
-                self.lag_total += sum(self._clock() - t for _, _, t in batch)
+                self.lag_total += now * len(batch) - sum([t for _, _, t in batch])
                 for _, f, _ in batch:
                     if not f.done():
                         f.set_result(None)
