@@ -260,7 +260,7 @@ def encode(frame: dict[str, Any], codec: str) -> str | bytes:
     encoded once for the wire and the durable store)."""
     if codec == JSON:
         text = _encode_json(frame)
-        _last.event, _last.text = frame, text
+        _last.pair = (frame, text)
         return text
     if codec == MSGPACK:
         return msgpack.packb(frame, use_bin_type=True)

@@ -463,19 +463,21 @@ class LastEncoded:
     """The compact JSON (:func:`_event_encoder`'s, which is also the wire's) of the event that
     was encoded last, so the archive does not encode again the event fan-out just encoded (the
     memory engine fans out before its publish returns). One slot, taken once: the archive
-    uses it only for the very object that was encoded, and only for its next append."""
+    uses it only for the very object that was encoded, and only for its next append. The
+    slot is one (event, JSON) pair, set and read in one step each, so no encoding can ever be
+    paired with another event."""
 
-    __slots__ = ("event", "text")
+    __slots__ = ("pair",)
 
     def __init__(self) -> None:
-        self.event: Any = None
-        self.text = ""
+        self.pair: tuple[Any, str] | None = None
 
     def take(self, event: Any) -> str | None:
-        if event is not self.event:
+        pair = self.pair
+        if pair is None or pair[0] is not event:
             return None
-        text, self.event, self.text = self.text, None, ""
-        return text
+        self.pair = None
+        return pair[1]
 
 
 #: Set by the wire's JSON codec (``chatserver.protocol``) after each frame it encodes.
