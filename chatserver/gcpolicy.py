@@ -31,8 +31,8 @@ Cyclic garbage made of young objects goes at the next young collection or sweep.
 garbage among frozen objects (promoted objects that became garbage in the loop turn between
 their generation-1 collection and the sweep that froze them included) waits for the next
 whole pass, so it is at most :data:`GROWTH` of the heap, or :data:`GROWTH_MIN` for
-:data:`WHOLE_MAX_INTERVAL`. A closed connection
-leaves none: what would keep it in cycles is broken at close (:func:`forget_transport_callback`,
+:data:`WHOLE_MAX_INTERVAL`. A closed connection leaves none: what would keep it in cycles is
+broken at close (:func:`forget_transport_callback`,
 ``chatserver.wsprotocol.RawConnection.detach``), so its objects die by reference count
 (``tests/server/test_closed_connection_cycles.py`` holds it to that with the collector off).
 
