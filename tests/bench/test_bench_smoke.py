@@ -153,6 +153,7 @@ def test_joinstorm_tiny(tmp_path):
     assert result["joined"] == 120 and result["failed"] == 0
     assert result["joins_per_second"] > 0 and 0 < result["join_p50_ms"] <= result["join_p99_ms"]
     assert result["server_cpu_ms_per_join"] > 0
+    assert result["limited_by"] in ("generator", "server", "neither") and result["server_core_share"] > 0
     # Presence is coalesced: far fewer frames per member than members.
     assert result["frames_per_member"] < 60
     assert "| livebridge | memory | 1 | 120 |" in (tmp_path / "r.md").read_text()
