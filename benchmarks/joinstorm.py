@@ -55,6 +55,7 @@ class StormResult:
     generator_cpu_share: float = 0.0
     server_core_share: float = 0.0  # the servers' (and Redis's) CPU over the fill, per core they share
     limited_by: str = ""  # generator | server | neither (see limited_by)
+    pinned: bool = False  # the servers on one core, the generator on the others
     frames_per_member: float = 0.0
     redis_commands_per_pipeline: float = 0.0  # how many joins' commands shared a write (Redis only)
     errors: list[str] = field(default_factory=list)
@@ -137,7 +138,8 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
             port, request = requests[i]  # type: ignore[misc]
             requests[i] = None  # sent once: not kept while the room fills
             viewer.ws = await wsclient.connect_with("127.0.0.1", port, request, viewer.on_frame, timeout=timeout)
-            # Sent as soon as the socket is open, as a client does (the welcome comes first regardless).
+            if viewer.frames == 0:
+                await viewer.wait(b'{"type":"welcome"', timeout=timeout)
             viewer.ws.send(join)
             reply = await viewer.wait(b'{"type":"joined"', b'{"type":"error"', timeout=timeout)
             if not reply.startswith(b'{"type":"joined"'):
@@ -183,12 +185,16 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
 
 
 def run_one(members: int, *, nodes: int, concurrency: int, timeout: float, pinned: bool,
-            root: Path | None = None, label: str = "livebridge", profile: str | None = None) -> StormResult:
-    server_cpus, generator_cpus = pinning_plan(pinned)
+            root: Path | None = None, label: str = "livebridge", profile: str | None = None,
+            plan: tuple[set[int] | None, set[int] | None] | None = None) -> StormResult:
+    # The plan is made once per bench (run): once the generator has pinned itself, this process
+    # sees only its own cores, and a plan made then would leave every later run unpinned.
+    server_cpus, generator_cpus = plan if plan is not None else pinning_plan(pinned)
     secret = secrets.token_hex(24)
     redis = procs.start_redis(server_cpus) if nodes > 1 else None
     servers = []
-    result = StormResult(server=label, members=members, nodes=nodes, engine="redis" if redis else "memory")
+    result = StormResult(server=label, members=members, nodes=nodes, engine="redis" if redis else "memory",
+                         pinned=server_cpus is not None)
     try:
         for node in range(nodes):
             servers.append(procs.start_server("livebridge", cpus=server_cpus, node=node,
@@ -319,13 +325,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     raise_nofile()
     sizes = [int(s) for s in str(args.members).split(",") if s]
+    plan = pinning_plan(not args.no_pin)
     results = []
     for n in sizes:
         if args.compare_root:
             results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                                   pinned=not args.no_pin, root=Path(args.compare_root), label="compared"))
+                                   pinned=not args.no_pin, root=Path(args.compare_root), label="compared",
+                                   plan=plan))
         results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                               pinned=not args.no_pin, profile=args.profile))
+                               pinned=not args.no_pin, profile=args.profile, plan=plan))
     text = report(results)
     print(text)
     out = Path(args.out)
