@@ -270,6 +270,25 @@ def plot(results: list[StormResult], path: Path) -> Path:
     return path
 
 
+def _side_by_side(results: list[StormResult]) -> list[str]:
+    """Each server's mean over its runs of one size, when a compared server ran too."""
+    if not any(r.server == "compared" for r in results):
+        return []
+    lines = ["", "Mean of each server's runs per size (runs in the order compared, this, this, compared):", "",
+             "| members | server | runs | joins/s | server CPU per join (ms) | join p50 (ms) | join p99 (ms) |",
+             "|---|---|---|---|---|---|---|"]
+    for members in dict.fromkeys(r.members for r in results):
+        for server in ("compared", "livebridge"):
+            runs = [r for r in results if r.members == members and r.server == server]
+            if runs:
+                def mean(attr: str) -> float:
+                    return statistics.fmean(getattr(r, attr) for r in runs)
+                lines.append(f"| {members:,} | {server} | {len(runs)} | {mean('joins_per_second'):,.0f} "
+                             f"| {mean('server_cpu_ms_per_join'):.2f} | {mean('join_p50_ms'):.1f} "
+                             f"| {mean('join_p99_ms'):.1f} |")
+    return lines
+
+
 def report(results: list[StormResult]) -> str:
     m = machine()
     lines = ["# Join storm: distinct users into one room", "",
@@ -287,6 +306,7 @@ def report(results: list[StormResult]) -> str:
                      f"| {', '.join(f'{k} {v:.2f}' for k, v in r.cpu_ms_per_join_by_process.items())} "
                      f"| {r.frames_per_member:.1f} "
                      f"| {r.generator_cpu_share:.2f} | {r.server_core_share:.2f} | {r.limited_by} |")
+    lines += _side_by_side(results)
     piped = [r for r in results if r.redis_commands_per_pipeline]
     if piped:
         lines += ["", "Redis commands per pipeline (concurrent joins' commands sharing one write): "
@@ -316,7 +336,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the node(s) and the generator")
     parser.add_argument("--compare-root", default=None,
                         help="also run each size against the server in this other checkout (e.g. a "
-                             "`git worktree` of an older commit), side by side")
+                             "`git worktree` of an older commit), side by side, in the order compared, "
+                             "this one, this one, compared")
     parser.add_argument("--profile", default=None, help="record node 0 with py-spy into this directory")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--name", default=None)
@@ -328,12 +349,13 @@ def run(args: argparse.Namespace) -> int:
     plan = pinning_plan(not args.no_pin)
     results = []
     for n in sizes:
-        if args.compare_root:
+        # With a compared server, A B B A: a run right after another fills the kernel's tables
+        # with its closed sockets, and whichever server ran second paid for it.
+        order = [Path(args.compare_root), None, None, Path(args.compare_root)] if args.compare_root else [None]
+        for root in order:
             results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                                   pinned=not args.no_pin, root=Path(args.compare_root), label="compared",
-                                   plan=plan))
-        results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                               pinned=not args.no_pin, profile=args.profile, plan=plan))
+                                   pinned=not args.no_pin, root=root, label="compared" if root else "livebridge",
+                                   profile=None if root else args.profile, plan=plan))
     text = report(results)
     print(text)
     out = Path(args.out)
