@@ -54,7 +54,10 @@ def clean_line(text: object, *, max_chars: int, what: str = "text") -> str:
     characters. The display-name rules (:func:`clean_name`) with another length."""
     if not isinstance(text, str):
         raise ValueError(f"{what} must be a string")
-    cleaned = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
+    if text.isascii() and text.isprintable():  # no control character: nothing to drop (most names)
+        cleaned = text.strip()
+    else:
+        cleaned = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
     if not cleaned:
         raise ValueError(f"{what} must not be empty")
     if len(cleaned) > max_chars:
