@@ -9,8 +9,12 @@ latency (connect to ``joined``) p50/p99, the server CPU per join for each block 
 joins (the figure that must not grow with the room) and the frames each member received
 while the room filled. Peers have no presence, so there is nothing to set beside it.
 
-The generator runs in this process (one core); it is lean (a prefix test per frame), and its
-own CPU is reported so a generator-bound run is visible as such.
+The generator runs in this process (one core); it is lean (a prefix test per frame, and every
+user's token and upgrade request made before the clock starts, as an operator's tokens are
+issued before a stream), and its own CPU and the servers' core are reported, with
+``limited_by`` saying which side bound the fill: ``generator`` (its core >= 85% busy: the
+server's joins/s ceiling was not reached, compare CPU per join), ``server`` (the servers'
+core was), or ``neither`` (latency-bound at this ``--concurrency``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import time
@@ -48,6 +53,9 @@ class StormResult:
     cpu_ms_per_join_by_block: list[float] = field(default_factory=list)
     cpu_ms_per_join_by_process: dict[str, float] = field(default_factory=dict)  # node0, node1, redis
     generator_cpu_share: float = 0.0
+    server_core_share: float = 0.0  # the servers' (and Redis's) CPU over the fill, per core they share
+    limited_by: str = ""  # generator | server | neither (see limited_by)
+    pinned: bool = False  # the servers on one core, the generator on the others
     frames_per_member: float = 0.0
     redis_commands_per_pipeline: float = 0.0  # how many joins' commands shared a write (Redis only)
     errors: list[str] = field(default_factory=list)
@@ -55,7 +63,7 @@ class StormResult:
 
 
 class Viewer:
-    """One lean connection: counts frames, resolves a future at welcome and at joined/error."""
+    """One lean connection: counts frames, resolves a future at the first frame of the awaited kinds."""
 
     __slots__ = ("ws", "frames", "_waiting", "_want")
 
@@ -73,15 +81,46 @@ class Viewer:
 
     async def wait(self, *prefixes: bytes, timeout: float) -> bytes:
         self._want = prefixes
-        self._waiting = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiting)  # no task per wait, as asyncio.wait_for's
         try:
-            return await asyncio.wait_for(self._waiting, timeout)
+            return await waiting
         finally:
+            timer.cancel()
             self._waiting = None
 
 
+def _expire(waiting: asyncio.Future) -> None:
+    if not waiting.done():
+        waiting.set_exception(TimeoutError("no reply in time"))
+
+
+LIMIT_SHARE = 0.85  # a core this busy over the fill is what bound it
+
+
+def limited_by(generator_share: float, server_share: float) -> str:
+    """Which side bound a fill: ``generator`` when its core was >= 85% busy (the joins/s are
+    the generator's, not the server's ceiling), ``server`` when the servers' core was, else
+    ``neither`` (the joins under way at once, not a core, set the pace)."""
+    if generator_share >= LIMIT_SHARE:
+        return "generator"
+    if server_share >= LIMIT_SHARE:
+        return "server"
+    return "neither"
+
+
+def _requests(ports: list[int], secret: str, members: int) -> list[tuple[int, bytes] | None]:
+    """Each user's port and upgrade request (its own token inside), made before the storm:
+    signing a token costs the generator ~0.1 ms, a tenth of its budget per join at 1,000/s."""
+    return [(port, wsclient.upgrade_request("127.0.0.1", port, f"/ws?token={user_token(secret, i, prefix='storm')}",
+                                            "livebridge.v1.json"))
+            for i in range(members) for port in (ports[i % len(ports)],)]
+
+
 async def _storm(ports: list[int], secret: str, members: int, concurrency: int, pids: list[int],
-                 result: StormResult, timeout: float) -> list[Viewer]:
+                 result: StormResult, timeout: float, server_cores: int = 1) -> list[Viewer]:
+    requests = _requests(ports, secret, members)
     viewers: list[Viewer] = []
     latencies: list[float] = []
     cpu_marks = [sum(cpu_seconds(p) for p in pids)]
@@ -89,7 +128,6 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
     gen0 = time.process_time()
     next_index = 0
     done = 0
-    lock = asyncio.Lock()
     join = json.dumps({"type": "join", "room": ROOM}).encode()
 
     async def one(i: int) -> None:
@@ -97,9 +135,9 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
         viewer = Viewer()
         started = time.perf_counter()
         try:
-            viewer.ws = await wsclient.connect("127.0.0.1", ports[i % len(ports)], f"/ws?token={user_token(secret, i, prefix='storm')}",
-                                               viewer.on_frame, subprotocol="livebridge.v1.json",
-                                               timeout=timeout)
+            port, request = requests[i]  # type: ignore[misc]
+            requests[i] = None  # sent once: not kept while the room fills
+            viewer.ws = await wsclient.connect_with("127.0.0.1", port, request, viewer.on_frame, timeout=timeout)
             if viewer.frames == 0:
                 await viewer.wait(b'{"type":"welcome"', timeout=timeout)
             viewer.ws.send(join)
@@ -113,10 +151,9 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
             return
         latencies.append(time.perf_counter() - started)
         viewers.append(viewer)
-        async with lock:
-            done += 1
-            if done % BLOCK == 0:
-                cpu_marks.append(sum(cpu_seconds(p) for p in pids))
+        done += 1
+        if done % BLOCK == 0:
+            cpu_marks.append(sum(cpu_seconds(p) for p in pids))
 
     async def lane() -> None:
         nonlocal next_index
@@ -141,16 +178,23 @@ async def _storm(ports: list[int], secret: str, members: int, concurrency: int, 
                                          for name, a, b in zip(names, cpu_start, cpu_each)}
     result.cpu_ms_per_join_by_block = [round((b - a) * 1000 / BLOCK, 3) for a, b in zip(cpu_marks, cpu_marks[1:])]
     result.generator_cpu_share = (time.process_time() - gen0) / result.fill_seconds if result.fill_seconds else 0.0
+    if result.fill_seconds:
+        result.server_core_share = (cpu_end - cpu_marks[0]) / result.fill_seconds / max(1, server_cores)
+    result.limited_by = limited_by(result.generator_cpu_share, result.server_core_share)
     return viewers
 
 
 def run_one(members: int, *, nodes: int, concurrency: int, timeout: float, pinned: bool,
-            root: Path | None = None, label: str = "livebridge", profile: str | None = None) -> StormResult:
-    server_cpus, generator_cpus = pinning_plan(pinned)
+            root: Path | None = None, label: str = "livebridge", profile: str | None = None,
+            plan: tuple[set[int] | None, set[int] | None] | None = None) -> StormResult:
+    # The plan is made once per bench (run): once the generator has pinned itself, this process
+    # sees only its own cores, and a plan made then would leave every later run unpinned.
+    server_cpus, generator_cpus = plan if plan is not None else pinning_plan(pinned)
     secret = secrets.token_hex(24)
     redis = procs.start_redis(server_cpus) if nodes > 1 else None
     servers = []
-    result = StormResult(server=label, members=members, nodes=nodes, engine="redis" if redis else "memory")
+    result = StormResult(server=label, members=members, nodes=nodes, engine="redis" if redis else "memory",
+                         pinned=server_cpus is not None)
     try:
         for node in range(nodes):
             servers.append(procs.start_server("livebridge", cpus=server_cpus, node=node,
@@ -164,8 +208,9 @@ def run_one(members: int, *, nodes: int, concurrency: int, timeout: float, pinne
             path = Path(profile) / f"joinstorm-{label}-n{nodes}-m{members}.collapsed"
             proc = profiles.start_recording(servers[0].pid, path)
             recording = (proc, path) if proc is not None else None
+        cores = len(server_cpus) if server_cpus else (os.cpu_count() or 1)
         result.frames_per_member = asyncio.run(_run(servers, secret, members, concurrency, pids, result,
-                                                    timeout))
+                                                    timeout, cores))
         if redis is not None:
             result.redis_commands_per_pipeline = _pipelining(servers)
         if recording is not None:
@@ -178,8 +223,9 @@ def run_one(members: int, *, nodes: int, concurrency: int, timeout: float, pinne
     return result
 
 
-async def _run(servers, secret, members, concurrency, pids, result, timeout) -> float:
-    viewers = await _storm([s.port for s in servers], secret, members, concurrency, pids, result, timeout)
+async def _run(servers, secret, members, concurrency, pids, result, timeout, server_cores) -> float:
+    viewers = await _storm([s.port for s in servers], secret, members, concurrency, pids, result, timeout,
+                           server_cores)
     frames = sum(v.frames for v in viewers) / max(1, len(viewers))
     for viewer in viewers:
         if viewer.ws is not None:
@@ -224,14 +270,33 @@ def plot(results: list[StormResult], path: Path) -> Path:
     return path
 
 
+def _side_by_side(results: list[StormResult]) -> list[str]:
+    """Each server's mean over its runs of one size, when a compared server ran too."""
+    if not any(r.server == "compared" for r in results):
+        return []
+    lines = ["", "Mean of each server's runs per size (runs in the order compared, this, this, compared):", "",
+             "| members | server | runs | joins/s | server CPU per join (ms) | join p50 (ms) | join p99 (ms) |",
+             "|---|---|---|---|---|---|---|"]
+    for members in dict.fromkeys(r.members for r in results):
+        for server in ("compared", "livebridge"):
+            runs = [r for r in results if r.members == members and r.server == server]
+            if runs:
+                def mean(attr: str) -> float:
+                    return statistics.fmean(getattr(r, attr) for r in runs)
+                lines.append(f"| {members:,} | {server} | {len(runs)} | {mean('joins_per_second'):,.0f} "
+                             f"| {mean('server_cpu_ms_per_join'):.2f} | {mean('join_p50_ms'):.1f} "
+                             f"| {mean('join_p99_ms'):.1f} |")
+    return lines
+
+
 def report(results: list[StormResult]) -> str:
     m = machine()
     lines = ["# Join storm: distinct users into one room", "",
              f"{m['cpu']} ({m['cores']} cores), Python {m['python']}, {time.strftime('%Y-%m-%d %H:%M')}", "",
              "| server | engine | nodes | members | joined | failed | fill (s) | joins/s | join p50 (ms) | join p99 (ms) "
              "| server CPU per join (ms) | CPU per join, first / last 1,000 (ms) | by process (ms) "
-             "| frames per member | generator CPU |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| frames per member | generator CPU | server core | limited by |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         blocks = r.cpu_ms_per_join_by_block
         first_last = f"{blocks[0]:.2f} / {blocks[-1]:.2f}" if blocks else "-"
@@ -240,7 +305,8 @@ def report(results: list[StormResult]) -> str:
                      f"| {r.server_cpu_ms_per_join:.2f} | {first_last} "
                      f"| {', '.join(f'{k} {v:.2f}' for k, v in r.cpu_ms_per_join_by_process.items())} "
                      f"| {r.frames_per_member:.1f} "
-                     f"| {r.generator_cpu_share:.2f} |")
+                     f"| {r.generator_cpu_share:.2f} | {r.server_core_share:.2f} | {r.limited_by} |")
+    lines += _side_by_side(results)
     piped = [r for r in results if r.redis_commands_per_pipeline]
     if piped:
         lines += ["", "Redis commands per pipeline (concurrent joins' commands sharing one write): "
@@ -250,7 +316,9 @@ def report(results: list[StormResult]) -> str:
         lines += ["", "Errors (first few):", *[f"- {e}" for e in errors]]
     lines += ["", "Server CPU per join is the node's (and Redis's) CPU time over the fill divided by the joins; "
               "'first / last 1,000' compares the first and the last block of 1,000 joins, which must not grow "
-              "with the room. Generator CPU near 1.0 means the generator, not the server, was the limit."]
+              "with the room. Generator CPU and server core are each side's busy share of its core(s) over the fill; "
+              "'limited by' names the side at >= 0.85 (generator: these joins/s are the generator's, not the "
+              "server's ceiling; compare CPU per join), or neither (the joins under way at once set the pace)."]
     return "\n".join(lines) + "\n"
 
 
@@ -268,7 +336,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the node(s) and the generator")
     parser.add_argument("--compare-root", default=None,
                         help="also run each size against the server in this other checkout (e.g. a "
-                             "`git worktree` of an older commit), side by side")
+                             "`git worktree` of an older commit), side by side, in the order compared, "
+                             "this one, this one, compared")
     parser.add_argument("--profile", default=None, help="record node 0 with py-spy into this directory")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--name", default=None)
@@ -277,13 +346,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     raise_nofile()
     sizes = [int(s) for s in str(args.members).split(",") if s]
+    plan = pinning_plan(not args.no_pin)
     results = []
     for n in sizes:
-        if args.compare_root:
+        # With a compared server, A B B A: a run right after another fills the kernel's tables
+        # with its closed sockets, and whichever server ran second paid for it.
+        order = [Path(args.compare_root), None, None, Path(args.compare_root)] if args.compare_root else [None]
+        for root in order:
             results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                                   pinned=not args.no_pin, root=Path(args.compare_root), label="compared"))
-        results.append(run_one(n, nodes=args.nodes, concurrency=args.concurrency, timeout=args.timeout,
-                               pinned=not args.no_pin, profile=args.profile))
+                                   pinned=not args.no_pin, root=root, label="compared" if root else "livebridge",
+                                   profile=None if root else args.profile, plan=plan))
     text = report(results)
     print(text)
     out = Path(args.out)

@@ -156,13 +156,24 @@ def upgrade_request(host: str, port: int, path: str, subprotocol: str | None = N
 async def connect(host: str, port: int, path: str, on_frame: Callable[[bytes], None], *,
                   subprotocol: str | None = None, timeout: float = 10.0,
                   on_close: Callable[[LeanWebSocket], None] | None = None) -> LeanWebSocket:
+    return await connect_with(host, port, upgrade_request(host, port, path, subprotocol), on_frame,
+                              timeout=timeout, on_close=on_close)
+
+
+async def connect_with(host: str, port: int, request: bytes, on_frame: Callable[[bytes], None], *,
+                       timeout: float = 10.0,
+                       on_close: Callable[[LeanWebSocket], None] | None = None) -> LeanWebSocket:
+    """:func:`connect` with an upgrade request made beforehand (:func:`upgrade_request`), under
+    one deadline for the connection and the handshake (no task per connection, as
+    ``asyncio.wait_for`` of a coroutine makes)."""
     loop = asyncio.get_running_loop()
-    request = upgrade_request(host, port, path, subprotocol)
-    _, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: LeanWebSocket(request, on_frame, on_close), host, port), timeout)
+    proto: LeanWebSocket | None = None
     try:
-        await proto.opened(timeout)
+        async with asyncio.timeout(timeout):
+            _, proto = await loop.create_connection(lambda: LeanWebSocket(request, on_frame, on_close), host, port)
+            await proto._opened
     except BaseException:
-        proto.close()
+        if proto is not None:
+            proto.close()
         raise
     return proto

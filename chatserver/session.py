@@ -186,7 +186,7 @@ class Session:
         self.push(SharedFrame(p.encode_with(reply, self.codec, "members", reply.pop("members"), _MEMBER_LISTS)))
         membership.go_live(history.position.offset, history.position.epoch)
         self.complete_translations(room, missing)
-        self.metrics.rooms.set(len(self.hub.rooms()))
+        self.metrics.rooms.set(self.hub.room_count())
 
     async def on_leave(self, frame: p.ClientFrame) -> None:
         self._membership(frame)
@@ -292,7 +292,7 @@ class Session:
             await self.chat.exit(room, membership.member())
         except EngineError:
             log.warning("room %s: presence not updated for %s (engine unavailable)", room, self.conn_id)
-        self.metrics.rooms.set(len(self.hub.rooms()))
+        self.metrics.rooms.set(self.hub.room_count())
 
     def on_moderation_event(self, membership: Membership, event: Event) -> None:
         """A ``control`` (or, for non-moderators, ``review``) event reached this connection."""

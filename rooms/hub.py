@@ -58,8 +58,23 @@ class Subscriber(Protocol):
     def deliver(self, room: str, event: Event, encoded: Encoded) -> None: ...
 
 
+class _RoomLock:
+    """A room's lock and how many joins and leaves hold it or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Hub:
-    """Fan-out of a room's events to this node's members."""
+    """Fan-out of a room's events to this node's members.
+
+    A room's subscribe and unsubscribe are serialised by a lock that exists only while a join
+    or leave of that room needs it (holds it or waits for it): a long-lived node keeps no lock
+    per room it ever saw. A join into a room already subscribed, and a leave that is not the
+    room's last, change the member set at once without one."""
 
     def __init__(self, broker: Broker, encode: Callable[[Event, str], Any]) -> None:
         self._broker = broker
@@ -68,7 +83,7 @@ class Hub:
         # Each room's members as a tuple for fan-out, made on the first event after a join or
         # a leave instead of a copy of the set per event.
         self._snapshots: dict[str, tuple[Subscriber, ...]] = {}
-        self._lock: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _RoomLock] = {}
         #: Called after each fan-out with (room, event, recipients); for metrics.
         self.on_fanout: Callable[[str, Event, int], None] | None = None
 
@@ -78,25 +93,64 @@ class Hub:
     def rooms(self) -> list[str]:
         return list(self._members)
 
+    def room_count(self) -> int:
+        return len(self._members)
+
     async def join(self, room: str, subscriber: Subscriber) -> None:
-        async with self._lock.setdefault(room, asyncio.Lock()):
-            members = self._members.get(room)
-            if members is None:
-                await self._broker.subscribe(room, self._on_event)
-                members = self._members[room] = set()
+        members = self._members.get(room)
+        if members is not None and room not in self._locks:  # subscribed, nothing under way
             members.add(subscriber)
             self._snapshots.pop(room, None)
+            return
+        held = self._hold(room)
+        try:
+            async with held.lock:
+                members = self._members.get(room)
+                if members is None:
+                    await self._broker.subscribe(room, self._on_event)
+                    members = self._members[room] = set()
+                members.add(subscriber)
+                self._snapshots.pop(room, None)
+        finally:
+            self._release(room, held)
 
     async def leave(self, room: str, subscriber: Subscriber) -> None:
-        async with self._lock.setdefault(room, asyncio.Lock()):
-            members = self._members.get(room)
-            if members is None:
-                return
-            members.discard(subscriber)
+        members = self._members.get(room)
+        if members is None and room not in self._locks:
+            return
+        if members is not None and room not in self._locks and (len(members) > 1 or subscriber not in members):
+            members.discard(subscriber)  # not the last member: nothing to unsubscribe
             self._snapshots.pop(room, None)
-            if not members:
-                del self._members[room]
-                await self._broker.unsubscribe(room)
+            return
+        held = self._hold(room)
+        try:
+            async with held.lock:
+                members = self._members.get(room)
+                if members is None:
+                    return
+                members.discard(subscriber)
+                self._snapshots.pop(room, None)
+                if not members:
+                    del self._members[room]
+                    await self._broker.unsubscribe(room)
+        finally:
+            self._release(room, held)
+
+    def locks(self) -> int:
+        """Rooms with a join or leave holding or waiting for their lock (bounded by those)."""
+        return len(self._locks)
+
+    def _hold(self, room: str) -> _RoomLock:
+        held = self._locks.get(room)
+        if held is None:
+            held = self._locks[room] = _RoomLock()
+        held.users += 1  # before waiting: a lock someone waits for is never dropped
+        return held
+
+    def _release(self, room: str, held: _RoomLock) -> None:
+        held.users -= 1
+        if held.users == 0 and self._locks.get(room) is held:
+            del self._locks[room]
 
     def _on_event(self, room: str, event: Event) -> None:
         recipients = self._snapshots.get(room)

@@ -51,3 +51,11 @@ def test_a_server_run_twice_is_reported_twice():
             for s, x in (("livebridge", 0.4), ("raw", 0.5), ("livebridge", 0.6))]
     (row,) = cpu_table(runs)
     assert row["us_per_delivery"] == {"livebridge": 4.0, "raw": 5.0, "livebridge 2": 6.0}
+
+
+def test_joinstorm_limited_by_names_the_busy_side():
+    from benchmarks.joinstorm import limited_by
+
+    assert limited_by(0.9, 0.95) == "generator"  # a generator-bound fill says nothing of the server's ceiling
+    assert limited_by(0.5, 0.9) == "server"
+    assert limited_by(0.5, 0.6) == "neither"

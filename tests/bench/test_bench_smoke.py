@@ -146,13 +146,17 @@ def test_fanout_with_distinct_users_tiny(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_joinstorm_tiny(tmp_path):
-    code = main(["bench", "joinstorm", "--members", "120", "--concurrency", "20", "--out", str(tmp_path),
+    cores = len(os.sched_getaffinity(0))
+    code = main(["bench", "joinstorm", "--members", "120,40", "--concurrency", "20", "--out", str(tmp_path),
                  "--name", "r"])
     assert code == 0
-    (result,) = json.loads((tmp_path / "r.json").read_text())
+    result, second = json.loads((tmp_path / "r.json").read_text())
+    # Every run is pinned alike (the generator pinning itself once must not unpin the next).
+    assert second["joined"] == 40 and second["pinned"] == result["pinned"] == (cores > 1)
     assert result["joined"] == 120 and result["failed"] == 0
     assert result["joins_per_second"] > 0 and 0 < result["join_p50_ms"] <= result["join_p99_ms"]
     assert result["server_cpu_ms_per_join"] > 0
+    assert result["limited_by"] in ("generator", "server", "neither") and result["server_core_share"] > 0
     # Presence is coalesced: far fewer frames per member than members.
     assert result["frames_per_member"] < 60
     assert "| livebridge | memory | 1 | 120 |" in (tmp_path / "r.md").read_text()

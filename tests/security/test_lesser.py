@@ -111,3 +111,16 @@ async def test_a_title_with_nothing_showable_is_the_room_name(node):
     owner = node.user("Olga", kind="guest")
     meta = await node.bridge.chat.create_room("blank", title="\u0096\u202e ", owner=owner)
     assert meta["title"] == "blank"
+
+
+def test_clean_line_ascii_fast_path_drops_what_the_general_rule_drops():
+    import unicodedata
+
+    for code in range(128):
+        for text in (chr(code), f"a{chr(code)}b", f" {chr(code)}x "):
+            general = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
+            try:
+                cleaned = clean_line(text, max_chars=32)
+            except ValueError:
+                cleaned = ""
+            assert cleaned == general, (code, text)

@@ -1,0 +1,108 @@
+"""The hub's per-room locks exist only while a join or leave needs them: a node that saw
+many rooms keeps none of theirs, and joiners already waiting on a lock keep it."""
+
+import asyncio
+
+from rooms.hub import Hub
+from rooms.memory import MemoryBroker
+
+
+class Recorder:
+    codec = "json"
+
+    def __init__(self):
+        self.got = []
+
+    def deliver(self, room, event, encoded):
+        self.got.append(event["n"])
+
+
+async def test_no_lock_is_kept_for_rooms_joined_and_left():
+    broker = MemoryBroker()
+    hub = Hub(broker, lambda e, c: e)
+    for i in range(500):
+        member = Recorder()
+        await hub.join(f"r{i}", member)
+        await hub.join(f"r{i}", Recorder())
+        await hub.leave(f"r{i}", member)
+    assert hub.locks() == 0 and len(hub.rooms()) == 500
+    for i in range(500):
+        for member in list(hub.members(f"r{i}")):
+            await hub.leave(f"r{i}", member)
+    assert hub.locks() == 0 and hub.rooms() == []
+
+
+async def test_joiners_waiting_on_a_slow_subscribe_share_its_lock_and_one_subscription():
+    broker = MemoryBroker()
+    gate = asyncio.Event()
+    subscribes = []
+    original = broker.subscribe
+
+    async def slow_subscribe(room, handler):
+        subscribes.append(room)
+        await gate.wait()
+        await original(room, handler)
+
+    broker.subscribe = slow_subscribe
+    hub = Hub(broker, lambda e, c: e)
+    members = [Recorder() for _ in range(5)]
+    joins = [asyncio.create_task(hub.join("r", m)) for m in members]
+    while not subscribes:
+        await asyncio.sleep(0)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the other joiners reach the lock and wait on it
+    assert hub.locks() == 1  # held by the first, waited for by the others: not dropped
+    gate.set()
+    await asyncio.gather(*joins)
+    assert subscribes == ["r"] and hub.members("r") == set(members) and hub.locks() == 0
+    await broker.publish("r", {"n": 1})
+    assert all(m.got == [1] for m in members)
+
+
+async def test_a_join_during_the_last_leave_subscribes_again():
+    broker = MemoryBroker()
+    gate = asyncio.Event()
+    original = broker.unsubscribe
+    unsubscribing = []
+
+    async def slow_unsubscribe(room):
+        unsubscribing.append(room)
+        await gate.wait()
+        await original(room)
+
+    broker.unsubscribe = slow_unsubscribe
+    hub = Hub(broker, lambda e, c: e)
+    first, second = Recorder(), Recorder()
+    await hub.join("r", first)
+    leaving = asyncio.create_task(hub.leave("r", first))
+    while not unsubscribing:
+        await asyncio.sleep(0)
+    joining = asyncio.create_task(hub.join("r", second))
+    await asyncio.sleep(0)
+    assert not joining.done()  # waits for the unsubscribe rather than joining a room going away
+    gate.set()
+    await asyncio.gather(leaving, joining)
+    assert hub.members("r") == {second} and hub.locks() == 0
+    await broker.publish("r", {"n": 7})
+    assert second.got == [7] and first.got == []
+
+
+async def test_a_cancelled_waiter_gives_its_place_back():
+    broker = MemoryBroker()
+    gate = asyncio.Event()
+    original = broker.subscribe
+
+    async def slow_subscribe(room, handler):
+        await gate.wait()
+        await original(room, handler)
+
+    broker.subscribe = slow_subscribe
+    hub = Hub(broker, lambda e, c: e)
+    first = asyncio.create_task(hub.join("r", Recorder()))
+    waiter = asyncio.create_task(hub.join("r", Recorder()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    waiter.cancel()
+    gate.set()
+    await first
+    assert waiter.cancelled() and hub.locks() == 0 and len(hub.members("r")) == 1
