@@ -85,6 +85,9 @@ class DurableState(StateStore):
         #: :class:`~chatserver.durable.DurableEngine` to its directory's ``record``).
         self.record_room: Callable[[str], Awaitable[None]] | None = None
         self.loads = 0
+        # Nothing of a token bucket is durable: the engine's own call, with no coroutine of
+        # this wrapper around it (a send takes two buckets). The method below says the same.
+        self.take_token = inner.take_token
 
     # The store, its errors as the engine's ------------------------------------------------
 
@@ -172,9 +175,16 @@ class DurableState(StateStore):
 
     # Reads ------------------------------------------------------------------------------------
 
-    async def get(self, scope, ns, key):
+    # get and get_many are no coroutines themselves: a read the engine answers alone (its
+    # namespace is not the store's, or the scope is known loaded) is the engine's own call,
+    # with no coroutine of this wrapper around it (a send makes two such reads).
+
+    def get(self, scope, ns, key):
         if ns not in CACHED or self._known(scope):
-            return await self.inner.get(scope, ns, key)
+            return self.inner.get(scope, ns, key)
+        return self._get_marked(scope, ns, key)
+
+    async def _get_marked(self, scope, ns, key):
         if not scope:  # the global scope reads key by key: the marker alongside, not after
             value, mark = await asyncio.gather(self.inner.get(scope, ns, key),
                                                self.inner.get(scope, MARK_NS, MARK_KEY))
@@ -185,11 +195,14 @@ class DurableState(StateStore):
             return await self.inner.get(scope, ns, key)
         return value
 
-    async def get_many(self, scope, reads):
+    def get_many(self, scope, reads):
+        if scope and (self._known(scope) or not any(ns in CACHED for ns, _ in reads)):
+            return self.inner.get_many(scope, reads)
+        return self._get_many_marked(scope, reads)
+
+    async def _get_many_marked(self, scope, reads):
         if not scope:
             return [await self.get(scope, ns, key) for ns, key in reads]
-        if self._known(scope) or not any(ns in CACHED for ns, _ in reads):
-            return await self.inner.get_many(scope, reads)
         values = await self.inner.get_many(scope, [*reads, (MARK_NS, MARK_KEY)])
         if values[-1] is None:
             await self._load(scope)

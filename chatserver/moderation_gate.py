@@ -26,6 +26,9 @@ def actor_of(user: User, address: str = "") -> Actor:
     return Actor(user.id, user.name, user.kind, admin=user.admin, address=address)
 
 
+ACTORS_REMEMBERED = 10_000  # senders whose actor the gate keeps (see ModerationGate.check_send)
+
+
 def _refusal(exc: ModerationError) -> ChatError:
     return ChatError.from_moderation(exc.code, exc.message, getattr(exc, "retry_after", None))
 
@@ -37,6 +40,9 @@ class ModerationGate:
                  default_limits: dict | None = None) -> None:
         self.moderation = Moderation(engine, node_id=node_id, admin_ids=admin_ids,
                                      default_limits=default_limits)
+        # user id -> (user, actor_of(user)): a User is immutable, so its actor is built once
+        # per token's user, not per message; a new User (another token) gets its own.
+        self._senders: dict[str, tuple[User, Actor]] = {}
 
     def quote_translations_with(self, translations_of) -> None:
         """Where moderation reads a message's translations, to quote them beside the message
@@ -82,11 +88,21 @@ class ModerationGate:
         extra: dict[str, Any] = {"lang": user.lang, "client_msg_id": client_msg_id}
         if reply_to is not None:
             extra["reply_to"] = reply_to  # kept with a held message, for its approval
-        decision = await self.moderation.check_send(room, actor_of(user), text, conn_id=conn_id, extra=extra)
+        decision = await self.moderation.check_send(room, self._sender(user), text, conn_id=conn_id, extra=extra)
         if decision.action == "reject":
             raise ChatError.from_moderation(decision.code or "forbidden", decision.message or "message refused",
                                             decision.retry_after, status=403)
         return decision
+
+    def _sender(self, user: User) -> Actor:
+        known = self._senders.get(user.id)
+        if known is not None and known[0] is user:
+            return known[1]
+        if len(self._senders) >= ACTORS_REMEMBERED:
+            self._senders.clear()
+        actor = actor_of(user)
+        self._senders[user.id] = (user, actor)
+        return actor
 
     async def check_translation(self, room: str, text: str, lang: str) -> Decision:
         return await self.moderation.check_translation(room, text, lang)

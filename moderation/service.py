@@ -26,7 +26,8 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Iterable
+from types import MappingProxyType
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from moderation import roles as R
 from moderation.address_bans import NS_BANNED_ADDRESSES
@@ -72,6 +73,11 @@ log = logging.getLogger(__name__)
 
 LIMITS_REMEMBERED = 10_000  # rooms whose merged limits a node keeps (see _room_limits)
 _UNREAD: Any = object()
+# What a send reads of its room besides the sender's own entries (see check_send).
+_SEND_ROOM_READS = ((NS_SETTINGS, "room"), (NS_SETTINGS, "limits"), (NS_META, "terms_version"))
+_NO_SETTINGS: Mapping[str, Any] = MappingProxyType({})
+# The roles R.can lets bypass filters (a role it does not know may not), looked up per send.
+_EXEMPT = frozenset(role for role in R.RANK if R.can(role, "bypass_filters"))
 
 
 class Moderation(HostActions):
@@ -238,9 +244,9 @@ class Moderation(HostActions):
         hold). ``extra`` is stored with a held message and returned by :meth:`approve`."""
         # Everything of the room's state this needs, in one read (one round trip on Redis),
         # the room's term version included (the matcher's check of it).
+        user_id = actor.user_id
         entry, ban, mute, settings, overrides, room_terms = await self.state.get_many(room, [
-            (NS_ROLES, actor.user_id), (NS_BANS, actor.user_id), (NS_MUTES, actor.user_id),
-            (NS_SETTINGS, "room"), (NS_SETTINGS, "limits"), (NS_META, "terms_version")])
+            (NS_ROLES, user_id), (NS_BANS, user_id), (NS_MUTES, user_id), *_SEND_ROOM_READS])
         if self.is_admin(actor):
             role = R.ADMIN
         elif entry and entry.get("role") in (R.OWNER, R.MODERATOR):
@@ -253,15 +259,16 @@ class Moderation(HostActions):
             wait = float(mute.get("until", 0)) - self.clock()
             if wait > 0:
                 return Decision.reject("timed_out", "you are timed out in this room", round(wait, 3))
-        settings = settings or {}
+        if settings is None:
+            settings = _NO_SETTINGS
         if settings.get("locked") and not R.can(role, "send_locked"):
             return Decision.reject("room_locked", "the room is locked: only moderators can post")
-        exempt = R.can(role, "bypass_filters")
+        exempt = role in _EXEMPT
         limits = self._room_limits(room, overrides)
         slow = float(settings.get("slow_mode", 0.0))
         slow_claimed = False
         if slow > 0 and not exempt:
-            rej = await self.limiter.claim_slow_mode(room, actor.user_id, slow)
+            rej = await self.limiter.claim_slow_mode(room, user_id, slow)
             if rej is not None:
                 return self._rejection(rej)
             slow_claimed = True

@@ -21,7 +21,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from rooms.directory import PAGE_MAX, PURGE_BATCH, RoomDirectory
 from rooms.engine import (
@@ -55,6 +55,28 @@ def _copied(value: Any) -> Any:
     if type(value) is list:
         return [v if isinstance(v, _ATOMIC) else _copied(v) for v in value]
     return copy.deepcopy(value)
+
+
+def _copier(stored: Any) -> Callable[[Any], Any] | None:
+    """How a reader's copy of ``stored`` (a value as :func:`_copied` gave it) is made: None
+    for an atomic value (shared: it cannot change), a shallow copy for a dict or list of
+    atomic values (the common case: a C call instead of a walk), else :func:`_copied`."""
+    if isinstance(stored, _ATOMIC):
+        return None
+    if type(stored) is dict:
+        return dict.copy if all(isinstance(v, _ATOMIC) for v in stored.values()) else _copied
+    if type(stored) is list:
+        return list.copy if all(isinstance(v, _ATOMIC) for v in stored) else _copied
+    return _copied
+
+
+_Entry = tuple[Any, "float | None", "Callable[[Any], Any] | None"]  # value, expires_at, copier
+
+
+def _read(entry: _Entry) -> Any:
+    """A reader's copy of an entry's value."""
+    value, _, copier = entry
+    return value if copier is None else copier(value)
 
 
 @dataclass
@@ -271,63 +293,75 @@ class MemoryPresence(Presence):
 
 class MemoryStateStore(StateStore):
     """Dicts with lazy expiry; token buckets refilled on use. :meth:`sweep` frees expired
-    entries and full buckets."""
+    entries and full buckets.
+
+    Entries are kept per scope, then per namespace, so a read of several keys of one scope
+    (a send's moderation check reads six, most absent) finds the scope once. Each entry keeps
+    how a reader's copy of its value is made (:func:`_copier`), worked out when it is written."""
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
-        self._data: dict[tuple[str, str], dict[str, tuple[Any, float | None]]] = {}
+        # scope -> ns -> key -> (value, expires_at or None, copier or None)
+        self._data: dict[str, dict[str, dict[str, _Entry]]] = {}
         # key -> (tokens, stamp, when the bucket is full again)
         self._buckets: dict[str, tuple[float, float, float]] = {}
         self._logs: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._log_ids = itertools.count(1)
 
-    def _live(self, scope: str, ns: str) -> dict[str, tuple[Any, float | None]]:
-        entries = self._data.get((scope, ns), {})
+    def _entries(self, scope: str, ns: str) -> dict[str, _Entry] | None:
+        spaces = self._data.get(scope)
+        return None if spaces is None else spaces.get(ns)
+
+    def _live(self, scope: str, ns: str) -> dict[str, _Entry]:
+        entries = self._entries(scope, ns)
+        if entries is None:
+            return {}
         now = self._clock()
-        for key in [k for k, (_, exp) in entries.items() if exp is not None and exp <= now]:
+        for key in [k for k, (_, exp, _) in entries.items() if exp is not None and exp <= now]:
             del entries[key]
         return entries
 
-    def _entry(self, scope: str, ns: str, key: str, now: float | None = None) -> tuple[Any, float | None] | None:
-        """One live entry (an expired one is removed), without looking at its neighbours;
-        ``now`` is the clock when the caller read it already."""
-        entries = self._data.get((scope, ns))
+    @staticmethod
+    def _entry(entries: dict[str, _Entry] | None, key: str, now: float) -> _Entry | None:
+        """One live entry of a namespace's ``entries`` (an expired one is removed), without
+        looking at its neighbours."""
         entry = entries.get(key) if entries is not None else None
-        if entry is not None and entry[1] is not None \
-                and entry[1] <= (self._clock() if now is None else now):
-            del entries[key]
+        if entry is not None and entry[1] is not None and entry[1] <= now:
+            del entries[key]  # type: ignore[union-attr]
             return None
         return entry
 
     async def get(self, scope, ns, key):
-        entry = self._entry(scope, ns, key)
-        return None if entry is None else _copied(entry[0])
+        entry = self._entry(self._entries(scope, ns), key, self._clock())
+        return None if entry is None else _read(entry)
 
     async def get_many(self, scope, reads):
-        # The clock read once: a send's moderation check reads six values here (most absent)
-        # on every message.
-        now = self._clock()
-        entries = [self._entry(scope, ns, key, now) for ns, key in reads]
-        return [None if entry is None else _copied(entry[0]) for entry in entries]
+        spaces = self._data.get(scope)
+        if spaces is None:
+            return [None] * len(reads)
+        now, entry = self._clock(), self._entry
+        return [None if (e := entry(spaces.get(ns), key, now)) is None else _read(e) for ns, key in reads]
 
     async def set(self, scope, ns, key, value, *, ttl=None):
         expires = None if ttl is None else self._clock() + ttl
-        self._data.setdefault((scope, ns), {})[key] = (_copied(value), expires)
+        stored = _copied(value)
+        self._data.setdefault(scope, {}).setdefault(ns, {})[key] = (stored, expires, _copier(stored))
 
     async def add(self, scope, ns, key, value, *, ttl=None):
-        if self._entry(scope, ns, key) is not None:
+        if self._entry(self._entries(scope, ns), key, self._clock()) is not None:
             return False
         await self.set(scope, ns, key, value, ttl=ttl)
         return True
 
     async def delete(self, scope, ns, key):
-        if self._entry(scope, ns, key) is None:
+        entries = self._entries(scope, ns)
+        if self._entry(entries, key, self._clock()) is None:
             return False
-        del self._data[(scope, ns)][key]
+        del entries[key]  # type: ignore[union-attr]
         return True
 
     async def items(self, scope, ns):
-        return {k: _copied(v) for k, (v, _) in self._live(scope, ns).items()}
+        return {k: _read(entry) for k, entry in self._live(scope, ns).items()}
 
     async def take_token(self, key, *, rate, burst, cost=1.0):
         now = self._clock()
@@ -355,15 +389,18 @@ class MemoryStateStore(StateStore):
     def sweep(self) -> None:
         """Drop expired entries (and emptied namespaces) and buckets that are full again."""
         now = self._clock()
-        for where in list(self._data):
-            entries = self._live(*where)
-            if not entries:
-                del self._data[where]
+        for scope, spaces in list(self._data.items()):
+            for ns in list(spaces):
+                if not self._live(scope, ns):
+                    del spaces[ns]
+            if not spaces:
+                del self._data[scope]
         for key in [k for k, (_, _, full_at) in self._buckets.items() if full_at <= now]:
             del self._buckets[key]
 
     def sizes(self) -> dict[str, int]:
-        return {"state_entries": sum(map(len, self._data.values())), "buckets": len(self._buckets)}
+        entries = sum(len(e) for spaces in self._data.values() for e in spaces.values())
+        return {"state_entries": entries, "buckets": len(self._buckets)}
 
 
 class MemoryRoomDirectory(RoomDirectory):

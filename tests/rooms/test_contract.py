@@ -202,6 +202,29 @@ async def test_state_set_get_add_delete_items(make_engine):
     assert (await state.get("", "rooms", "lobby"))["title"] == "Lobby"
 
 
+async def test_state_readers_get_copies_of_nested_values_too(make_engine):
+    engine = await make_engine()
+    state = engine.state
+    await state.set("r", "settings", "flat", {"a": 1, "b": "x"})
+    await state.set("r", "settings", "nested", {"list": [1, {"deep": "v"}], "map": {"k": [2]}})
+    await state.set("r", "settings", "items", ["a", ["b"]])
+    flat, nested, items = await state.get_many("r", [("settings", "flat"), ("settings", "nested"),
+                                                     ("settings", "items")])
+    flat["a"] = 99
+    nested["list"][1]["deep"] = "changed"
+    nested["map"]["k"].append(3)
+    items[1].append("c")
+    got = await state.items("r", "settings")
+    got["flat"]["b"] = "changed"
+    got["nested"]["list"].clear()
+    assert await state.get_many("r", [("settings", "flat"), ("settings", "nested"), ("settings", "items")]) == [
+        {"a": 1, "b": "x"}, {"list": [1, {"deep": "v"}], "map": {"k": [2]}}, ["a", ["b"]]]
+    written = {"a": [1]}
+    await state.set("r", "settings", "written", written)
+    written["a"].append(2)  # a writer's later change of its own value is not stored either
+    assert await state.get("r", "settings", "written") == {"a": [1]}
+
+
 async def test_state_entries_expire(make_engine):
     engine = await make_engine()
     state = engine.state
