@@ -25,7 +25,7 @@ import signal
 import sqlite3
 import sys
 
-from rooms.store import ArchiveRecord, StoreLimits, StoreUnavailable
+from rooms.store import ArchiveRecord, StoreLimits, StoreUnavailable, compact_json_encoder
 
 __all__ = ["ArchiverProcess"]
 
@@ -90,20 +90,9 @@ def _batch_bytes(records: list[ArchiveRecord]) -> bytes:
     return "\n".join([columns, *(r.event_json for r in records), ""]).encode("utf-8", "surrogatepass")
 
 
-def _columns_encoder():
-    """Compact ASCII JSON of the columns' array: the C encoder made once and called directly
-    (``JSONEncoder.encode`` builds one per call: a batch's largest cost in the node here)."""
-    fallback = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
-    try:
-        from _json import encode_basestring_ascii, make_encoder
-    except ImportError:  # no C accelerator: the pure-Python encoder
-        return fallback.encode
-    encoder = make_encoder(None, fallback.default, encode_basestring_ascii, None, ":", ",", False, False, True)
-    join = "".join
-    return lambda columns: join(encoder(columns, 0))
-
-
-_encode_columns = _columns_encoder()
+# A batch's columns as compact ASCII JSON (the C encoder made once: JSONEncoder.encode builds
+# one per call, a batch's largest cost in the node here).
+_encode_columns = compact_json_encoder(ascii_only=True, allow_nan=True)
 
 
 def _read_batch(header: bytes, stdin) -> list[ArchiveRecord]:

@@ -441,26 +441,28 @@ class Store(abc.ABC):
 # Shared helpers ------------------------------------------------------------------------------
 
 
-def _event_encoder() -> Callable[[Any], str]:
-    """Compact JSON, not ASCII-escaped, no NaN: the C encoder made once and called directly,
-    without the cycle check (``JSONEncoder.encode`` builds an encoder and a markers dict per
-    call: 6.6 us an event where this takes 3.5). An event is a tree of dicts and lists; a
-    cyclic one would raise RecursionError, refused like any event that is not JSON."""
-    fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def compact_json_encoder(*, ascii_only: bool, allow_nan: bool) -> Callable[[Any], str]:
+    """Compact JSON (``ascii_only``: non-ASCII escaped) of trees of dicts and lists: the C
+    encoder made once and called directly, without the cycle check (``JSONEncoder.encode``
+    builds an encoder and a markers dict per call: 6.6 us an event where this takes 3.5). A
+    cyclic value raises RecursionError, refused like any value that is not JSON."""
+    fallback = json.JSONEncoder(ensure_ascii=ascii_only, separators=(",", ":"), allow_nan=allow_nan)
     try:
-        from _json import encode_basestring, make_encoder
+        from _json import encode_basestring, encode_basestring_ascii, make_encoder
     except ImportError:  # no C accelerator: the pure-Python encoder
         return fallback.encode
-    encoder = make_encoder(None, fallback.default, encode_basestring, None, ":", ",", False, False, False)
+    strings = encode_basestring_ascii if ascii_only else encode_basestring
+    encoder = make_encoder(None, fallback.default, strings, None, ":", ",", False, False, allow_nan)
     join = "".join
-    return lambda event: join(encoder(event, 0))
+    return lambda value: join(encoder(value, 0))
 
 
-_encode_event = _event_encoder()
+# An event's JSON: not ASCII-escaped, no NaN (the wire's, so fan-out's encoding can be reused).
+_encode_event = compact_json_encoder(ascii_only=False, allow_nan=False)
 
 
 class LastEncoded:
-    """The compact JSON (:func:`_event_encoder`'s, which is also the wire's) of the event that
+    """The compact JSON (``_encode_event``'s, which is also the wire's) of the event that
     was encoded last, so the archive does not encode again the event fan-out just encoded (the
     memory engine fans out before its publish returns). One slot, taken once: the archive
     uses it only for the very object that was encoded, and only for its next append. The

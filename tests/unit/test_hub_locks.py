@@ -7,6 +7,17 @@ from rooms.hub import Hub
 from rooms.memory import MemoryBroker
 
 
+async def until_waiting(hub, room, joins_and_leaves):
+    """Wait (loop turn by loop turn, bounded) until that many joins and leaves hold or wait
+    for the room's lock: the condition itself, not a count of turns."""
+    for _ in range(1000):
+        held = hub._locks.get(room)
+        if held is not None and held.users >= joins_and_leaves:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{joins_and_leaves} joins/leaves never reached the lock of {room}")
+
+
 class Recorder:
     codec = "json"
 
@@ -49,8 +60,7 @@ async def test_joiners_waiting_on_a_slow_subscribe_share_its_lock_and_one_subscr
     joins = [asyncio.create_task(hub.join("r", m)) for m in members]
     while not subscribes:
         await asyncio.sleep(0)
-    for _ in range(3):
-        await asyncio.sleep(0)  # the other joiners reach the lock and wait on it
+    await until_waiting(hub, "r", 5)  # the first holds it, the other four wait on it
     assert hub.locks() == 1  # held by the first, waited for by the others: not dropped
     gate.set()
     await asyncio.gather(*joins)
@@ -78,7 +88,7 @@ async def test_a_join_during_the_last_leave_subscribes_again():
     while not unsubscribing:
         await asyncio.sleep(0)
     joining = asyncio.create_task(hub.join("r", second))
-    await asyncio.sleep(0)
+    await until_waiting(hub, "r", 2)  # the leave holds it, the join waits on it
     assert not joining.done()  # waits for the unsubscribe rather than joining a room going away
     gate.set()
     await asyncio.gather(leaving, joining)
@@ -100,8 +110,7 @@ async def test_a_cancelled_waiter_gives_its_place_back():
     hub = Hub(broker, lambda e, c: e)
     first = asyncio.create_task(hub.join("r", Recorder()))
     waiter = asyncio.create_task(hub.join("r", Recorder()))
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await until_waiting(hub, "r", 2)
     waiter.cancel()
     gate.set()
     await first
