@@ -10,8 +10,9 @@ the node once. Each event is handed to every local member together with an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from rooms.engine import Broker, Event
@@ -102,55 +103,52 @@ class Hub:
             members.add(subscriber)
             self._snapshots.pop(room, None)
             return
-        held = self._hold(room)
-        try:
-            async with held.lock:
-                members = self._members.get(room)
-                if members is None:
-                    await self._broker.subscribe(room, self._on_event)
-                    members = self._members[room] = set()
-                members.add(subscriber)
-                self._snapshots.pop(room, None)
-        finally:
-            self._release(room, held)
+        async with self._room_lock(room):
+            members = self._members.get(room)
+            if members is None:
+                await self._broker.subscribe(room, self._on_event)
+                members = self._members[room] = set()
+            members.add(subscriber)
+            self._snapshots.pop(room, None)
 
     async def leave(self, room: str, subscriber: Subscriber) -> None:
         members = self._members.get(room)
-        if members is None and room not in self._locks:
-            return
-        if members is not None and room not in self._locks and (len(members) > 1 or subscriber not in members):
-            members.discard(subscriber)  # not the last member: nothing to unsubscribe
-            self._snapshots.pop(room, None)
-            return
-        held = self._hold(room)
-        try:
-            async with held.lock:
-                members = self._members.get(room)
-                if members is None:
-                    return
-                members.discard(subscriber)
+        if room not in self._locks:  # nothing under way: decide at once where that is enough
+            if members is None:
+                return
+            if len(members) > 1 or subscriber not in members:
+                members.discard(subscriber)  # not the last member: nothing to unsubscribe
                 self._snapshots.pop(room, None)
-                if not members:
-                    del self._members[room]
-                    await self._broker.unsubscribe(room)
-        finally:
-            self._release(room, held)
+                return
+        async with self._room_lock(room):
+            members = self._members.get(room)
+            if members is None:
+                return
+            members.discard(subscriber)
+            self._snapshots.pop(room, None)
+            if not members:
+                del self._members[room]
+                await self._broker.unsubscribe(room)
 
     def locks(self) -> int:
         """Rooms with a join or leave holding or waiting for their lock (bounded by those)."""
         return len(self._locks)
 
-    def _hold(self, room: str) -> _RoomLock:
+    @contextlib.asynccontextmanager
+    async def _room_lock(self, room: str) -> AsyncIterator[None]:
+        """Hold the room's lock; it is made on first need and dropped when nobody holds or
+        waits for it (counted before waiting: a lock someone waits for is never dropped)."""
         held = self._locks.get(room)
         if held is None:
             held = self._locks[room] = _RoomLock()
-        held.users += 1  # before waiting: a lock someone waits for is never dropped
-        return held
-
-    def _release(self, room: str, held: _RoomLock) -> None:
-        held.users -= 1
-        if held.users == 0 and self._locks.get(room) is held:
-            del self._locks[room]
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0 and self._locks.get(room) is held:
+                del self._locks[room]
 
     def _on_event(self, room: str, event: Event) -> None:
         recipients = self._snapshots.get(room)
