@@ -7,15 +7,22 @@ from rooms.hub import Hub
 from rooms.memory import MemoryBroker
 
 
-async def until_waiting(hub, room, joins_and_leaves):
-    """Wait (loop turn by loop turn, bounded) until that many joins and leaves hold or wait
-    for the room's lock: the condition itself, not a count of turns."""
+async def until(condition, what):
+    """Wait loop turn by loop turn, bounded, until ``condition()`` holds: the condition
+    itself, never a count of turns."""
     for _ in range(1000):
-        held = hub._locks.get(room)
-        if held is not None and held.users >= joins_and_leaves:
+        if condition():
             return
         await asyncio.sleep(0)
-    raise AssertionError(f"{joins_and_leaves} joins/leaves never reached the lock of {room}")
+    raise AssertionError(f"never: {what}")
+
+
+async def until_waiting(hub, room, joins_and_leaves):
+    """Until that many joins and leaves hold or wait for the room's lock."""
+    def reached():
+        held = hub._locks.get(room)
+        return held is not None and held.users >= joins_and_leaves
+    await until(reached, f"{joins_and_leaves} joins/leaves at the lock of {room}")
 
 
 class Recorder:
@@ -58,8 +65,7 @@ async def test_joiners_waiting_on_a_slow_subscribe_share_its_lock_and_one_subscr
     hub = Hub(broker, lambda e, c: e)
     members = [Recorder() for _ in range(5)]
     joins = [asyncio.create_task(hub.join("r", m)) for m in members]
-    while not subscribes:
-        await asyncio.sleep(0)
+    await until(lambda: subscribes, "the first join subscribes")
     await until_waiting(hub, "r", 5)  # the first holds it, the other four wait on it
     assert hub.locks() == 1  # held by the first, waited for by the others: not dropped
     gate.set()
@@ -85,8 +91,7 @@ async def test_a_join_during_the_last_leave_subscribes_again():
     first, second = Recorder(), Recorder()
     await hub.join("r", first)
     leaving = asyncio.create_task(hub.leave("r", first))
-    while not unsubscribing:
-        await asyncio.sleep(0)
+    await until(lambda: unsubscribing, "the last leave unsubscribes")
     joining = asyncio.create_task(hub.join("r", second))
     await until_waiting(hub, "r", 2)  # the leave holds it, the join waits on it
     assert not joining.done()  # waits for the unsubscribe rather than joining a room going away
