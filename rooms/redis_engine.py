@@ -484,7 +484,9 @@ class RedisEngine(Engine):
 
     async def command(self, *args: Any) -> Any:
         """One plain command (its first key second, as ``"SADD", key, member``), sharing a
-        pipeline with concurrent callers' where the engine batches."""
+        pipeline with concurrent callers' where the engine batches. Refused at once when that
+        key's shard is known to be down (see :meth:`guard`)."""
+        self._refuse_if_failing(args[1])
         if self.batcher is not None:
             return await self.batcher.execute(*args)
         return await self.redis.execute_command(*args)

@@ -219,7 +219,7 @@ class RedisPresence(Presence):
             return int(await self._redis.hlen(K.presence_users(room)))
 
     async def counts(self):
-        with self.link.guard():
+        with self.link.guard(K.PRESENCE_ROOMS):
             rooms = [r.decode() for r in await self._redis.smembers(K.PRESENCE_ROOMS)]
             pipe = self._redis.pipeline(transaction=False)
             for room in rooms:
@@ -244,12 +244,13 @@ class RedisPresence(Presence):
         node swept this one (its member list is shorter than what it has): then this node
         writes its members back."""
         link = self.link
-        with link.guard():
-            previous = await self._redis.set(K.node_alive(link.node_id), "1",
-                                             px=int(link.node_ttl * 1000), get=True)
-            await self._redis.sadd(K.NODES, link.node_id)
+        alive, members = K.node_alive(link.node_id), K.node_members(link.node_id)
+        with link.guard(alive):  # same slot as members; K.NODES may be on another shard
+            previous = await self._redis.set(alive, "1", px=int(link.node_ttl * 1000), get=True)
             local = sum(len(m) for m in self._local.values()) - self._adding
-            listed = await self._redis.scard(K.node_members(link.node_id)) if local else 0
+            listed = await self._redis.scard(members) if local else 0
+        with link.guard(K.NODES):
+            await self._redis.sadd(K.NODES, link.node_id)
         return previous is None or listed < local
 
     async def _tick(self) -> None:
@@ -279,7 +280,7 @@ class RedisPresence(Presence):
             self._dirty = False
             link = self.link
             try:
-                with link.guard():
+                with link.guard(K.node_members(link.node_id)):
                     listed = await self._redis.smembers(K.node_members(link.node_id))
             except EngineError:
                 self._dirty = True
@@ -292,7 +293,7 @@ class RedisPresence(Presence):
             for room, conns in stale.items():
                 try:
                     await self._remove_expired(room, conns)
-                    with link.guard():
+                    with link.guard(K.node_members(link.node_id)):
                         await self._redis.srem(K.node_members(link.node_id),
                                                *[_entry(room, c) for c in conns])
                 except EngineError:
@@ -303,9 +304,10 @@ class RedisPresence(Presence):
                         continue  # left meanwhile
                     try:
                         await self._record(room, member)
-                        with link.guard():
+                        with link.guard(K.node_members(link.node_id)):
                             await self._redis.sadd(K.node_members(link.node_id),
                                                    _entry(room, member.conn_id))
+                        with link.guard(K.PRESENCE_ROOMS):
                             await self._redis.sadd(K.PRESENCE_ROOMS, room)
                     except EngineError:
                         self._dirty = True
@@ -320,7 +322,7 @@ class RedisPresence(Presence):
         """Remove the members of nodes whose heartbeat expired (one sweeper per dead node)."""
         link = self.link
         try:
-            with link.guard():
+            with link.guard(K.NODES):
                 nodes = [n.decode() for n in await self._redis.smembers(K.NODES)]
         except EngineError:
             return
@@ -334,7 +336,7 @@ class RedisPresence(Presence):
 
     async def _sweep_node(self, node: str) -> None:
         link = self.link
-        with link.guard():
+        with link.guard(K.node_alive(node)):  # the node's keys share one slot
             if await self._redis.exists(K.node_alive(node)):
                 return
             claim_ms = int(max(10.0, link.node_ttl * 2) * 1000)
@@ -348,9 +350,11 @@ class RedisPresence(Presence):
             by_room[room].append(conn_id)
         for room, conns in by_room.items():
             await self._remove_expired(room, conns)
-        with link.guard():
+        with link.guard(K.node_alive(node)):
             await self._redis.delete(K.node_members(node))
-            if not await self._redis.exists(K.node_alive(node)):
+            gone = not await self._redis.exists(K.node_alive(node))
+        if gone:
+            with link.guard(K.NODES):
                 await self._redis.srem(K.NODES, node)
 
     async def _remove_expired(self, room: str, conns: list[str]) -> None:
@@ -420,7 +424,7 @@ class RedisStateStore(StateStore):
         """Re-read every small global namespace this node reads (called on each heartbeat)."""
         for ns in list(self._watched):
             try:
-                with self.link.guard():
+                with self.link.guard(K.state("", ns)):
                     size = await self.link.redis.hlen(K.state("", ns))
                 if size > GLOBAL_SNAPSHOT_MAX:
                     self._snapshots.pop(ns, None)
