@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
-import json
 import logging
 from collections.abc import Callable
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from chatserver.errors import http_refusal
 from chatserver.gcpolicy import forget_transport_callback
 
 log = logging.getLogger("livebridge")
@@ -46,12 +46,6 @@ def address_key(host: str) -> str:
     return str(address)
 
 
-def _refusal(status: int, reason: str, code: str, message: str) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
-
-
 class ConnectionGate:
     """Open connections, in total and per address; ``admit`` counts one or says why not."""
 
@@ -68,12 +62,12 @@ class ConnectionGate:
         """(the key to :meth:`release` later, None) when admitted, else (None, the answer)."""
         if self.total >= self.max_connections:
             self.refused += 1
-            return None, _refusal(503, "Service Unavailable", "too_many_connections",
+            return None, http_refusal(503, "Service Unavailable", "too_many_connections",
                                   f"the server holds its most connections ({self.max_connections}): try again later")
         key = "" if self.exempt(host) else address_key(host)
         if key and self.per_address.get(key, 0) >= self.max_per_address:
             self.refused += 1
-            return None, _refusal(429, "Too Many Requests", "too_many_connections",
+            return None, http_refusal(429, "Too Many Requests", "too_many_connections",
                                   f"at most {self.max_per_address} connections per client address")
         self.total += 1
         if key:

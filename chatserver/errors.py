@@ -12,6 +12,7 @@ docs/protocol.md ("Error codes") is the reference for every code below.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 # Frames the codec refuses.
@@ -51,6 +52,15 @@ TIMEOUT = "timeout"  # an HTTP request body did not arrive within --handshake-ti
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 HTTP_ERROR = "http_error"
+BAD_REQUEST = "bad_request"  # a WebSocket upgrade request websockets cannot take (a body, say): HTTP 400
+
+
+def http_refusal(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer with the API's JSON error body, written straight to a socket
+    (before or instead of anything uvicorn would answer), after which the socket closes."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 # Moderation's own refusals, by code, as HTTP statuses (anything else: the caller's default).
 _MODERATION_STATUS = {"forbidden": 403, "not_found": 404, "invalid": 422, "rate_limited": 429}

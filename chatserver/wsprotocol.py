@@ -30,6 +30,7 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
+from chatserver.errors import BAD_REQUEST, http_refusal
 from chatserver.gcpolicy import forget_transport_callback
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,27 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         if raw is not None:
             raw.detach()
         forget_transport_callback(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            self._refuse_unparsable_upgrade()
+
+    def _refuse_unparsable_upgrade(self) -> None:
+        """websockets could not take the upgrade request (a body, ``Transfer-Encoding``, a
+        malformed header): it answers the few it has an answer for and otherwise only closes
+        its side, which uvicorn never passes on, so the client waited for ever. Answer 400."""
+        if self.transport.is_closing():
+            return
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        answer = b"".join(self.conn.data_to_send())
+        if not answer.startswith(b"HTTP/"):
+            exc = self.conn.handshake_exc
+            cause = exc.__cause__ or exc
+            answer = http_refusal(400, "Bad Request", BAD_REQUEST,
+                                  f"not a WebSocket upgrade this server can take: {cause}")
+        self.transport.write(answer)
+        self.transport.close()
 
     def handle_connect(self, event) -> None:  # type: ignore[override]
         super().handle_connect(event)

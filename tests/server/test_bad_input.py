@@ -125,6 +125,27 @@ async def test_disallowed_origin_is_refused_before_the_upgrade(server):
     await ws.close()
 
 
+@pytest.mark.parametrize("extra,body", [
+    (b"Content-Length: 5\r\n", b"hello"),
+    (b"Content-Length: 5\r\n", b""),  # announced, never sent
+    (b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+])
+async def test_an_upgrade_request_with_a_body_gets_400_at_once(server, extra, body):
+    """websockets takes no request body on an upgrade; the client hears so instead of waiting."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n%s\r\n%s" % (server.port, extra, body))
+    answer = await asyncio.wait_for(reader.read(), 5)  # the whole answer, then the close
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    error = json.loads(payload)["error"]
+    assert error["code"] == "bad_request", error
+    assert "body" in error["message"] or "transfer" in error["message"], error
+    await assert_server_still_serves(server)
+
+
 async def test_unsupported_subprotocol_gets_4400(server):
     async with websockets.connect(f"{server.ws_url}?token={server.token()}", subprotocols=["chat.v9"]) as ws:
         assert json.loads(await ws.recv())["code"] == "unsupported_subprotocol"
