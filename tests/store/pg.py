@@ -34,24 +34,70 @@ def pg_bin(name: str) -> str:
                        "(Debian package postgresql)")
 
 
+PREFIX = "lb-pg-"
+OWNER = "owner.pid"  # the test process that made the cluster
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphaned_clusters() -> int:
+    """Stop and remove the clusters of test runs that died without closing them (a killed
+    pytest leaves its postmaster running: ``pg_ctl`` daemonises it). How many were reaped."""
+    reaped = 0
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), PREFIX + "*")):
+        try:
+            owner = int(Path(path, OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being made
+        if _alive(owner):
+            continue
+        if Path(path, "data", "postmaster.pid").exists():
+            server = PostgresServer.__new__(PostgresServer)
+            server.dir, server.data, server.log = Path(path), Path(path, "data"), Path(path, "server.log")
+            server._run_as = _postgres_user()
+            try:
+                server._cmd(pg_bin("pg_ctl"), "-D", str(server.data), "-m", "immediate", "-w", "-t", "30", "stop")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass  # not running any more: only the files are left
+        shutil.rmtree(path, ignore_errors=True)
+        reaped += 1
+    return reaped
+
+
+def _postgres_user():
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError("tests run as root need the postgres user (Debian package "
+                           "postgresql creates it): run `make system-deps`") from None
+
+
 class PostgresServer:
-    """``initdb`` + ``pg_ctl start`` in a temporary directory; :meth:`close` stops and removes it."""
+    """``initdb`` + ``pg_ctl start`` in a temporary directory; :meth:`close` stops and removes it.
+    Clusters whose test process died are reaped when the next one is made."""
 
     user = "postgres"
 
     def __init__(self) -> None:
+        reap_orphaned_clusters()
         self.port = free_port()
         self.password = secrets.token_urlsafe(12)
-        self.dir = Path(tempfile.mkdtemp(prefix="lb-pg-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.dir / OWNER).write_text(str(os.getpid()))
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
-        self._run_as = None
-        if os.geteuid() == 0:
-            try:
-                self._run_as = pwd.getpwnam("postgres")
-            except KeyError:
-                raise RuntimeError("tests run as root need the postgres user (Debian package "
-                                   "postgresql creates it): run `make system-deps`") from None
+        self._run_as = _postgres_user()
+        if self._run_as is not None:
             os.chown(self.dir, self._run_as.pw_uid, self._run_as.pw_gid)
         self.started = False
 
