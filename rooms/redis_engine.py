@@ -499,6 +499,12 @@ class RedisEngine(Engine):
                 return await self.batcher.execute("EVALSHA", self._shas[name], len(keys), *keys, *args)
             return await self.redis.evalsha(self._shas[name], len(keys), *keys, *args)
         except rex.NoScriptError:
+            # Not in this Redis yet (a new server, a restart, a promoted replica): send the
+            # source once. Through the batcher too: a storm's first calls all land here at
+            # once, and on the plain client each would take a pool connection, opening
+            # dozens of new ones (redis-py reads its package metadata for every one).
+            if self.batcher is not None:
+                return await self.batcher.execute("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
             return await self.redis.eval(_SCRIPTS[name], len(keys), *keys, *args)
 
     async def enter(self, room, member, *, reads, since=None, epoch=None, limit=50, record_unless=(),

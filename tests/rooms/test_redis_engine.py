@@ -352,3 +352,23 @@ async def test_a_join_is_one_script_and_concurrent_joins_share_one_index_write(c
     assert b"r" in await a.redis.smembers(K.PRESENCE_ROOMS)
     assert sorted(m.conn_id for m in await a.presence.members("r")) == sorted(m.conn_id for m in members)
     assert await a.presence._beat() is False  # every index entry is there
+
+
+async def test_a_storm_of_first_script_calls_loads_the_script_without_new_connections(clean_redis, nodes):
+    # Each script's first EVALSHA in a Redis fails with NOSCRIPT and falls back to EVAL. In a
+    # join storm a hundred calls do so at once: the fallbacks share pipelines like the calls
+    # did, instead of each taking (and so opening) a connection of its own.
+    (a,) = await nodes(clean_redis.url, "a")
+    await a.enter("warm", Member("c0", "u0", "Zed", "en", node="a"), reads=[])
+
+    def clients() -> int:
+        return int(clean_redis.cli("INFO", "clients").split("connected_clients:")[1].split()[0])
+
+    before = clients()
+    clean_redis.cli("SCRIPT", "FLUSH")
+    members = [Member(f"c{i}", f"u{i}", f"U{i}", "en", node="a") for i in range(1, 101)]
+    entries = await asyncio.gather(*(a.enter("storm", m, reads=[]) for m in members))
+    assert sorted(e.arrival.users for e in entries) == list(range(1, 101))
+    await asyncio.gather(*(a.presence.remove("storm", m.conn_id) for m in members))
+    assert await a.presence.members("storm") == []
+    assert clients() - before <= 2, (before, clients())
