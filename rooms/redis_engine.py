@@ -48,6 +48,7 @@ import redis.exceptions as rex
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.driver_info import DriverInfo
 
 from rooms import redis_keys as K
 from rooms import redis_scripts as S
@@ -73,6 +74,9 @@ log = logging.getLogger(__name__)
 
 # Redis connections per node (per shard on a cluster).
 MAX_CONNECTIONS = 256
+# Read once: without it redis-py reads its own package metadata for every new connection
+# (~1 ms each; a storm opens dozens at once).
+_DRIVER_INFO = DriverInfo()
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 CLUSTER_SCHEME = CLUSTER_SCHEMES[0]
@@ -369,7 +373,8 @@ class RedisEngine(Engine):
 
     def _make_client(self):
         common = dict(socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout,
-                      retry=Retry(NoBackoff(), 0), decode_responses=False, protocol=2)
+                      retry=Retry(NoBackoff(), 0), decode_responses=False, protocol=2,
+                      driver_info=_DRIVER_INFO)
         if self.cluster:
             seeds, options = parse_cluster_url(self.url)
             return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in seeds],
