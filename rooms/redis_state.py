@@ -64,6 +64,9 @@ def _member(raw: bytes | str) -> Member:
                   extra=data.get("extra") or {})
 
 
+DECODED_MAX = 10_000  # presence entries a node keeps decoded (~0.5 KB each)
+
+
 def _entry(room: str, conn_id: str) -> str:
     return _dumps([room, conn_id])
 
@@ -130,6 +133,10 @@ class RedisPresence(Presence):
         self._adding = 0
         #: Heartbeats that could not be written (for metrics).
         self.beat_failures = 0
+        # Entries as read, decoded: a room of up to 200 users is read whole for every joiner's
+        # member list, so the same entries come back hundreds of times in a storm. Keyed by
+        # the stored JSON itself, so a changed entry (a new role) is a new key. Oldest out first.
+        self._decoded: dict[bytes, Member] = {}
 
     @property
     def _redis(self):
@@ -200,7 +207,7 @@ class RedisPresence(Presence):
     async def members(self, room):
         with self.link.guard(K.presence(room)):
             raw = await self._redis.hgetall(K.presence(room))
-        return [_member(v) for v in raw.values()]
+        return [self._decode(v) for v in raw.values()]
 
     async def sample(self, room, limit):
         # One HSCAN page (COUNT is a hint: Redis may return fewer or more), not the whole hash.
@@ -209,10 +216,19 @@ class RedisPresence(Presence):
         with self.link.guard(K.presence(room)):
             while len(members) < limit:
                 cursor, raw = await self._redis.hscan(K.presence(room), cursor, count=max(limit, 10))
-                members.extend(_member(v) for v in raw.values())
+                members.extend(self._decode(v) for v in raw.values())
                 if cursor == 0:
                     break
         return members
+
+    def _decode(self, raw: bytes) -> Member:
+        member = self._decoded.get(raw)
+        if member is None:
+            member = _member(raw)
+            if len(self._decoded) >= DECODED_MAX:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[raw] = member
+        return member
 
     async def user_count(self, room):
         with self.link.guard(K.presence(room)):
