@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import msgpack
 
@@ -24,6 +25,10 @@ from benchmarks.tokens import user_token
 from benchmarks.wsclient import BINARY, TEXT
 
 MARK = b"~T"
+# A LiveBridge send carries ``"ref":"~A<send time µs><step>"`` (JSON codec): its ack echoes
+# the ref, so the generator measures ack latency (send -> durable commit -> ack) too.
+ACK_MARK = b'"ref":"~A'
+ACK_PREFIX = b'{"type":"ack"'
 JSON_SUB = "livebridge.v1.json"
 MSGPACK_SUB = "livebridge.v1.msgpack"
 
@@ -141,9 +146,17 @@ class LiveBridgeAdapter(Adapter):
             raise RuntimeError(f"join refused: {reply[:200]!r}")
 
     def send_payload(self, room: str, text: str) -> bytes:
-        if self.codec == "json":
-            return ('{"type":"send","room":"%s","text":"%s"}' % (room, text)).encode()
+        if self.codec == "json":  # text[2:20]: the send time and step of message_text
+            return ('{"type":"send","room":"%s","text":"%s","ref":"~A%s"}' % (room, text, text[2:20])).encode()
         return msgpack.packb({"type": "send", "room": room, "text": text})
+
+    def other(self, member, payload: bytes) -> None:
+        if payload.startswith(ACK_PREFIX):
+            i = payload.find(ACK_MARK)
+            if i >= 0:
+                i += len(ACK_MARK)
+                member.worker.record_ack(int(payload[i + 16:i + 18]),
+                                         time.time_ns() // 1000 - int(payload[i:i + 16]))
 
     def is_error(self, payload: bytes) -> bool:
         return self._kind(payload) == b"error"

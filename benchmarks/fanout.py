@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks import procs
 from benchmarks.loadgen import SLOW_CONSUMER, worker_main
-from benchmarks.sysinfo import CoreMeter, CpuMeter, descendants, machine, pinning_plan, raise_nofile, rss_bytes
+from benchmarks.sysinfo import CoreMeter, CpuMeter, counters_delta, descendants, machine, pinning_plan, proc_counters, raise_nofile, rss_bytes
 
 try:
     from tqdm import tqdm
@@ -329,6 +329,7 @@ class Run:
                 bar.n = sum(received.values())
                 bar.refresh()
 
+        store_before = self.store_health()
         while time.time() < start_at:
             time.sleep(0.01)
         # a node's child processes (the archive writer) are the server's CPU too
@@ -336,8 +337,10 @@ class Run:
         child_pids = [c for cs in children.values() for c in cs]
         meter = CpuMeter(server_pids + child_pids + gen_pids + ([self.redis.pid] if self.redis else []))
         cores = CoreMeter()
+        node_counters = {p: proc_counters(p) for p in server_pids + child_pids}
         sent_msgs = self._gather("sent", timeout=cfg.duration + 30, on_progress=on_progress)
         cpu = meter.read()  # over the sending window
+        node_counters = counters_delta(node_counters, {p: proc_counters(p) for p in server_pids + child_pids})
         core_busy = cores.read()
         rss = self.node_rss()
         sent_by_room: dict[str, int] = {}
@@ -357,13 +360,16 @@ class Run:
         results = self._gather("result", timeout=60, on_progress=on_progress)
         if bar is not None:
             bar.close()
+        store_after = self.store_health()
         lat = array("q")
+        acks = array("q")
         last_rx = 0
         errors: dict[str, int] = {}
         closes: dict[int, int] = {}
         still_open = 0
         for m in results.values():
             lat.frombytes(m[4])
+            acks.frombytes(m[5])
             last_rx = max(last_rx, m[3]["last_rx_us"])
             still_open += m[3]["open"]
             for k, v in m[3]["errors"].items():
@@ -400,6 +406,17 @@ class Run:
             "disconnects": disconnects, "slow_consumer_disconnects": closes.get(SLOW_CONSUMER, 0),
             "close_codes": closes, "open_connections": still_open, "errors": errors,
         }
+        if msgs:  # the nodes' (and their children's) user/system CPU and loop sleeps per message
+            step["server_per_message"] = {
+                "user_us": round(node_counters["user_s"] / msgs * 1e6, 1),
+                "sys_us": round(node_counters["sys_s"] / msgs * 1e6, 1),
+                "voluntary_switches": round(node_counters["voluntary_switches"] / msgs, 3),
+                "involuntary_switches": round(node_counters["involuntary_switches"] / msgs, 3)}
+        if acks:  # send -> ack (the commit's wait included), LiveBridge's JSON senders
+            step["ack"] = {"acks": len(acks), **percentiles(acks)}
+        commits = store_step(store_before, store_after)
+        if commits is not None:
+            step["store"] = commits
         step["sustained"] = bool(
             expected > 0 and ratio >= 0.999 and disconnects == 0 and lag is not None and lag < 1.0
             and msgs >= 0.95 * planned)
@@ -407,10 +424,36 @@ class Run:
         step["limited_by"] = limited_by(step, self.generator_capacity())
         return step
 
+    def store_health(self) -> dict[str, Any] | None:
+        """Node 0's store counters (LiveBridge's /healthz), or None."""
+        if self.server not in ("livebridge", "livebridge-compared"):
+            return None
+        try:
+            return procs.http_json(f"http://127.0.0.1:{self.nodes[0].port}/healthz").get("store")
+        except Exception:  # noqa: BLE001 - a 503 while commits fail: no counters for this step
+            return None
+
     def generator_capacity(self) -> int:
         """Cores the generator can use: one per process at most, within its pinned cores."""
         cores = len(self.gen_cpus) if self.gen_cpus else (os.cpu_count() or 1)
         return max(1, min(self.cfg.workers, cores))
+
+
+def store_step(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A step's archive commits from the store counters before and after it: batches,
+    appends, appends per batch and the mean commit lag (submit -> commit) of its appends."""
+    keys = ("batches", "appended")
+    if not before or not after or any(not isinstance(s.get(k), int) for s in (before, after) for k in keys):
+        return None
+    batches = after["batches"] - before["batches"]
+    appended = after["appended"] - before["appended"]
+
+    def lag_sum(s: dict[str, Any]) -> float:
+        return (s.get("commit_lag_ms", {}).get("mean") or 0.0) * s["appended"]
+
+    return {"batches": batches, "appended": appended,
+            "appends_per_batch": round(appended / batches, 2) if batches else None,
+            "commit_lag_mean_ms": round((lag_sum(after) - lag_sum(before)) / appended, 3) if appended else None}
 
 
 def sweep_ends_after(step: dict[str, Any]) -> bool:

@@ -8,8 +8,9 @@ The orchestrator (:mod:`benchmarks.fanout`) starts several of these with
 - ``("step", index, rate, start_at, duration)``: its senders send at ``rate`` messages per
   second each from wall-clock ``start_at`` for ``duration`` seconds, then it answers
   ``("sent", index, {room: count})``; meanwhile it reports ``("progress", index, received)``;
-- ``("collect", index)``: it answers ``("result", index, stats, latencies)``, the
-  send-to-receipt latencies (µs, int64 bytes) of every delivery of that step it saw;
+- ``("collect", index)``: it answers ``("result", index, stats, latencies, acks)``, the
+  send-to-receipt latencies (µs, int64 bytes) of every delivery of that step it saw, and
+  the send-to-ack latencies of its senders' acks (LiveBridge, JSON codec; else empty);
 - ``("stop",)``: it closes its connections and exits.
 
 Receivers stay lean: one prefix test and a slice per frame (see :mod:`benchmarks.adapters`).
@@ -97,11 +98,18 @@ class Worker:
         self.is_message = self.adapter.is_message
         self.members: list[Member] = []
         self.latencies: dict[int, array] = {}
+        self.ack_latencies: dict[int, array] = {}
         self.last_rx: dict[int, int] = {}
         self.errors: Counter[str] = Counter()
         self.closes: Counter[int] = Counter()
         self._commands: asyncio.Queue = asyncio.Queue()
         self._stop_progress = False
+
+    def record_ack(self, step: int, latency_us: int) -> None:
+        lat = self.ack_latencies.get(step)
+        if lat is None:
+            lat = self.ack_latencies[step] = array("q")
+        lat.append(latency_us)
 
     # Setup -----------------------------------------------------------------------------------
 
@@ -220,7 +228,8 @@ class Worker:
                     stats = {"received": len(lat), "last_rx_us": self.last_rx.pop(step, 0),
                              "errors": dict(self.errors), "closes": dict(self.closes),
                              "open": sum(1 for m in self.members if m.ws is not None and not m.ws.closed)}
-                    self.conn.send(("result", self.wid, step, stats, lat.tobytes()))
+                    acks = self.ack_latencies.pop(step, array("q"))
+                    self.conn.send(("result", self.wid, step, stats, lat.tobytes(), acks.tobytes()))
                 elif kind == "stop":
                     break
         finally:

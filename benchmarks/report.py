@@ -117,6 +117,19 @@ def fanout_markdown(report: dict[str, Any]) -> str:
               "child processes' (LiveBridge's archive writer), counted in CPU per delivery; 'other load' is what "
               "the machine's cores did besides this benchmark's processes (other jobs: noise). "
               "KB per connection = (node RSS after connecting and joining - RSS before) / connections.", ""]
+    commit_rows = [(r, s) for r in report["runs"] for s in r.get("steps", []) if s.get("ack") or s.get("store")]
+    if commit_rows:
+        lines += ["## Acks and archive commits", "",
+                  "| server | members | msg/s/room | acks | ack p50 | p99 | max (ms) | commits | appends per commit "
+                  "| commit lag mean (ms) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r, s in commit_rows:
+            a, c = s.get("ack") or {}, s.get("store") or {}
+            lines.append(
+                f"| {r['server']} | {r['members_per_room']:,} | {s['rate_per_room']:g} | {_fmt(a.get('acks'))} | "
+                f"{_fmt(a.get('p50_ms'), 2)} | {_fmt(a.get('p99_ms'), 2)} | {_fmt(a.get('max_ms'), 2)} | "
+                f"{_fmt(c.get('batches'))} | {_fmt(c.get('appends_per_batch'), 2)} | {_fmt(c.get('commit_lag_mean_ms'), 2)} |")
+        lines += ["", "Ack latency: a sender's send to its ack (after the message's durable commit). Commits, "
+                  "appends per commit and commit lag (append to commit) are node 0's store counters over the step.", ""]
     for r in report["runs"]:
         errs = {}
         for s in r.get("steps", []):

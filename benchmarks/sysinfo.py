@@ -26,6 +26,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_counters(pid: int) -> dict[str, float]:
+    """A process's user and system CPU seconds and its voluntary and involuntary context
+    switches (a voluntary one is mostly an event loop that found nothing to do and slept),
+    all zero if it is gone."""
+    out = {"user_s": 0.0, "sys_s": 0.0, "voluntary_switches": 0, "involuntary_switches": 0}
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        with open(f"/proc/{pid}/status", "rb") as f:
+            status = f.read().decode()
+    except OSError:
+        return out
+    fields = data[data.rindex(b")") + 2:].split()
+    out["user_s"], out["sys_s"] = int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            out["voluntary_switches"] = int(line.split()[1])
+        elif line.startswith("nonvoluntary_ctxt_switches:"):
+            out["involuntary_switches"] = int(line.split()[1])
+    return out
+
+
+def counters_delta(before: dict[int, dict[str, float]], after: dict[int, dict[str, float]]) -> dict[str, float]:
+    """The sum over processes of ``proc_counters`` differences between two readings."""
+    total = {k: 0.0 for k in ("user_s", "sys_s", "voluntary_switches", "involuntary_switches")}
+    for pid, a in after.items():
+        b = before.get(pid, {})
+        for k in total:
+            total[k] += a[k] - b.get(k, 0)
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process below ``pid`` (children, their children...), from /proc.
 

@@ -59,3 +59,57 @@ def test_joinstorm_limited_by_names_the_busy_side():
     assert limited_by(0.9, 0.95) == "generator"  # a generator-bound fill says nothing of the server's ceiling
     assert limited_by(0.5, 0.9) == "server"
     assert limited_by(0.5, 0.6) == "neither"
+
+
+def test_a_steps_commits_are_the_store_counters_difference():
+    from benchmarks.fanout import store_step
+
+    before = {"batches": 10, "appended": 100, "commit_lag_ms": {"mean": 2.0}}
+    after = {"batches": 30, "appended": 600, "commit_lag_ms": {"mean": 4.0}}
+    got = store_step(before, after)
+    assert got == {"batches": 20, "appended": 500, "appends_per_batch": 25.0,
+                   # (4.0 * 600 - 2.0 * 100) / 500
+                   "commit_lag_mean_ms": 4.4}
+    assert store_step(None, after) is None
+    assert store_step({"error": "503"}, after) is None
+    assert store_step(after, after)["appends_per_batch"] is None
+
+
+def test_an_ack_echoing_the_sends_ref_is_an_ack_latency_of_its_step():
+    from benchmarks.adapters import LiveBridgeAdapter, message_text
+
+    recorded = []
+
+    class Worker:
+        def record_ack(self, step, latency_us):
+            recorded.append((step, latency_us))
+
+    class Member:
+        worker = Worker()
+
+    adapter = LiveBridgeAdapter("json")
+    import json
+    import time
+    sent_at = time.time_ns() // 1000 - 5_000
+    send = json.loads(adapter.send_payload("r1", message_text(sent_at, 7, 100)))
+    ack = json.dumps({"type": "ack", "room": "r1", "status": "published", "id": "m", "offset": 3,
+                      "epoch": "e", "ref": send["ref"]}, separators=(",", ":")).encode()
+    adapter.other(Member(), ack)
+    adapter.other(Member(), b'{"type":"presence","ref":"~A00"}')  # not an ack: nothing
+    assert [step for step, _ in recorded] == [7]
+    assert recorded[0][1] >= 5_000
+
+
+def test_process_counters_add_up_over_processes():
+    import os
+
+    from benchmarks.sysinfo import counters_delta, proc_counters
+
+    now = proc_counters(os.getpid())
+    assert now["user_s"] >= 0 and now["voluntary_switches"] >= 0
+    before = {1: {"user_s": 1.0, "sys_s": 0.5, "voluntary_switches": 3, "involuntary_switches": 1}}
+    after = {1: {"user_s": 1.5, "sys_s": 0.75, "voluntary_switches": 10, "involuntary_switches": 1},
+             2: {"user_s": 0.25, "sys_s": 0.0, "voluntary_switches": 2, "involuntary_switches": 0}}
+    assert counters_delta(before, after) == {"user_s": 0.75, "sys_s": 0.25, "voluntary_switches": 9,
+                                             "involuntary_switches": 0}
+    assert proc_counters(2**22 + 12345)["user_s"] == 0.0  # no such process
