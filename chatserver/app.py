@@ -10,6 +10,7 @@ tests/edge.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -179,6 +180,7 @@ class LiveBridge:
         return self.store.health() if self.store is not None else None
 
     async def start(self) -> None:
+        self.flusher.bind(asyncio.get_running_loop())
         await self.open_store()
         await self.engine.start()
         await self.translator.start()
@@ -199,6 +201,7 @@ class LiveBridge:
         if self.store is not None and self._store_open:
             self._store_open = False
             await self.store.close()  # commits what the archive writer holds
+        self.flusher.bind(None)
 
 
 class App:

@@ -165,14 +165,21 @@ class Outbound:
 
 
 class Flusher:
-    """Flushes every connection that got frames during this loop turn, in one callback."""
+    """Flushes every connection that got frames during this loop turn, in one callback, on
+    the loop it is bound to (the node's, from its start) or else the running one."""
 
     def __init__(self) -> None:
         self._dirty: list[Outbound] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        # Once per node: on Python 3.11 each asyncio.get_running_loop() is a getpid() system
+        # call, and a flush is scheduled about once per message.
+        self._loop = loop
 
     def schedule(self, outbound: Outbound) -> None:
         if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush_all)
+            (self._loop or asyncio.get_running_loop()).call_soon(self._flush_all)
         self._dirty.append(outbound)
 
     def _flush_all(self) -> None:

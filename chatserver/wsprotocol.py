@@ -87,13 +87,17 @@ class LeanEvent:
 
 class LeanQueue:
     """What uvicorn uses of ``asyncio.Queue`` (put_nowait, get, empty, qsize): unbounded, FIFO,
-    any number of getters; the item deque and the getters' list exist only while in use."""
+    any number of getters; the item deque and the getters' list exist only while in use.
 
-    __slots__ = ("_getters", "_items")
+    Given its connection's ``loop``, a getter's wait makes its future there (on Python 3.11
+    each ``asyncio.get_running_loop()`` is a ``getpid()`` system call: one per message read)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_getters", "_items", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._items: deque | None = None
         self._getters: list[asyncio.Future] | None = None
+        self._loop = loop
 
     def empty(self) -> bool:
         return not self._items
@@ -126,7 +130,7 @@ class LeanQueue:
 
     async def get(self) -> Any:
         while not self._items:
-            fut = asyncio.get_running_loop().create_future()
+            fut = (self._loop or asyncio.get_running_loop()).create_future()
             if self._getters is None:
                 self._getters = []
             self._getters.append(fut)
@@ -225,7 +229,7 @@ class LiveBridgeWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.queue = LeanQueue(self.loop)  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
         self._queued_bytes = 0  # of the client messages in ``queue`` (read-ahead bound)

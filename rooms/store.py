@@ -584,6 +584,7 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._nap: asyncio.Future[None] | None = None  # the commit window being waited out
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the writer's, from start()
         self._closing = False
         self._last_commit = 0.0
         self._last_batch = 0  # appends in the last commit: more than one means load, so gather
@@ -603,14 +604,17 @@ class GroupCommitter:
         return len(self._pending) + self.in_flight
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-group-commit")
+        # The loop is kept: on Python 3.11 every asyncio.get_running_loop() is a getpid()
+        # system call, and submit() runs once per message.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="store-group-commit")
 
     def submit(self, record: ArchiveRecord) -> asyncio.Future[None]:
         if self._task is None or self._closing:
             raise StoreUnavailable("the store is not open")
         if self.pending >= self.max_pending:
             raise StoreUnavailable(f"the archive is {self.pending} appends behind; try again")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._loop.create_future()
         self._pending.append((record, future, self._clock()))
         self._wake.set()
         return future

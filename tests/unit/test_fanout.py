@@ -248,3 +248,23 @@ async def test_a_lost_connection_is_not_writable():
     protocol.disconnected = True  # as uvicorn's connection_lost sets it (and the writable event)
     protocol.writable.set()
     assert not sink.writable()
+
+
+def test_a_bound_flusher_schedules_its_flush_on_its_loop_with_no_loop_running():
+    class Loop:
+        def __init__(self):
+            self.scheduled = []
+
+        def call_soon(self, callback):
+            self.scheduled.append(callback)
+
+    loop = Loop()
+    flusher = Flusher()
+    flusher.bind(loop)  # type: ignore[arg-type]
+    sink = FakeSink()
+    ob = Outbound(sink, max_messages=100, max_bytes=10_000, on_overflow=lambda: None, flusher=flusher)
+    ob.push(SharedFrame("a"))
+    ob.push(SharedFrame("b"))
+    assert len(loop.scheduled) == 1  # one flush per turn, on the bound loop
+    loop.scheduled[0]()
+    assert [[f.payload for f in w] for w in sink.writes] == [["a", "b"]]

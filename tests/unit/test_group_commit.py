@@ -64,3 +64,14 @@ async def test_under_load_the_next_commit_gathers_for_the_window():
     assert not later.done() and writer.batches == [[1], [2, 3]]
     await committer.close()  # cuts the window short and commits what waits
     assert later.done() and writer.batches == [[1], [2, 3], [4]]
+
+
+@pytest.mark.timeout(20)
+async def test_appends_futures_belong_to_the_loop_the_committer_started_on():
+    writer = Writer()
+    committer = GroupCommitter(writer, interval=10.0)
+    committer.start()
+    future = committer.submit(record(1))
+    assert future.get_loop() is asyncio.get_running_loop()
+    await asyncio.wait_for(future, 2)
+    await committer.close()

@@ -114,3 +114,25 @@ async def test_reading_pauses_once_the_waiting_messages_hold_a_frames_worth_of_b
     assert p.transport.paused  # two messages, but 1,200 bytes wait
     await p.receive()
     assert not p.transport.paused and p._queued_bytes == 600
+
+
+class CountingLoop:
+    """The running loop, counting the futures made through it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.futures = 0
+
+    def create_future(self) -> asyncio.Future:
+        self.futures += 1
+        return self.loop.create_future()
+
+
+async def test_a_queue_given_its_loop_makes_its_getters_futures_there():
+    loop = CountingLoop(asyncio.get_running_loop())
+    q = LeanQueue(loop)  # type: ignore[arg-type]
+    getter = asyncio.create_task(q.get())
+    await asyncio.sleep(0)
+    assert loop.futures == 1
+    q.put_nowait("a")
+    assert await getter == "a"
