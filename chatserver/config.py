@@ -70,6 +70,7 @@ class Settings:
         100, "connections one client address may hold on this node; past it HTTP 429 (WebSockets "
         "through --trusted-proxies are counted by their forwarded address and closed with 4429)")
     handshake_timeout: float = _opt(10.0, "seconds a new connection has to send a whole request head (or WebSocket upgrade) before it is closed")
+    http_parser: str = _opt("auto", "HTTP/1.1 parser: auto (httptools when installed, as uvicorn chooses, else h11), h11 or httptools")
     keep_alive_timeout: float = _opt(5.0, "seconds an idle HTTP keep-alive connection is kept open")
     heartbeat_interval: float = _opt(20.0, "seconds between WebSocket pings")
     heartbeat_timeout: float = _opt(20.0, "seconds to wait for a pong before dropping a connection")
@@ -217,6 +218,7 @@ def validate(s: Settings) -> None:
          "--max-connections and --max-connections-per-address must be at least 1")
     need(0 < s.handshake_timeout <= 300 and 0 < s.keep_alive_timeout <= 300,
          "--handshake-timeout and --keep-alive-timeout must be in (0, 300] seconds")
+    need(s.http_parser in ("auto", "h11", "httptools"), f"--http-parser must be auto, h11 or httptools, got {s.http_parser!r}")
     need(s.outbound_max_messages >= 1 and s.outbound_max_bytes >= 1024, "outbound limits are too small")
     need(s.heartbeat_interval > 0 and s.heartbeat_timeout > 0, "heartbeat settings must be positive")
     need(s.translation in ("inline", "workers", "off"), f"--translation must be inline, workers or off, got {s.translation!r}")

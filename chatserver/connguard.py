@@ -2,7 +2,8 @@
 
 :class:`ConnectionGate` counts the node's open connections (HTTP and WebSocket, from accept
 to close) in total and per client address. :func:`guarded_http_protocol` makes the uvicorn
-HTTP protocol class that consults it:
+HTTP protocol class that consults it, over either of uvicorn's parsers (``--http-parser``:
+httptools when installed, else h11):
 
 - past ``--max-connections`` a new connection is answered ``503`` and closed; past
   ``--max-connections-per-address`` from one address, ``429``. The answer is written
@@ -22,6 +23,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -84,15 +86,41 @@ class ConnectionGate:
                 self.per_address.pop(key, None)
 
 
-def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float) -> type:
-    """uvicorn's h11 protocol with ``gate``'s caps and the handshake timeout."""
+HTTP_PARSERS = ("auto", "h11", "httptools")
 
-    class GuardedH11Protocol(H11Protocol):
+
+def http_protocol_base(parser: str = "auto") -> type:
+    """uvicorn's HTTP protocol class for ``parser``: ``h11`` (pure Python, always installed),
+    ``httptools`` (uvicorn's "standard" C parser, llhttp; optional) or ``auto``, uvicorn's own
+    rule: httptools when it is installed, else h11."""
+    if parser not in HTTP_PARSERS:
+        raise ValueError(f"unknown HTTP parser {parser!r}: one of {', '.join(HTTP_PARSERS)}")
+    if parser in ("auto", "httptools"):
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        except ImportError:
+            if parser == "httptools":
+                raise
+        else:
+            return HttpToolsProtocol
+    return H11Protocol
+
+
+def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float, parser: str = "auto") -> type:
+    """uvicorn's HTTP protocol (:func:`http_protocol_base`) with ``gate``'s caps and the
+    handshake timeout. The guard uses only what both of uvicorn's protocols have in common
+    (``connection_made``, ``data_received``, ``handle_websocket_upgrade``, ``connection_lost``)
+    plus the one hook each has for "a request head is in": h11's ``handle_events`` leaves
+    ``scope`` set, httptools calls ``on_headers_complete``."""
+    base = http_protocol_base(parser)
+
+    class GuardedHTTPProtocol(base):  # type: ignore[misc, valid-type]
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._gate_key, self._refusal = gate.admit(self.client[0] if self.client else "")
             self._released = self._refusal is not None  # a refused connection is not counted
             self._head = b""
+            self._head_in = False  # a whole request head (or upgrade) has arrived
             self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
                 handshake_timeout, self._head_too_slow)
 
@@ -111,9 +139,13 @@ def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float) -> typ
 
         def _head_too_slow(self) -> None:
             self._head_timer = None
-            if (self.scope is None or self._refusal is not None) and not self.transport.is_closing():
+            if (not self._head_in or self._refusal is not None) and not self.transport.is_closing():
                 log.debug("%s: closing: no request head within %ss", self.client, handshake_timeout)
                 self.transport.close()
+
+        def _head_arrived(self) -> None:
+            self._head_in = True
+            self._stop_head_timer()
 
         def _stop_head_timer(self) -> None:
             if self._head_timer is not None:
@@ -126,16 +158,23 @@ def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float) -> typ
                 self._released = True
                 gate.release(self._gate_key)
 
+        # h11: a request's head is in once handle_events has made its scope.
         def handle_events(self) -> None:
             super().handle_events()
-            if self.scope is not None:  # a request head has arrived
-                self._stop_head_timer()
+            if self.scope is not None:
+                self._head_arrived()
 
-        def handle_websocket_upgrade(self, event) -> None:
-            self._stop_head_timer()
-            super().handle_websocket_upgrade(event)
+        # httptools: called once the request line and headers are parsed (httptools makes
+        # the scope at the request's first byte, so it cannot tell).
+        def on_headers_complete(self) -> None:
+            self._head_arrived()
+            super().on_headers_complete()
+
+        def handle_websocket_upgrade(self, *event: Any) -> None:
+            self._head_arrived()
+            super().handle_websocket_upgrade(*event)
             # The socket now belongs to the WebSocket protocol: it releases the count. Not
-            # with self._release, which would keep this whole h11 protocol (its parser, its
+            # with self._release, which would keep this whole HTTP protocol (its parser, its
             # copy of the request, ~4.5 KB and 14 tracked objects) alive as long as the socket.
             protocol = self.transport.get_protocol()
             if protocol is not self and hasattr(protocol, "on_lost"):
@@ -150,4 +189,5 @@ def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float) -> typ
             super().connection_lost(exc)
             forget_transport_callback(self.transport)
 
-    return GuardedH11Protocol
+    GuardedHTTPProtocol.__qualname__ = GuardedHTTPProtocol.__name__ = f"Guarded{base.__name__}"
+    return GuardedHTTPProtocol

@@ -77,14 +77,18 @@ def connection_gate(settings: Settings) -> ConnectionGate:
 
 
 def uvicorn_config(settings: Settings, bridge: LiveBridge | None = None) -> uvicorn.Config:
-    app = create_app(settings, bridge=bridge)
     gate = connection_gate(settings)
+    try:
+        http = guarded_http_protocol(gate, settings.handshake_timeout, settings.http_parser)
+    except ImportError:
+        raise SettingsError("--http-parser httptools: httptools is not installed (pip install httptools)") from None
+    app = create_app(settings, bridge=bridge)
     app.state.connection_gate = gate
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        http=guarded_http_protocol(gate, settings.handshake_timeout),
+        http=http,
         timeout_keep_alive=settings.keep_alive_timeout,
         ws=LiveBridgeWebSocketProtocol,
         ws_max_size=settings.max_frame_bytes,

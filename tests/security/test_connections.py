@@ -10,6 +10,7 @@ closed; past --max-connections a new connection gets HTTP 503, past
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -17,14 +18,15 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, http_parsers
 
 SUB = ["livebridge.v1.json"]
 TIMEOUT = 2.0
 
 
-def test_half_open_sockets_are_closed_within_the_handshake_timeout(start_server):
-    node: ServerProcess = start_server("--handshake-timeout", str(TIMEOUT),
+@pytest.mark.parametrize("parser", http_parsers())
+def test_half_open_sockets_are_closed_within_the_handshake_timeout(start_server, parser):
+    node: ServerProcess = start_server("--handshake-timeout", str(TIMEOUT), "--http-parser", parser,
                                        "--max-connections-per-address", "1000")
     socks = []
     for i in range(300):
@@ -45,13 +47,29 @@ def test_half_open_sockets_are_closed_within_the_handshake_timeout(start_server)
         sock.close()
     closed_after = time.monotonic() - opened
     assert closed_after < TIMEOUT + 8, closed_after
-    # a client that speaks is not cut off by the timeout
+    # a client that speaks is not cut off by the timeout: a WebSocket, and an HTTP client
+    # keeping its connection alive (under the keep-alive timeout, 5 s by default)
     token = node.token()
-    with connect(f"{node.ws_url}?token={token}", subprotocols=SUB) as ws:
+    with connect(f"{node.ws_url}?token={token}", subprotocols=SUB) as ws, \
+            socket.create_connection(("127.0.0.1", node.port), timeout=10) as http:
         ws.recv(timeout=10)
+        assert _healthz_on(http).startswith(b"HTTP/1.1 200")
         time.sleep(TIMEOUT + 0.5)  # longer than the handshake timeout, on purpose
         ws.send(json.dumps({"type": "ping", "ref": 1}))
         assert json.loads(ws.recv(timeout=10))["type"] == "pong"
+        assert _healthz_on(http).startswith(b"HTTP/1.1 200")  # the same connection, kept
+
+
+def _healthz_on(sock: socket.socket) -> bytes:
+    """GET /healthz on an open connection: the whole answer (head and its Content-Length)."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < int(
+            re.search(rb"(?i)content-length: *(\d+)", answer)[1]):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {answer!r}"
+        answer += chunk
+    return answer
 
 
 def _from(source: str, port: int) -> socket.socket:
@@ -61,9 +79,10 @@ def _from(source: str, port: int) -> socket.socket:
     return sock
 
 
-def test_connection_caps_refuse_with_a_clear_status(start_server):
+@pytest.mark.parametrize("parser", http_parsers())
+def test_connection_caps_refuse_with_a_clear_status(start_server, parser):
     node = start_server("--max-connections", "8", "--max-connections-per-address", "3",
-                        "--handshake-timeout", "30")
+                        "--handshake-timeout", "30", "--http-parser", parser)
     held = [_from("127.0.0.2", node.port) for _ in range(3)]
     extra = _from("127.0.0.2", node.port)
     extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
