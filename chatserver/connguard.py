@@ -180,6 +180,11 @@ def guarded_http_protocol(gate: ConnectionGate, handshake_timeout: float, parser
             if protocol is not self and hasattr(protocol, "on_lost"):
                 self._released = True
                 protocol.on_lost = functools.partial(gate.release, self._gate_key)
+                # httptools' parser holds this protocol's callbacks (a cycle, which would keep
+                # it and the transport until a whole collection: chatserver.gcpolicy); uvicorn
+                # drops it only in connection_lost, which a handed-off protocol never gets.
+                if base is not H11Protocol:
+                    self.parser = None
             else:
                 self._release()
 

@@ -20,6 +20,7 @@ from chatserver.app import LiveBridge
 from chatserver.server import _Server, uvicorn_config
 from chatserver.session import Session
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
+from tests.harness import http_parsers
 
 DEADLINE = 10.0
 
@@ -31,12 +32,12 @@ async def _until(condition, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture
-async def node(tmp_path, unused_tcp_port, monkeypatch):
+@pytest.fixture(params=http_parsers())
+async def node(request, tmp_path, unused_tcp_port, monkeypatch):
     monkeypatch.setenv("LIVEBRIDGE_DATA_DIR", str(tmp_path))
     settings = config.load(argparse.Namespace(host="127.0.0.1", port=unused_tcp_port, translation="off",
                                               log_level="warning", secret=secrets.token_hex(24),
-                                              allow_guests=True))
+                                              allow_guests=True, http_parser=request.param))
     bridge = LiveBridge(settings)
     await bridge.open_store()
     server = _Server(uvicorn_config(settings, bridge))
@@ -64,7 +65,7 @@ def _server_side(obj: object, port: int) -> bool:
     if isinstance(obj, asyncio.BaseTransport):
         sockname = obj.get_extra_info("sockname")
         return bool(sockname) and sockname[1] == port
-    return type(obj).__module__.startswith(("chatserver", "uvicorn", "h11"))
+    return type(obj).__module__.startswith(("chatserver", "uvicorn", "h11", "httptools"))
 
 
 async def test_closed_connections_leave_no_cycles_on_the_node(node):
