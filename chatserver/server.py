@@ -14,7 +14,7 @@ import uvicorn
 
 from chatserver.app import LiveBridge, create_app
 from chatserver.config import Settings, SettingsError
-from chatserver.connguard import ConnectionGate, guarded_http_protocol
+from chatserver.connguard import ConnectionGate, guarded_http_protocol, http_protocol_base
 from chatserver.gcpolicy import Collections
 from chatserver.http_api import trusted_networks
 from chatserver.wsprotocol import LiveBridgeWebSocketProtocol
@@ -76,12 +76,18 @@ def connection_gate(settings: Settings) -> ConnectionGate:
                           max_per_address=settings.max_connections_per_address, exempt=is_proxy)
 
 
-def uvicorn_config(settings: Settings, bridge: LiveBridge | None = None) -> uvicorn.Config:
-    gate = connection_gate(settings)
+def check_http_parser(settings: Settings) -> None:
+    """A SettingsError when ``--http-parser`` names a parser that is not installed."""
     try:
-        http = guarded_http_protocol(gate, settings.handshake_timeout, settings.http_parser)
+        http_protocol_base(settings.http_parser)
     except ImportError:
         raise SettingsError("--http-parser httptools: httptools is not installed (pip install httptools)") from None
+
+
+def uvicorn_config(settings: Settings, bridge: LiveBridge | None = None) -> uvicorn.Config:
+    gate = connection_gate(settings)
+    check_http_parser(settings)
+    http = guarded_http_protocol(gate, settings.handshake_timeout, settings.http_parser)
     app = create_app(settings, bridge=bridge)
     app.state.connection_gate = gate
     return uvicorn.Config(
@@ -138,6 +144,7 @@ def serve(settings: Settings) -> None:
         trusted_networks(settings.trusted_proxies)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    check_http_parser(settings)  # before anything is made (the token secret, the store)
     configure_logging(settings.log_level)
     logging.getLogger("livebridge").info("settings: %s", settings.redacted())
     bridge = LiveBridge(settings)

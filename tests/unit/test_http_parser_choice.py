@@ -11,7 +11,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from chatserver import config
 from chatserver.config import Settings, SettingsError
 from chatserver.connguard import ConnectionGate, guarded_http_protocol, http_protocol_base
-from chatserver.server import uvicorn_config
+from chatserver.server import serve, uvicorn_config
 
 HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
 
@@ -34,6 +34,14 @@ def test_auto_falls_back_to_h11_and_httptools_alone_fails_without_it(monkeypatch
         http_protocol_base("httptools")
     with pytest.raises(SettingsError, match="httptools is not installed"):
         uvicorn_config(Settings(http_parser="httptools", store=False))
+
+
+def test_serve_refuses_a_missing_parser_before_it_makes_anything(monkeypatch, tmp_path):
+    for name in ("httptools", "uvicorn.protocols.http.httptools_impl"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(SettingsError, match="httptools is not installed"):
+        serve(Settings(http_parser="httptools", data_dir=str(tmp_path / "data")))
+    assert not (tmp_path / "data").exists()  # no token secret, no store
 
 
 def test_an_unknown_parser_is_refused():
