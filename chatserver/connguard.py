@@ -99,7 +99,7 @@ HTTP_PARSERS = ("auto", "h11", "httptools")
 
 def http_protocol_base(parser: str = "auto") -> type:
     """uvicorn's HTTP protocol class for ``parser``: ``h11`` (pure Python, always installed),
-    ``httptools`` (uvicorn's "standard" C parser, llhttp; optional) or ``auto``, uvicorn's own
+    ``httptools`` (uvicorn's "standard" C parser, llhttp; a dependency) or ``auto``, uvicorn's own
     rule: httptools when it is installed, else h11."""
     if parser not in HTTP_PARSERS:
         raise ValueError(f"unknown HTTP parser {parser!r}: one of {', '.join(HTTP_PARSERS)}")

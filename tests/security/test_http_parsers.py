@@ -1,7 +1,6 @@
 """The HTTP edge keeps its checks under either of uvicorn's parsers (``--http-parser``).
 
-h11 is always there; httptools (uvicorn's C parser, optional) is chosen by ``auto`` when it
-is installed. Under each: a bad upgrade (a body, Transfer-Encoding) and a malformed request
+httptools (uvicorn's C parser, a dependency) is what ``auto`` chooses; h11 is uvicorn's own. Under each: a bad upgrade (a body, Transfer-Encoding) and a malformed request
 get 400 at once; another Host gets 400 ``host_not_allowed`` (request and upgrade); another
 Origin 403 before the upgrade; a bad token 4401; an upgraded connection counts against
 ``--max-connections`` until it closes; and a good token joins a room. The handshake timeout
