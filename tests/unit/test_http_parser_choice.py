@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chatserver import config
 from chatserver.config import Settings, SettingsError
 from chatserver.connguard import ConnectionGate, guarded_http_protocol, http_protocol_base
 from chatserver.server import serve, uvicorn_config
-
-HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
+from tests.harness import http_parsers
 
 
 def gate() -> ConnectionGate:
@@ -21,8 +20,8 @@ def gate() -> ConnectionGate:
 
 
 def test_auto_is_uvicorns_rule_httptools_when_installed_else_h11():
-    base = http_protocol_base("auto")
-    assert (base.__name__ == "HttpToolsProtocol") is HAS_HTTPTOOLS
+    assert http_protocol_base("auto") is HttpToolsProtocol  # a dependency: always installed
+    assert http_protocol_base("httptools") is HttpToolsProtocol
     assert http_protocol_base("h11") is H11Protocol
 
 
@@ -51,8 +50,7 @@ def test_an_unknown_parser_is_refused():
         config.load(None, {"LIVEBRIDGE_HTTP_PARSER": "picohttp"})
 
 
-@pytest.mark.parametrize("parser", ["h11", pytest.param("httptools", marks=pytest.mark.skipif(
-    not HAS_HTTPTOOLS, reason="httptools is not installed"))])
+@pytest.mark.parametrize("parser", http_parsers())
 def test_the_guard_subclasses_the_chosen_protocol(parser):
     protocol = guarded_http_protocol(gate(), 1.0, parser)
     assert issubclass(protocol, http_protocol_base(parser))
